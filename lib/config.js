@@ -1,0 +1,67 @@
+'use strict'
+// One place that turns options + environment into the addon's options, with clear errors.
+
+const DEFAULT_PREFIX = 'shared-isr:'
+
+class ConfigError extends Error {
+  constructor(message) {
+    super(message)
+    this.name = 'ConfigError'
+    this.code = 'ERR_SHARED_ISR_CONFIG'
+  }
+}
+
+function number(name, raw, { min = 0, integer = false } = {}) {
+  if (raw === undefined || raw === null || raw === '') return undefined
+  const n = typeof raw === 'number' ? raw : Number(String(raw).trim())
+  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
+    throw new ConfigError(`${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}, got ${JSON.stringify(raw)}`)
+  }
+  return n
+}
+
+/**
+ * Resolves options, falling back to the environment:
+ * SHARED_ISR_REDIS_URL (then REDIS_URL), SHARED_ISR_PREFIX, SHARED_ISR_TIMEOUT_MS,
+ * SHARED_ISR_CONNECT_TIMEOUT_MS, SHARED_ISR_MEMORY_MAX_MB, SHARED_ISR_MAX_VALUE_MB,
+ * SHARED_ISR_DEFAULT_TTL_SECONDS, SHARED_ISR_BUILD_ID.
+ */
+function resolveConfig(options = {}, env = process.env) {
+  if (options === null || typeof options !== 'object') throw new ConfigError('options must be an object')
+  const pick = (key, envName) => (options[key] !== undefined ? [key, options[key]] : [envName, env[envName]])
+  const mb = (key, envName) => {
+    if (options[key] !== undefined) return number(key, options[key], { integer: true, min: 1 })
+    const v = number(envName, env[envName], { min: 0.001 })
+    return v === undefined ? undefined : Math.round(v * 1024 * 1024)
+  }
+
+  let redisUrl = options.redisUrl
+  if (redisUrl === undefined) redisUrl = env.SHARED_ISR_REDIS_URL || env.REDIS_URL
+  if (redisUrl === null || redisUrl === '') redisUrl = undefined
+  if (redisUrl !== undefined && typeof redisUrl !== 'string') throw new ConfigError('redisUrl must be a string')
+  if (redisUrl !== undefined && !/^rediss?:\/\//i.test(redisUrl.trim())) {
+    throw new ConfigError('redis URL must start with redis:// or rediss://')
+  }
+
+  const [prefixName, prefix = DEFAULT_PREFIX] = pick('prefix', 'SHARED_ISR_PREFIX')
+  if (typeof prefix !== 'string' || prefix === '' || /[{}]/.test(prefix)) {
+    throw new ConfigError(`${prefixName} must be a non-empty string without '{' or '}'`)
+  }
+  const buildId = options.buildId ?? env.SHARED_ISR_BUILD_ID ?? undefined
+  if (buildId !== undefined && (typeof buildId !== 'string' || buildId === '')) {
+    throw new ConfigError('buildId must be a non-empty string')
+  }
+
+  return {
+    redisUrl: redisUrl?.trim(),
+    prefix,
+    timeoutMs: number(...pick('timeoutMs', 'SHARED_ISR_TIMEOUT_MS'), { integer: true, min: 1 }),
+    connectTimeoutMs: number(...pick('connectTimeoutMs', 'SHARED_ISR_CONNECT_TIMEOUT_MS'), { integer: true, min: 1 }),
+    memoryMaxBytes: mb('memoryMaxBytes', 'SHARED_ISR_MEMORY_MAX_MB'),
+    maxValueBytes: mb('maxValueBytes', 'SHARED_ISR_MAX_VALUE_MB'),
+    defaultTtlSeconds: number(...pick('defaultTtlSeconds', 'SHARED_ISR_DEFAULT_TTL_SECONDS'), { min: 1 }),
+    buildId,
+  }
+}
+
+module.exports = { resolveConfig, ConfigError, DEFAULT_PREFIX }

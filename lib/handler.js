@@ -1,0 +1,134 @@
+'use strict'
+// The Next.js `cacheHandler` (14.2, 15, 16). Next constructs it for every request, so the
+// constructor only stores its context; everything shared lives in ./store.
+
+const fs = require('node:fs')
+const path = require('node:path')
+const { getStore } = require('./store')
+const { encodeValue, decodeValue } = require('./codec')
+const { normalizeTags, headerTags, ONE_YEAR } = require('./tags')
+
+const buildIds = new Map() // serverDistDir -> BUILD_ID, read once per process
+
+/** Page and route entries belong to one build (their HTML names its chunks); fetch data doesn't. */
+function buildIdFor(serverDistDir, configured) {
+  if (configured) return configured
+  if (typeof serverDistDir !== 'string') return 'unknown'
+  let id = buildIds.get(serverDistDir)
+  if (id === undefined) {
+    try {
+      id = fs.readFileSync(path.join(serverDistDir, '..', 'BUILD_ID'), 'utf8').trim()
+    } catch {
+      return 'development' // `next dev` has no BUILD_ID; only fetch entries reach us there
+    }
+    buildIds.set(serverDistDir, id)
+  }
+  return id
+}
+
+const isFetchGet = (ctx) => ctx?.kind === 'FETCH' || ctx?.kindHint === 'fetch'
+const isFetchSet = (data, ctx) => data?.kind === 'FETCH' || ctx?.fetchCache === true || ctx?.kind === 'FETCH'
+
+function lifetimeOf(data, ctx, fetch) {
+  let revalidate
+  let expire
+  if (ctx?.cacheControl) ({ revalidate, expire } = ctx.cacheControl) // 15.2+
+  else if (ctx?.revalidate !== undefined) revalidate = ctx.revalidate // 14.2, 15.0-15.1, fetch
+  if (fetch && revalidate === undefined) revalidate = data?.revalidate
+  if (!(revalidate === false || (typeof revalidate === 'number' && revalidate >= 0))) revalidate = undefined
+  if (!(typeof expire === 'number' && expire > 0)) expire = undefined
+  return { revalidate, expire }
+}
+
+/**
+ * Makes a handler class bound to `options` (anything left out comes from the environment).
+ * `shared-isr/handler` is `createHandler()`.
+ */
+function createHandler(options = {}) {
+  let store = null
+  const storeFor = () => {
+    if (!store || store.closed) store = getStore(options)
+    return store
+  }
+
+  return class SharedIsrCacheHandler {
+    constructor(ctx = {}) {
+      this.ctx = ctx
+    }
+
+    key(key, fetch) {
+      return fetch ? `f:${key}` : `p:${buildIdFor(this.ctx.serverDistDir, storeFor().config.buildId)}:${key}`
+    }
+
+    async get(key, ctx = {}) {
+      const s = storeFor()
+      const fetch = isFetchGet(ctx)
+      // Fetch entries are judged by their own tags plus the tags of the page reading them.
+      const readTags = fetch ? [...(ctx.tags ?? []), ...(ctx.softTags ?? [])] : undefined
+      const hit = await s.get(this.key(key, fetch), readTags)
+      if (!hit) return null
+      let value
+      try {
+        value = decodeValue(hit.payload)
+      } catch (err) {
+        s.health.fail('decode', err)
+        return null
+      }
+      const now = Date.now()
+      const rev = hit.revalidate
+
+      if (fetch) {
+        if (value?.kind !== 'FETCH' || hit.freshness === 'expired') return null
+        if (hit.freshness === 'stale') {
+          // Old enough that Next sees `age > revalidate`: serve once, refetch.
+          const r = ctx.revalidate || value.revalidate || ONE_YEAR
+          return { value, lastModified: Math.min(hit.lastModified, now - r * 1000 - 1000) }
+        }
+        return { value, lastModified: hit.lastModified }
+      }
+
+      // 16.4+ uses the returned lifetime; older versions ignore the extra field.
+      const cacheControl = rev === undefined ? undefined : { revalidate: rev, expire: hit.expire }
+      if (hit.freshness === 'expired') {
+        // -1 regenerates the old value instead of a miss, which 404s closed routes before 16.4.
+        return value === null ? null : { value, lastModified: -1, cacheControl }
+      }
+      if (hit.freshness === 'stale') {
+        const lastModified = typeof rev === 'number' ? Math.min(hit.lastModified, now - rev * 1000 - 1000) : -1
+        return { value, lastModified, cacheControl }
+      }
+      // Before 16.4 an instance that did not render this path assumes revalidate = 1 s. While
+      // the entry is fresh by its stored lifetime, report it as just written.
+      const fresh = rev === false || (typeof rev === 'number' && now < hit.lastModified + rev * 1000)
+      return { value, lastModified: fresh ? now : hit.lastModified, cacheControl }
+    }
+
+    async set(key, data, ctx = {}) {
+      if (data?.kind === 'IMAGE') return // Next keeps images in its own disk cache
+      const s = storeFor()
+      const fetch = isFetchSet(data, ctx)
+      const { revalidate, expire } = lifetimeOf(data, ctx, fetch)
+      const tags = fetch ? normalizeTags([...(ctx.tags ?? []), ...(data?.tags ?? [])]) : headerTags(data)
+      let payload
+      try {
+        payload = encodeValue(data)
+      } catch (err) {
+        s.health.fail('set', err)
+        return
+      }
+      await s.set(this.key(key, fetch), payload, { lastModified: Date.now(), revalidate, expire, tags })
+    }
+
+    /** Resolves once every instance will see it; rejects if it could not be recorded. */
+    async revalidateTag(tags, durations) {
+      const list = normalizeTags(tags)
+      if (list.length === 0) return // 14.2 calls this with [] after every route handler
+      const d = durations && typeof durations === 'object' ? { expire: durations.expire } : undefined
+      await storeFor().revalidateTags(list, d)
+    }
+
+    resetRequestCache() {}
+  }
+}
+
+module.exports = { createHandler, buildIdFor }

@@ -1,0 +1,140 @@
+//! `NativeCache`: one per configuration per process (lib/store.js keeps the registry).
+
+use super::convert::{NativeDurations, NativeEntryMeta, NativeOptions, NativeStats, revalidate_to_js, to_napi};
+use crate::core::tags::{Durations, Freshness};
+use crate::core::{Cache, Hit};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use std::sync::Arc;
+
+#[napi]
+pub struct NativeCache {
+    inner: Arc<Cache>,
+}
+
+/// An entry as read: the payload copied into a JS buffer, plus what Rust judged.
+#[napi(object)]
+pub struct NativeHit<'env> {
+    pub payload: BufferSlice<'env>,
+    pub last_modified: f64,
+    #[napi(ts_type = "number | false")]
+    pub revalidate: Option<Either<f64, bool>>,
+    pub expire: Option<f64>,
+    pub tags: Vec<String>,
+    /// `"fresh"`, `"stale"` (serve once, regenerate) or `"expired"` (a tag expired it).
+    #[napi(ts_type = "'fresh' | 'stale' | 'expired'")]
+    pub freshness: String,
+}
+
+fn freshness_str(f: Freshness) -> &'static str {
+    match f {
+        Freshness::Fresh => "fresh",
+        Freshness::Stale => "stale",
+        Freshness::Expired => "expired",
+    }
+}
+
+#[napi]
+impl NativeCache {
+    /// Validates options; opens no connection (that happens on first use).
+    #[napi(constructor)]
+    pub fn new(options: Option<NativeOptions>) -> Result<Self> {
+        let cache = Cache::new(options.unwrap_or_default().into()).map_err(to_napi)?;
+        Ok(NativeCache { inner: Arc::new(cache) })
+    }
+
+    /// `"redis"` or `"memory"`.
+    #[napi(getter)]
+    pub fn store(&self) -> &'static str {
+        if self.inner.is_redis() { "redis" } else { "memory" }
+    }
+
+    /// Reads and judges an entry. `tags` are checked in addition to the stored ones (soft
+    /// tags and fetch tags known only at read time). Rejects on Redis errors and corrupt
+    /// bytes; callers treat a rejection as a miss.
+    #[napi(ts_return_type = "Promise<NativeHit | null>")]
+    pub fn get<'env>(
+        &self,
+        env: &'env Env,
+        key: String,
+        tags: Option<Vec<String>>,
+    ) -> Result<PromiseRaw<'env, Option<NativeHit<'env>>>> {
+        let inner = self.inner.clone();
+        env.spawn_future_with_callback(
+            async move { inner.get(&key, tags.as_deref().unwrap_or_default()).await.map_err(to_napi) },
+            |env, hit: Option<Hit>| {
+                let Some(hit) = hit else { return Ok(None) };
+                Ok(Some(NativeHit {
+                    payload: BufferSlice::copy_from(env, hit.payload())?,
+                    last_modified: hit.meta.last_modified,
+                    revalidate: revalidate_to_js(hit.meta.revalidate),
+                    expire: hit.meta.expire,
+                    freshness: freshness_str(hit.freshness).to_owned(),
+                    tags: hit.meta.tags,
+                }))
+            },
+        )
+    }
+
+    /// Stores `payload` (copied once, synchronously) with its meta. TTL comes from `expire`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn set<'env>(
+        &self,
+        env: &'env Env,
+        key: String,
+        payload: &[u8],
+        meta: NativeEntryMeta,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        let meta: crate::core::envelope::EntryMeta = meta.into();
+        let expire = meta.expire;
+        let envelope = self.inner.encode(&meta, payload);
+        let inner = self.inner.clone();
+        env.spawn_future(async move { inner.put(&key, envelope.map_err(to_napi)?, expire).await.map_err(to_napi) })
+    }
+
+    /// Records a revalidation of `tags`. Without `durations` they expire now; with
+    /// `{ expire }` they are stale now and expire `expire` seconds later (Next 16 profiles).
+    /// Resolves only once the revalidation is durable; rejects otherwise.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn revalidate_tags<'env>(
+        &self,
+        env: &'env Env,
+        tags: Vec<String>,
+        durations: Option<NativeDurations>,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        let inner = self.inner.clone();
+        let durations = durations.map(|d| Durations { expire: d.expire.filter(|e| e.is_finite()) });
+        env.spawn_future(async move { inner.revalidate_tags(&tags, durations).await.map_err(to_napi) })
+    }
+
+    #[napi]
+    pub fn stats(&self) -> NativeStats {
+        let s = self.inner.stats();
+        NativeStats {
+            store: self.store().to_owned(),
+            gets: s.gets as f64,
+            hits: s.hits as f64,
+            misses: s.misses as f64,
+            stale_hits: s.stale_hits as f64,
+            expired_hits: s.expired_hits as f64,
+            get_errors: s.get_errors as f64,
+            corrupt: s.corrupt as f64,
+            sets: s.sets as f64,
+            set_errors: s.set_errors as f64,
+            revalidations: s.revalidations as f64,
+            revalidation_errors: s.revalidation_errors as f64,
+            manifest_syncs: s.manifest_syncs as f64,
+            manifest_tags: s.manifest_tags as f64,
+            memory_entries: s.memory_entries as f64,
+            memory_bytes: s.memory_bytes as f64,
+            redis_failures: s.redis_failures as f64,
+            circuit_open: s.circuit_open,
+        }
+    }
+
+    /// Refuses further calls and drops this URL's shared connection.
+    #[napi]
+    pub fn close(&self) {
+        self.inner.close();
+    }
+}

@@ -1,0 +1,103 @@
+//! Conversions between JS shapes and core types.
+
+use crate::core::envelope::{EntryMeta, Revalidate};
+use crate::core::{Config, Error};
+use napi::Either;
+use napi_derive::napi;
+
+/// Errors reach JS as `Error` with `code`: async rejections cannot carry a custom status in
+/// napi-rs, so the code leads the message and lib/native.js moves it to `err.code`.
+pub fn to_napi(e: Error) -> napi::Error {
+    napi::Error::new(napi::Status::GenericFailure, format!("{}: {}", e.code(), e))
+}
+
+#[napi(object)]
+#[derive(Default)]
+pub struct NativeOptions {
+    /// `redis://` / `rediss://` URL; absent selects the in-memory store.
+    pub redis_url: Option<String>,
+    pub prefix: Option<String>,
+    pub timeout_ms: Option<u32>,
+    pub connect_timeout_ms: Option<u32>,
+    pub memory_max_bytes: Option<f64>,
+    pub max_value_bytes: Option<f64>,
+    pub default_ttl_seconds: Option<f64>,
+}
+
+impl From<NativeOptions> for Config {
+    fn from(o: NativeOptions) -> Config {
+        let d = Config::default();
+        let bytes = |v: Option<f64>, def: usize| v.map(|v| if v.is_finite() && v >= 0.0 { v as usize } else { 0 }).unwrap_or(def);
+        Config {
+            redis_url: o.redis_url.filter(|u| !u.is_empty()),
+            prefix: o.prefix.unwrap_or(d.prefix),
+            timeout_ms: o.timeout_ms.map_or(d.timeout_ms, u64::from),
+            connect_timeout_ms: o.connect_timeout_ms.map_or(d.connect_timeout_ms, u64::from),
+            memory_max_bytes: bytes(o.memory_max_bytes, d.memory_max_bytes),
+            max_value_bytes: bytes(o.max_value_bytes, d.max_value_bytes),
+            default_ttl_secs: o.default_ttl_seconds.unwrap_or(d.default_ttl_secs),
+        }
+    }
+}
+
+/// What Rust needs to know about an entry; the payload itself stays opaque.
+#[napi(object)]
+pub struct NativeEntryMeta {
+    pub last_modified: f64,
+    /// Seconds, or `false` for "never"; absent when Next did not say.
+    #[napi(ts_type = "number | false")]
+    pub revalidate: Option<Either<f64, bool>>,
+    pub expire: Option<f64>,
+    pub tags: Option<Vec<String>>,
+}
+
+impl From<NativeEntryMeta> for EntryMeta {
+    fn from(m: NativeEntryMeta) -> EntryMeta {
+        EntryMeta {
+            last_modified: m.last_modified,
+            revalidate: match m.revalidate {
+                Some(Either::A(s)) => Revalidate::Seconds(s),
+                Some(Either::B(false)) => Revalidate::Never,
+                _ => Revalidate::Unknown,
+            },
+            expire: m.expire.filter(|e| e.is_finite()),
+            tags: m.tags.unwrap_or_default(),
+        }
+    }
+}
+
+pub fn revalidate_to_js(r: Revalidate) -> Option<Either<f64, bool>> {
+    match r {
+        Revalidate::Unknown => None,
+        Revalidate::Never => Some(Either::B(false)),
+        Revalidate::Seconds(s) => Some(Either::A(s)),
+    }
+}
+
+#[napi(object)]
+pub struct NativeDurations {
+    pub expire: Option<f64>,
+}
+
+#[napi(object)]
+pub struct NativeStats {
+    /// `"redis"` or `"memory"`.
+    pub store: String,
+    pub gets: f64,
+    pub hits: f64,
+    pub misses: f64,
+    pub stale_hits: f64,
+    pub expired_hits: f64,
+    pub get_errors: f64,
+    pub corrupt: f64,
+    pub sets: f64,
+    pub set_errors: f64,
+    pub revalidations: f64,
+    pub revalidation_errors: f64,
+    pub manifest_syncs: f64,
+    pub manifest_tags: f64,
+    pub memory_entries: f64,
+    pub memory_bytes: f64,
+    pub redis_failures: f64,
+    pub circuit_open: bool,
+}

@@ -1,0 +1,14 @@
+//! The N-API layer: argument conversion, promises and error codes, nothing else.
+//!
+//! Rules from research/napi-redis.md: no `async fn(&self)` (use-after-free on worker
+//! termination) — methods are sync, clone the `Arc` and return an owned future; constructors
+//! do no I/O; results are copied into JS-owned buffers (faster than external buffers).
+
+mod cache;
+mod convert;
+
+#[napi_derive::module_init]
+fn init() {
+    // redis-rs pulls in rustls without a crypto provider; `rediss://` needs one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

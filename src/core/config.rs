@@ -1,0 +1,97 @@
+//! Validated configuration. JS reads the environment and passes the same fields, so
+//! programmatic options and env vars share one set of checks.
+
+use super::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `redis://` or `rediss://` URL; `None` selects the in-memory store.
+    pub redis_url: Option<String>,
+    /// Prepended to every key; lets several apps share one Redis.
+    pub prefix: String,
+    /// Upper bound for any single Redis operation.
+    pub timeout_ms: u64,
+    /// Upper bound for establishing a connection.
+    pub connect_timeout_ms: u64,
+    /// Byte budget of the in-memory store (when no Redis URL is given).
+    pub memory_max_bytes: usize,
+    /// Largest value accepted by `set`; larger ones are refused with `ERR_SHARED_ISR_TOO_LARGE`.
+    pub max_value_bytes: usize,
+    /// Redis TTL for entries whose `expire` Next did not give (14.2, fetch entries).
+    pub default_ttl_secs: f64,
+}
+
+pub const DEFAULT_PREFIX: &str = "shared-isr:";
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            redis_url: None,
+            prefix: DEFAULT_PREFIX.into(),
+            timeout_ms: 1_000,
+            connect_timeout_ms: 1_000,
+            memory_max_bytes: 256 * 1024 * 1024,
+            max_value_bytes: 32 * 1024 * 1024,
+            // Next's own default `expireTime`: one year.
+            default_ttl_secs: 31_536_000.0,
+        }
+    }
+}
+
+impl Config {
+    pub fn validate(&self) -> Result<()> {
+        if let Some(url) = &self.redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(Error::Config(
+                    "redis URL must start with redis:// or rediss://".into(),
+                ));
+            }
+            redis::Client::open(url.as_str())
+                .map_err(|e| Error::Config(format!("redis URL: {}", super::error::redact(&e.to_string()))))?;
+        }
+        if self.prefix.is_empty() || self.prefix.len() > 256 {
+            return Err(Error::Config("prefix must be 1 to 256 bytes".into()));
+        }
+        if self.prefix.contains(['{', '}']) {
+            // Braces would change the Redis Cluster hash slot of our metadata keys.
+            return Err(Error::Config("prefix must not contain '{' or '}'".into()));
+        }
+        if self.timeout_ms == 0 || self.connect_timeout_ms == 0 {
+            return Err(Error::Config("timeouts must be at least 1 ms".into()));
+        }
+        if self.max_value_bytes == 0 || self.max_value_bytes > 512 * 1024 * 1024 {
+            return Err(Error::Config("maxValueBytes must be between 1 byte and 512 MiB".into()));
+        }
+        if !(self.default_ttl_secs >= 1.0 && self.default_ttl_secs.is_finite()) {
+            return Err(Error::Config("defaultTtlSeconds must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn rejects_bad_values_without_leaking_secrets() {
+        let bad = |c: Config| c.validate().unwrap_err();
+        let e = bad(Config { redis_url: Some("http://u:pw@h".into()), ..Default::default() });
+        assert_eq!(e.code(), "ERR_SHARED_ISR_CONFIG");
+        assert!(!e.to_string().contains("pw"));
+        let e = bad(Config { redis_url: Some("redis://u:pw@h:notaport".into()), ..Default::default() });
+        assert!(!e.to_string().contains("pw"), "{e}");
+        bad(Config { prefix: String::new(), ..Default::default() });
+        bad(Config { prefix: "a{b}".into(), ..Default::default() });
+        bad(Config { timeout_ms: 0, ..Default::default() });
+        bad(Config { max_value_bytes: 0, ..Default::default() });
+        Config { redis_url: Some("rediss://user:pw@host:6380/2".into()), ..Default::default() }
+            .validate()
+            .unwrap();
+    }
+}

@@ -1,0 +1,111 @@
+//! Errors with stable codes: the code is what reaches JS as `err.code`.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// Bad configuration (URL, prefix, sizes). Thrown synchronously at construction.
+    Config(String),
+    /// Redis could not be reached, or the circuit breaker is open after recent failures.
+    Unavailable(String),
+    /// Redis did not answer within the operation timeout.
+    Timeout { op: &'static str, ms: u64 },
+    /// Redis answered with an error (ACL denied, OOM, wrong type...).
+    Redis(String),
+    /// A value larger than `maxValueBytes`, or a tag list the envelope cannot hold.
+    TooLarge { what: &'static str, size: usize, max: usize },
+    /// Bytes under our key that are not a valid shared-isr envelope.
+    Corrupt(String),
+    /// The cache was closed.
+    Closed,
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Stable, documented code (also listed in README and index.d.ts).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Config(_) => "ERR_SHARED_ISR_CONFIG",
+            Error::Unavailable(_) => "ERR_SHARED_ISR_UNAVAILABLE",
+            Error::Timeout { .. } => "ERR_SHARED_ISR_TIMEOUT",
+            Error::Redis(_) => "ERR_SHARED_ISR_REDIS",
+            Error::TooLarge { .. } => "ERR_SHARED_ISR_TOO_LARGE",
+            Error::Corrupt(_) => "ERR_SHARED_ISR_CORRUPT",
+            Error::Closed => "ERR_SHARED_ISR_CLOSED",
+        }
+    }
+
+    /// Errors that say Redis itself is unhealthy (they open the circuit breaker).
+    pub fn is_connectivity(&self) -> bool {
+        matches!(self, Error::Unavailable(_) | Error::Timeout { .. })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(m) => write!(f, "invalid configuration: {m}"),
+            Error::Unavailable(m) => write!(f, "redis unavailable: {m}"),
+            Error::Timeout { op, ms } => write!(f, "redis {op} timed out after {ms} ms"),
+            Error::Redis(m) => write!(f, "redis error: {m}"),
+            Error::TooLarge { what, size, max } => {
+                write!(f, "{what} is {size} bytes, over the limit of {max} bytes")
+            }
+            Error::Corrupt(m) => write!(f, "corrupt cache entry: {m}"),
+            Error::Closed => write!(f, "cache is closed"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<redis::RedisError> for Error {
+    fn from(e: redis::RedisError) -> Self {
+        // Never echo the URL: redis-rs errors can carry connection details.
+        let msg = redact(&e.to_string());
+        if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() || e.is_timeout() {
+            Error::Unavailable(msg)
+        } else {
+            Error::Redis(msg)
+        }
+    }
+}
+
+/// Strips anything that looks like `user:password@` from a message.
+pub fn redact(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    for word in msg.split_inclusive(char::is_whitespace) {
+        match (word.find("://"), word.rfind('@')) {
+            (Some(s), Some(at)) if at > s => {
+                out.push_str(&word[..s + 3]);
+                out.push_str("***@");
+                out.push_str(&word[at + 1..]);
+            }
+            _ => out.push_str(word),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_credentials() {
+        assert_eq!(
+            redact("failed to connect redis://u:secret@host:6379/0 now"),
+            "failed to connect redis://***@host:6379/0 now"
+        );
+        assert_eq!(redact("plain message"), "plain message");
+    }
+
+    #[test]
+    fn codes_are_stable() {
+        assert_eq!(Error::Closed.code(), "ERR_SHARED_ISR_CLOSED");
+        assert_eq!(Error::Timeout { op: "get", ms: 5 }.code(), "ERR_SHARED_ISR_TIMEOUT");
+        assert!(Error::Unavailable("x".into()).is_connectivity());
+        assert!(!Error::Corrupt("x".into()).is_connectivity());
+    }
+}

@@ -1,0 +1,13 @@
+//! The cache core: envelope format, tag manifest, stores and configuration.
+
+pub mod clock;
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod stats;
+pub mod store;
+pub mod tags;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use store::{Cache, Hit};

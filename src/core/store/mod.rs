@@ -1,0 +1,193 @@
+//! `Cache`: the one object the binding talks to. It picks a backend (memory or Redis),
+//! enforces limits, judges entries against the tag manifest and keeps the counters.
+
+mod breaker;
+mod memory;
+mod redis;
+
+use super::clock::now_ms;
+use super::config::Config;
+use super::envelope::{self, EntryMeta};
+use super::error::{Error, Result};
+use super::stats::{Stats, StatsSnapshot, bump};
+use super::tags::{Durations, Freshness};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub use self::redis::RedisStore;
+pub use memory::MemoryStore;
+
+/// A decoded entry: the raw envelope plus where its payload sits, so the payload is copied
+/// only once (into the JS Buffer).
+#[derive(Debug)]
+pub struct Hit {
+    pub bytes: Vec<u8>,
+    pub payload: Range<usize>,
+    pub meta: EntryMeta,
+    pub freshness: Freshness,
+}
+
+impl Hit {
+    pub fn payload(&self) -> &[u8] {
+        &self.bytes[self.payload.clone()]
+    }
+}
+
+enum Backend {
+    Memory(MemoryStore),
+    Redis(RedisStore),
+}
+
+pub struct Cache {
+    backend: Backend,
+    config: Config,
+    stats: Stats,
+    closed: AtomicBool,
+}
+
+impl Cache {
+    /// Validates the config; does no I/O (Next constructs handlers per request).
+    pub fn new(config: Config) -> Result<Cache> {
+        config.validate()?;
+        let backend = match &config.redis_url {
+            Some(_) => Backend::Redis(RedisStore::new(&config)?),
+            None => Backend::Memory(MemoryStore::new(config.memory_max_bytes)),
+        };
+        Ok(Cache { backend, config, stats: Stats::default(), closed: AtomicBool::new(false) })
+    }
+
+    pub fn is_redis(&self) -> bool {
+        matches!(self.backend, Backend::Redis(_))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn entry_key(&self, key: &str) -> String {
+        let mut k = String::with_capacity(self.config.prefix.len() + 2 + key.len());
+        k.push_str(&self.config.prefix);
+        k.push_str("e:");
+        k.push_str(key);
+        k
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
+    }
+
+    /// Reads an entry and judges it against its own tags plus `extra_tags` (soft tags,
+    /// fetch tags given at read time). Corrupt bytes are reported as `Error::Corrupt`;
+    /// callers treat every error as a miss.
+    pub async fn get(&self, key: &str, extra_tags: &[String]) -> Result<Option<Hit>> {
+        self.check_open()?;
+        bump(&self.stats.gets);
+        let key = self.entry_key(key);
+        let raw = match &self.backend {
+            Backend::Memory(m) => Ok(m.get(&key)),
+            Backend::Redis(r) => r.get(&key, &self.stats).await,
+        };
+        let raw = match raw {
+            Ok(Some(raw)) => raw,
+            Ok(None) => {
+                bump(&self.stats.misses);
+                return Ok(None);
+            }
+            Err(e) => {
+                bump(&self.stats.get_errors);
+                return Err(e);
+            }
+        };
+        let (meta, payload) = match envelope::decode(&raw) {
+            Ok(d) => d,
+            Err(e) => {
+                bump(&self.stats.corrupt);
+                return Err(e);
+            }
+        };
+        let now = now_ms();
+        let tags = meta.tags.iter().chain(extra_tags).map(String::as_str);
+        let freshness = match &self.backend {
+            Backend::Memory(m) => m.judge(tags, meta.last_modified, now),
+            Backend::Redis(r) => r.judge(tags, meta.last_modified, now),
+        };
+        bump(match freshness {
+            Freshness::Fresh => &self.stats.hits,
+            Freshness::Stale => &self.stats.stale_hits,
+            Freshness::Expired => &self.stats.expired_hits,
+        });
+        Ok(Some(Hit { bytes: raw, payload, meta, freshness }))
+    }
+
+    /// Checks limits and builds the envelope. Synchronous so the binding can copy the JS
+    /// buffer exactly once, before anything crosses to another thread.
+    pub fn encode(&self, meta: &EntryMeta, payload: &[u8]) -> Result<Vec<u8>> {
+        if payload.len() > self.config.max_value_bytes {
+            bump(&self.stats.set_errors);
+            return Err(Error::TooLarge {
+                what: "value",
+                size: payload.len(),
+                max: self.config.max_value_bytes,
+            });
+        }
+        envelope::encode(meta, payload).inspect_err(|_| bump(&self.stats.set_errors))
+    }
+
+    /// Stores an envelope made by [`Cache::encode`]. The TTL comes from `expire`, never from
+    /// `revalidate`: stale-while-revalidate needs the entry after `revalidate` has passed.
+    pub async fn put(&self, key: &str, envelope: Vec<u8>, expire_secs: Option<f64>) -> Result<()> {
+        self.check_open()?;
+        bump(&self.stats.sets);
+        let ttl_secs = expire_secs
+            .filter(|e| e.is_finite() && *e > 0.0)
+            .unwrap_or(self.config.default_ttl_secs);
+        let ttl_ms = (ttl_secs * 1000.0).clamp(1000.0, u64::MAX as f64 / 2.0) as u64;
+        let key = self.entry_key(key);
+        let res = match &self.backend {
+            Backend::Memory(m) => m.put(key, envelope, ttl_ms),
+            Backend::Redis(r) => r.put(&key, envelope, ttl_ms).await,
+        };
+        res.inspect_err(|_| bump(&self.stats.set_errors))
+    }
+
+    pub async fn set(&self, key: &str, meta: &EntryMeta, payload: &[u8]) -> Result<()> {
+        let env = self.encode(meta, payload)?;
+        self.put(key, env, meta.expire).await
+    }
+
+    /// Records a revalidation; resolves only once it is durable in the store.
+    pub async fn revalidate_tags(&self, tags: &[String], durations: Option<Durations>) -> Result<()> {
+        self.check_open()?;
+        if tags.is_empty() {
+            return Ok(());
+        }
+        bump(&self.stats.revalidations);
+        let now = now_ms();
+        let res = match &self.backend {
+            Backend::Memory(m) => {
+                m.revalidate(tags, now, durations);
+                Ok(())
+            }
+            Backend::Redis(r) => r.revalidate(tags, now, durations).await,
+        };
+        res.inspect_err(|_| bump(&self.stats.revalidation_errors))
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        let mut s = self.stats.snapshot();
+        match &self.backend {
+            Backend::Memory(m) => m.fill_stats(&mut s),
+            Backend::Redis(r) => r.fill_stats(&mut s),
+        }
+        s
+    }
+
+    /// Refuses further calls and releases the connection; in-flight calls finish.
+    pub fn close(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            if let Backend::Redis(r) = &self.backend {
+                r.close();
+            }
+        }
+    }
+}

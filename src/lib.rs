@@ -1,0 +1,7 @@
+//! shared-isr: a shared cache for self-hosted Next.js.
+//!
+//! `core` holds everything that can be tested with `cargo test` (no napi types);
+//! `binding` only converts between JS values and the core.
+
+pub mod core;
+mod binding;
