@@ -136,7 +136,10 @@ mod tests {
         m.revalidate(&["t".into()], 1000.0, Some(Durations { expire: Some(10.0) }));
         assert_eq!(m.judge(["t"], 500.0, 1500.0), Freshness::Stale);
         assert_eq!(m.judge(["t"], 500.0, 11_000.0), Freshness::Expired);
-        assert_eq!(m.judge(["t"], 1500.0, 11_500.0), Freshness::Fresh, "regenerated after the stamp");
+        assert_eq!(m.judge(["t"], 1500.0, 5_000.0), Freshness::Fresh, "regenerated after the stale stamp");
+        // Next's rule: the deadline expires everything written before it, even regenerations.
+        assert_eq!(m.judge(["t"], 1500.0, 11_500.0), Freshness::Expired);
+        assert_eq!(m.judge(["t"], 11_001.0, 11_500.0), Freshness::Fresh);
     }
 
     #[test]

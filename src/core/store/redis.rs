@@ -24,11 +24,14 @@ static REGISTRY: LazyLock<Mutex<HashMap<(String, tokio::runtime::Id), Connection
     LazyLock::new(Default::default);
 
 /// Records a revalidation atomically: stamps, the change log and the epoch move together.
+/// A new epoch counter starts at `now_ms * 1000`, so after Redis loses its data the epoch
+/// still moves forward past every mirror's, and their catch-up includes every new change.
 static REVALIDATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
+if redis.call('EXISTS', KEYS[4]) == 0 then redis.call('SET', KEYS[4], ARGV[4]) end
 local epoch = redis.call('INCR', KEYS[4])
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   local t = ARGV[i]
   if ARGV[2] == 'x' then
     redis.call('HSET', KEYS[2], t, ARGV[1])
@@ -48,10 +51,11 @@ return epoch
 static SYNC: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local epoch = tonumber(redis.call('GET', KEYS[4]) or '0')
-local from = tonumber(ARGV[1])
-if from > epoch then from = 0 end
-local out = { tostring(epoch), tostring(from) }
+-- Epochs pass through as strings: Lua's tostring would print them in exponent form.
+local raw = redis.call('GET', KEYS[4]) or '0'
+local from = ARGV[1]
+if tonumber(from) > tonumber(raw) then from = '0' end
+local out = { raw, from }
 for _, t in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. from, '+inf')) do
   out[#out + 1] = t
   out[#out + 1] = redis.call('HGET', KEYS[1], t) or ''
@@ -81,6 +85,10 @@ struct Mirror {
     /// Epoch of the store that `manifest` reflects; -1 before the first sync.
     epoch: i64,
     manifest: Manifest,
+}
+
+fn epoch_base(now_ms: f64) -> i64 {
+    (now_ms.floor() as i64).saturating_mul(1000)
 }
 
 pub struct RedisStore {
@@ -245,7 +253,7 @@ impl RedisStore {
         let epoch: i64 = self
             .run("revalidate", |mut c| async move {
                 let mut inv = REVALIDATE.key(&keys.stale);
-                inv.key(&keys.expired).key(&keys.log).key(&keys.epoch).arg(now.to_string()).arg(mode).arg(expired_at);
+                inv.key(&keys.expired).key(&keys.log).key(&keys.epoch).arg(now.to_string()).arg(mode).arg(expired_at).arg(epoch_base(now));
                 for t in tags {
                     inv.arg(t);
                 }

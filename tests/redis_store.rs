@@ -1,0 +1,258 @@
+//! The core against real redis-server processes started by the tests (never the machine's
+//! own Redis). Two `Cache` values stand for two processes: each has its own manifest mirror.
+
+use shared_isr::core::envelope::{EntryMeta, Revalidate};
+use shared_isr::core::tags::{Durations, Freshness};
+use shared_isr::core::{Cache, Config, Error};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    fn start() -> Server {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed");
+        let s = Server { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        s
+    }
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+    fn cmd(&self, args: &[&[u8]]) -> redis::Value {
+        let mut c = redis::Client::open(self.url()).unwrap().get_connection().unwrap();
+        let mut cmd = redis::cmd(std::str::from_utf8(args[0]).unwrap());
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(&mut c).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn cache(url: &str, prefix: &str) -> Cache {
+    Cache::new(Config {
+        redis_url: Some(url.into()),
+        prefix: prefix.into(),
+        timeout_ms: 300,
+        connect_timeout_ms: 300,
+        ..Config::default()
+    })
+    .unwrap()
+}
+
+fn meta(tags: &[&str]) -> EntryMeta {
+    EntryMeta {
+        last_modified: shared_isr::core::clock::now_ms(),
+        revalidate: Revalidate::Seconds(60.0),
+        expire: Some(3600.0),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+}
+
+#[test]
+fn two_processes_share_entries_and_revalidations_without_delay() {
+    let server = Server::start();
+    rt().block_on(async {
+        let (a, b) = (cache(&server.url(), "t1:"), cache(&server.url(), "t1:"));
+        a.set("page", &meta(&["posts"]), b"<html>").await.unwrap();
+        let hit = b.get("page", &[]).await.unwrap().expect("b sees a's entry");
+        assert_eq!((hit.payload(), hit.freshness), (&b"<html>"[..], Freshness::Fresh));
+
+        b.revalidate_tags(&["posts".into()], None).await.unwrap();
+        let hit = a.get("page", &[]).await.unwrap().unwrap();
+        assert_eq!(hit.freshness, Freshness::Expired, "a sees b's revalidation on its next read");
+
+        // Soft tags given at read time count too.
+        a.set("data", &meta(&[]), b"{}").await.unwrap();
+        b.revalidate_tags(&["_N_T_/blog".into()], None).await.unwrap();
+        let hit = a.get("data", &["_N_T_/blog".into()]).await.unwrap().unwrap();
+        assert_eq!(hit.freshness, Freshness::Expired);
+        let hit = a.get("data", &["_N_T_/other".into()]).await.unwrap().unwrap();
+        assert_eq!(hit.freshness, Freshness::Fresh, "only matching tags invalidate");
+    });
+}
+
+#[test]
+fn stale_then_expired_with_durations_and_fresh_after_rewrite() {
+    let server = Server::start();
+    rt().block_on(async {
+        let (a, b) = (cache(&server.url(), "t2:"), cache(&server.url(), "t2:"));
+        a.set("k", &meta(&["t"]), b"v1").await.unwrap();
+        b.revalidate_tags(&["t".into()], Some(Durations { expire: Some(0.3) })).await.unwrap();
+        assert_eq!(a.get("k", &[]).await.unwrap().unwrap().freshness, Freshness::Stale);
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert_eq!(a.get("k", &[]).await.unwrap().unwrap().freshness, Freshness::Expired);
+        a.set("k", &meta(&["t"]), b"v2").await.unwrap();
+        let hit = b.get("k", &[]).await.unwrap().unwrap();
+        assert_eq!((hit.payload(), hit.freshness), (&b"v2"[..], Freshness::Fresh));
+    });
+}
+
+#[test]
+fn prefixes_isolate_apps_sharing_one_redis() {
+    let server = Server::start();
+    rt().block_on(async {
+        let (a, b) = (cache(&server.url(), "app-a:"), cache(&server.url(), "app-b:"));
+        a.set("k", &meta(&["t"]), b"a").await.unwrap();
+        b.set("k", &meta(&["t"]), b"b").await.unwrap();
+        b.revalidate_tags(&["t".into()], None).await.unwrap();
+        let hit = a.get("k", &[]).await.unwrap().unwrap();
+        assert_eq!((hit.payload(), hit.freshness), (&b"a"[..], Freshness::Fresh));
+        assert_eq!(b.get("k", &[]).await.unwrap().unwrap().freshness, Freshness::Expired);
+    });
+}
+
+#[test]
+fn ttl_comes_from_expire_and_defaults_to_a_year() {
+    let server = Server::start();
+    rt().block_on(async {
+        let c = cache(&server.url(), "t3:");
+        c.set("with", &EntryMeta { expire: Some(120.0), revalidate: Revalidate::Seconds(1.0), ..meta(&[]) }, b"x")
+            .await
+            .unwrap();
+        c.set("without", &EntryMeta { expire: None, revalidate: Revalidate::Seconds(1.0), ..meta(&[]) }, b"x")
+            .await
+            .unwrap();
+    });
+    let ttl = |k: &str| match server.cmd(&[b"PTTL", k.as_bytes()]) {
+        redis::Value::Int(n) => n,
+        v => panic!("{v:?}"),
+    };
+    assert!((119_000..=120_000).contains(&ttl("t3:e:with")), "{}", ttl("t3:e:with"));
+    assert!(ttl("t3:e:without") > 31_535_000_000);
+}
+
+#[test]
+fn corrupt_and_foreign_bytes_are_errors_not_hits() {
+    let server = Server::start();
+    server.cmd(&[b"SET", b"t4:e:json", br#"{"value":{"kind":"FETCH"},"lastModified":1}"#]);
+    server.cmd(&[b"SET", b"t4:e:bin", b"SISR\x01\x00\x00"]);
+    rt().block_on(async {
+        let c = cache(&server.url(), "t4:");
+        for key in ["json", "bin"] {
+            assert!(matches!(c.get(key, &[]).await, Err(Error::Corrupt(_))), "{key}");
+        }
+        assert_eq!(c.stats().corrupt, 2);
+        assert!(c.get("absent", &[]).await.unwrap().is_none());
+    });
+}
+
+#[test]
+fn a_reset_store_still_delivers_every_later_revalidation() {
+    let server = Server::start();
+    rt().block_on(async {
+        let (a, b) = (cache(&server.url(), "t5:"), cache(&server.url(), "t5:"));
+        for i in 0..5 {
+            b.revalidate_tags(&[format!("old{i}")], None).await.unwrap();
+        }
+        a.set("k", &meta(&["fresh-tag"]), b"v").await.unwrap();
+        a.get("k", &[]).await.unwrap(); // a's mirror is at b's epoch now
+        server.cmd(&[b"FLUSHALL"]);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        a.set("k", &meta(&["fresh-tag"]), b"v").await.unwrap();
+        b.revalidate_tags(&["fresh-tag".into()], None).await.unwrap();
+        let hit = a.get("k", &[]).await.unwrap().unwrap();
+        assert_eq!(hit.freshness, Freshness::Expired, "the first revalidation after the reset is seen");
+    });
+}
+
+#[test]
+fn oversized_values_are_refused_before_any_io() {
+    let c = Cache::new(Config { redis_url: Some("redis://127.0.0.1:1".into()), max_value_bytes: 10, ..Config::default() })
+        .unwrap();
+    assert!(matches!(c.encode(&meta(&[]), &[0u8; 11]), Err(Error::TooLarge { size: 11, max: 10, .. })));
+}
+
+#[test]
+fn down_redis_fails_fast_and_the_breaker_spares_later_calls() {
+    let port = free_port(); // nothing listens here
+    rt().block_on(async {
+        let c = cache(&format!("redis://127.0.0.1:{port}"), "t6:");
+        let t = Instant::now();
+        assert!(c.get("k", &[]).await.unwrap_err().is_connectivity());
+        assert!(t.elapsed() < Duration::from_millis(800), "{:?}", t.elapsed());
+        let t = Instant::now();
+        let e = c.revalidate_tags(&["t".into()], None).await.unwrap_err();
+        assert_eq!(e.code(), "ERR_SHARED_ISR_UNAVAILABLE");
+        assert!(t.elapsed() < Duration::from_millis(50), "breaker open: {:?}", t.elapsed());
+        assert!(c.stats().circuit_open);
+    });
+}
+
+#[test]
+fn a_server_that_never_answers_times_out_within_the_bound() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accept and hold connections without ever replying.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    rt().block_on(async {
+        let c = cache(&format!("redis://127.0.0.1:{port}"), "t7:");
+        let t = Instant::now();
+        let e = c.get("k", &[]).await.unwrap_err();
+        assert!(e.is_connectivity(), "{e}");
+        assert!(t.elapsed() < Duration::from_millis(1_000), "{:?}", t.elapsed());
+    });
+}
+
+#[test]
+fn recovers_after_redis_restarts() {
+    let mut server = Server::start();
+    let port = server.port;
+    let url = server.url();
+    let runtime = rt();
+    runtime.block_on(async {
+        let c = cache(&url, "t8:");
+        c.set("k", &meta(&[]), b"v").await.unwrap();
+        let _ = server.child.kill();
+        let _ = server.child.wait();
+        assert!(c.get("k", &[]).await.is_err());
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        server.child = child;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if c.set("k", &meta(&[]), b"v2").await.is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "did not recover");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(c.get("k", &[]).await.unwrap().unwrap().payload(), b"v2");
+    });
+}
