@@ -1,1 +1,58 @@
+/* Hand-written types for the JS entry points (lib/). The native types below are generated. */
 
+/** Options accepted everywhere; each falls back to its environment variable. */
+export interface SharedIsrOptions {
+  /** `redis://` or `rediss://` URL (user/password allowed). Env: SHARED_ISR_REDIS_URL, then REDIS_URL. Absent: in-memory store. */
+  redisUrl?: string | null
+  /** Key prefix; lets several apps share one Redis. Env: SHARED_ISR_PREFIX. Default `shared-isr:`. */
+  prefix?: string
+  /** Upper bound of one Redis operation, ms. Env: SHARED_ISR_TIMEOUT_MS. Default 1000. */
+  timeoutMs?: number
+  /** Upper bound of connecting, ms. Env: SHARED_ISR_CONNECT_TIMEOUT_MS. Default 1000. */
+  connectTimeoutMs?: number
+  /** Byte budget of the in-memory store. Env: SHARED_ISR_MEMORY_MAX_MB. Default 256 MiB. */
+  memoryMaxBytes?: number
+  /** Largest value stored; larger ones are skipped and counted. Env: SHARED_ISR_MAX_VALUE_MB. Default 32 MiB. */
+  maxValueBytes?: number
+  /** Redis TTL when Next gives no `expire`. Env: SHARED_ISR_DEFAULT_TTL_SECONDS. Default one year. */
+  defaultTtlSeconds?: number
+  /** Namespace for page entries; default: the build's BUILD_ID. Env: SHARED_ISR_BUILD_ID. */
+  buildId?: string
+}
+
+/** Next 16's second `revalidateTag` argument: `'max'` or `{ expire: seconds }`. */
+export type RevalidateProfile = 'max' | { expire?: number }
+
+/** Stable codes carried by `err.code`. */
+export type SharedIsrErrorCode =
+  | 'ERR_SHARED_ISR_CONFIG'
+  | 'ERR_SHARED_ISR_UNAVAILABLE'
+  | 'ERR_SHARED_ISR_TIMEOUT'
+  | 'ERR_SHARED_ISR_REDIS'
+  | 'ERR_SHARED_ISR_TOO_LARGE'
+  | 'ERR_SHARED_ISR_CORRUPT'
+  | 'ERR_SHARED_ISR_CLOSED'
+
+/** The class Next instantiates (`cacheHandler`). */
+export interface SharedIsrCacheHandlerClass {
+  new (ctx?: Record<string, unknown>): {
+    get(key: string, ctx?: Record<string, unknown>): Promise<{ value: unknown; lastModified: number; cacheControl?: { revalidate: number | false; expire?: number } } | null>
+    set(key: string, data: unknown, ctx?: Record<string, unknown>): Promise<void>
+    revalidateTag(tags: string | string[], durations?: { expire?: number }): Promise<void>
+    resetRequestCache(): void
+  }
+}
+
+/** A handler class bound to `options` (for a custom handler file). */
+export declare function createHandler(options?: SharedIsrOptions): SharedIsrCacheHandlerClass
+/**
+ * Revalidates tags on every instance, like Next's `revalidateTag(tags, profile?)`. Resolves once
+ * recorded in the shared store; rejects with `err.code` otherwise (let the webhook answer 5xx).
+ */
+export declare function revalidateTags(tags: string | string[], profile?: RevalidateProfile, options?: SharedIsrOptions): Promise<void>
+/** Like Next's `revalidatePath(path, type?)`, for every instance. */
+export declare function revalidatePath(path: string, type?: 'page' | 'layout', options?: SharedIsrOptions): Promise<void>
+/** Counters of this process's store for `options`. */
+export declare function stats(options?: SharedIsrOptions): NativeStats
+/** Closes every connection this process opened; later calls reconnect. */
+export declare function close(): Promise<void>

@@ -6,6 +6,7 @@ const { getStore, closeAll, allStores } = require('./store')
 const { normalizeTags, pathTags, toDurations } = require('./tags')
 const { resolveConfig, ConfigError } = require('./config')
 const { encodeValue, decodeValue } = require('./codec')
+const { NativeCache } = require('./native')
 
 /**
  * Revalidates tags for every instance, like Next's `revalidateTag(tags, profile?)`.
@@ -44,4 +45,5 @@ module.exports = {
   encodeValue,
   decodeValue,
   allStores,
+  NativeCache,
 }
