@@ -7,6 +7,7 @@ const path = require('node:path')
 const { getStore } = require('./store')
 const { encodeValue, decodeValue } = require('./codec')
 const { normalizeTags, headerTags, ONE_YEAR } = require('./tags')
+const { readBuildOutput } = require('./build-output')
 
 const buildIds = new Map() // serverDistDir -> BUILD_ID, read once per process
 
@@ -65,7 +66,21 @@ function createHandler(options = {}) {
       const fetch = isFetchGet(ctx)
       // Fetch entries are judged by their own tags plus the tags of the page reading them.
       const readTags = fetch ? [...(ctx.tags ?? []), ...(ctx.softTags ?? [])] : undefined
-      const hit = await s.get(this.key(key, fetch), readTags)
+      const storeKey = this.key(key, fetch)
+      let hit = await s.get(storeKey, readTags)
+      if (!hit && !fetch) {
+        const seeded = await readBuildOutput(this.ctx, key, ctx)
+        if (!seeded) return null
+        // Shared with every instance, unless one already regenerated it (NX); then judged
+        // against the tag manifest like any entry (a tag may have been revalidated since).
+        const stored = await s.set(storeKey, encodeValue(seeded.value), {
+          lastModified: seeded.lastModified,
+          tags: headerTags(seeded.value),
+          ifAbsent: true,
+        })
+        hit = stored ? await s.get(storeKey) : null
+        if (!hit) return stored ? null : seeded // store down: the build output beats a miss
+      }
       if (!hit) return null
       let value
       try {

@@ -256,3 +256,18 @@ fn recovers_after_redis_restarts() {
         assert_eq!(c.get("k", &[]).await.unwrap().unwrap().payload(), b"v2");
     });
 }
+
+#[test]
+fn if_absent_never_replaces_an_existing_entry() {
+    let server = Server::start();
+    rt().block_on(async {
+        let c = cache(&server.url(), "t9:");
+        c.set("k", &meta(&[]), b"regenerated").await.unwrap();
+        let env = c.encode(&meta(&[]), b"from build").unwrap();
+        c.put("k", env, None, true).await.unwrap();
+        assert_eq!(c.get("k", &[]).await.unwrap().unwrap().payload(), b"regenerated");
+        let env = c.encode(&meta(&[]), b"from build").unwrap();
+        c.put("new", env, None, true).await.unwrap();
+        assert_eq!(c.get("new", &[]).await.unwrap().unwrap().payload(), b"from build");
+    });
+}

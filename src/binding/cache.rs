@@ -85,11 +85,14 @@ impl NativeCache {
         payload: &[u8],
         meta: NativeEntryMeta,
     ) -> Result<PromiseRaw<'env, ()>> {
+        let if_absent = meta.if_absent.unwrap_or(false);
         let meta: crate::core::envelope::EntryMeta = meta.into();
         let expire = meta.expire;
         let envelope = self.inner.encode(&meta, payload);
         let inner = self.inner.clone();
-        env.spawn_future(async move { inner.put(&key, envelope.map_err(to_napi)?, expire).await.map_err(to_napi) })
+        env.spawn_future(async move {
+            inner.put(&key, envelope.map_err(to_napi)?, expire, if_absent).await.map_err(to_napi)
+        })
     }
 
     /// Records a revalidation of `tags`. Without `durations` they expire now; with

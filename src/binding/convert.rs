@@ -49,6 +49,8 @@ pub struct NativeEntryMeta {
     pub revalidate: Option<Either<f64, bool>>,
     pub expire: Option<f64>,
     pub tags: Option<Vec<String>>,
+    /// Store only when no entry exists (seeding from the build output).
+    pub if_absent: Option<bool>,
 }
 
 impl From<NativeEntryMeta> for EntryMeta {

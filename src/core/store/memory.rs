@@ -57,9 +57,13 @@ impl MemoryStore {
         g.lru.peek(key).map(|e| e.bytes.clone())
     }
 
-    pub fn put(&self, key: String, bytes: Vec<u8>, ttl_ms: u64) -> crate::core::Result<()> {
-        let entry = Entry { bytes, expires_at: Instant::now() + Duration::from_millis(ttl_ms) };
+    pub fn put(&self, key: String, bytes: Vec<u8>, ttl_ms: u64, if_absent: bool) -> crate::core::Result<()> {
+        let now = Instant::now();
+        let entry = Entry { bytes, expires_at: now + Duration::from_millis(ttl_ms) };
         let mut g = self.lock();
+        if if_absent && g.lru.peek(&key).is_some_and(|e| e.expires_at > now) {
+            return Ok(());
+        }
         let w = weight(&key, &entry);
         if w > g.max_bytes {
             // Bigger than the whole budget: keep nothing rather than evict everything.
@@ -105,7 +109,7 @@ mod tests {
     fn stays_within_its_byte_budget_and_evicts_lru_first() {
         let m = MemoryStore::new(1000);
         for i in 0..50 {
-            m.put(format!("k{i}"), vec![0u8; 100], 60_000).unwrap();
+            m.put(format!("k{i}"), vec![0u8; 100], 60_000, false).unwrap();
         }
         let mut s = StatsSnapshot::default();
         m.fill_stats(&mut s);
@@ -118,7 +122,7 @@ mod tests {
     fn replacing_a_key_does_not_leak_bytes() {
         let m = MemoryStore::new(10_000);
         for _ in 0..100 {
-            m.put("same".into(), vec![1u8; 500], 60_000).unwrap();
+            m.put("same".into(), vec![1u8; 500], 60_000, false).unwrap();
         }
         let mut s = StatsSnapshot::default();
         m.fill_stats(&mut s);
@@ -128,9 +132,9 @@ mod tests {
     #[test]
     fn oversized_values_are_not_kept_and_ttl_expires() {
         let m = MemoryStore::new(100);
-        m.put("big".into(), vec![0u8; 200], 60_000).unwrap();
+        m.put("big".into(), vec![0u8; 200], 60_000, false).unwrap();
         assert!(m.get("big").is_none());
-        m.put("short".into(), vec![0u8; 10], 0).unwrap();
+        m.put("short".into(), vec![0u8; 10], 0, false).unwrap();
         std::thread::sleep(Duration::from_millis(2));
         assert!(m.get("short").is_none());
         let mut s = StatsSnapshot::default();

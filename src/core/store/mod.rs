@@ -135,7 +135,8 @@ impl Cache {
 
     /// Stores an envelope made by [`Cache::encode`]. The TTL comes from `expire`, never from
     /// `revalidate`: stale-while-revalidate needs the entry after `revalidate` has passed.
-    pub async fn put(&self, key: &str, envelope: Vec<u8>, expire_secs: Option<f64>) -> Result<()> {
+    /// With `if_absent`, an existing entry wins (seeding must never replace a regeneration).
+    pub async fn put(&self, key: &str, envelope: Vec<u8>, expire_secs: Option<f64>, if_absent: bool) -> Result<()> {
         self.check_open()?;
         bump(&self.stats.sets);
         let ttl_secs = expire_secs
@@ -144,15 +145,15 @@ impl Cache {
         let ttl_ms = (ttl_secs * 1000.0).clamp(1000.0, u64::MAX as f64 / 2.0) as u64;
         let key = self.entry_key(key);
         let res = match &self.backend {
-            Backend::Memory(m) => m.put(key, envelope, ttl_ms),
-            Backend::Redis(r) => r.put(&key, envelope, ttl_ms).await,
+            Backend::Memory(m) => m.put(key, envelope, ttl_ms, if_absent),
+            Backend::Redis(r) => r.put(&key, envelope, ttl_ms, if_absent).await,
         };
         res.inspect_err(|_| bump(&self.stats.set_errors))
     }
 
     pub async fn set(&self, key: &str, meta: &EntryMeta, payload: &[u8]) -> Result<()> {
         let env = self.encode(meta, payload)?;
-        self.put(key, env, meta.expire).await
+        self.put(key, env, meta.expire, false).await
     }
 
     /// Records a revalidation; resolves only once it is durable in the store.

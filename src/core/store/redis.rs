@@ -235,9 +235,15 @@ impl RedisStore {
         Ok(())
     }
 
-    pub async fn put(&self, key: &str, envelope: Vec<u8>, ttl_ms: u64) -> Result<()> {
+    pub async fn put(&self, key: &str, envelope: Vec<u8>, ttl_ms: u64, if_absent: bool) -> Result<()> {
         self.run("set", |mut c| async move {
-            redis::cmd("SET").arg(key).arg(envelope).arg("PX").arg(ttl_ms).query_async::<()>(&mut c).await
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(key).arg(envelope).arg("PX").arg(ttl_ms);
+            if if_absent {
+                cmd.arg("NX");
+            }
+            // NX answers nil when the key exists: that is success too.
+            cmd.query_async::<Option<()>>(&mut c).await.map(drop)
         })
         .await
     }
