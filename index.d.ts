@@ -100,6 +100,8 @@ export interface NativeEntryMeta {
   revalidate?: number | false
   expire?: number
   tags?: Array<string>
+  /** Store only when no entry exists (seeding from the build output). */
+  ifAbsent?: boolean
 }
 
 /** An entry as read: the payload copied into a JS buffer, plus what Rust judged. */
