@@ -8,6 +8,7 @@ const { getStore } = require('./store')
 const { encodeValue, decodeValue } = require('./codec')
 const { normalizeTags, headerTags, ONE_YEAR } = require('./tags')
 const { readBuildOutput } = require('./build-output')
+const { isClosedPrerendered } = require('./prerender')
 
 const buildIds = new Map() // serverDistDir -> BUILD_ID, read once per process
 
@@ -105,8 +106,10 @@ function createHandler(options = {}) {
       // 16.4+ uses the returned lifetime; older versions ignore the extra field.
       const cacheControl = rev === undefined ? undefined : { revalidate: rev, expire: hit.expire }
       if (hit.freshness === 'expired') {
-        // -1 regenerates the old value instead of a miss, which 404s closed routes before 16.4.
-        return value === null ? null : { value, lastModified: -1, cacheControl }
+        // A miss renders fresh content in the foreground, like Next's own cache. Closed routes
+        // 404 on a miss before 16.4, so they get the old value with -1 (regenerate) instead.
+        if (value === null || !isClosedPrerendered(this.ctx.serverDistDir, key)) return null
+        return { value, lastModified: -1, cacheControl }
       }
       if (hit.freshness === 'stale') {
         const lastModified = typeof rev === 'number' ? Math.min(hit.lastModified, now - rev * 1000 - 1000) : -1

@@ -1,0 +1,70 @@
+'use strict';
+// Shared pieces of the e2e tests: one cluster per describe(), logs kept and printed on failure.
+const { before, after, test } = require('node:test');
+const assert = require('node:assert/strict');
+const { startCluster, getPage, sleep } = require('../../scripts/e2e/harness');
+
+// Installing and building a Next version can take minutes on a cold 2-core machine.
+const SETUP_TIMEOUT = 15 * 60_000;
+const STEP_TIMEOUT = 3 * 60_000;
+
+/**
+ * Starts a cluster before the suite's tests and stops it after them. Returns `step(name, fn)`,
+ * which declares a test receiving the cluster; a failing step keeps the run dir (logs, CMS
+ * file) and prints the tail of every log.
+ */
+function useCluster(options) {
+  const state = { cluster: null, failed: false };
+  before(async () => {
+    state.cluster = await startCluster(options);
+  }, { timeout: SETUP_TIMEOUT });
+  after(async () => {
+    if (!state.cluster) return;
+    if (state.failed) console.error(`\n[e2e] logs of the failed cluster (kept in ${state.cluster.runDir}):\n${state.cluster.logTail(60)}`);
+    await state.cluster.stop({ keepLogs: state.failed });
+  });
+  return function step(name, fn) {
+    test(name, { timeout: STEP_TIMEOUT }, async (t) => {
+      assert.ok(state.cluster, 'cluster did not start');
+      try {
+        await fn(state.cluster, t);
+      } catch (err) {
+        state.failed = true;
+        throw err;
+      }
+    });
+  };
+}
+
+/**
+ * Requests `path` on one instance until it answers 200 from a fresh cache entry
+ * (x-nextjs-cache: HIT). A STALE or MISS answer means a regeneration may still be running in
+ * the background; waiting for HIT makes sure none can land after the test changes the CMS.
+ */
+async function warm(inst, path, { attempts = 40 } = {}) {
+  let last;
+  for (let i = 0; i < attempts; i++) {
+    last = await getPage(inst.url + path);
+    if (last.status === 200 && last.cache === 'HIT') return last;
+    await sleep(250);
+  }
+  assert.fail(`${inst.name} ${path}: no fresh HIT after ${attempts} tries (last: ${last.status} ${last.cache})`);
+}
+
+/** A revision id unique to this run and step, tagged into every CMS title. */
+function newRev(label) {
+  return `${label}-${Date.now().toString(36)}`;
+}
+
+/** One line per instance for t.diagnostic: what the first request after a revalidation saw. */
+function describeSeen(seen) {
+  return seen
+    .map(({ inst, page }) => {
+      let { rev, instance } = page.markers;
+      if (rev === undefined) try { ({ rev, instance } = JSON.parse(page.body)); } catch {} // route handler JSON
+      return `${inst.name}: ${page.status} ${page.cache ?? '-'} rev=${rev} rendered-by=${instance}`;
+    })
+    .join('; ');
+}
+
+module.exports = { useCluster, warm, newRev, describeSeen, SETUP_TIMEOUT, STEP_TIMEOUT };

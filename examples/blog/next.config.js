@@ -1,0 +1,47 @@
+'use strict';
+const path = require('node:path');
+
+const nextMajor = parseInt(require('next/package.json').version, 10);
+
+/** @type {import('next').NextConfig} */
+const config = {
+  // The e2e harness builds one copy of the app per mode into its own dist dir.
+  distDir: process.env.NEXT_DIST_DIR || '.next',
+  reactStrictMode: true,
+};
+
+// Same app, two ways: with SHARED_ISR_HANDLER=<path to the handler module> every instance
+// uses the shared cache; without it, Next's default per-instance cache.
+const handler = process.env.SHARED_ISR_HANDLER;
+if (handler) {
+  // Next resolves a relative cacheHandler against the project dir at build but against
+  // distDir at runtime, so always hand it an absolute path.
+  config.cacheHandler = path.resolve(__dirname, handler);
+  // Next's in-memory LRU would keep serving entries another instance has revalidated.
+  config.cacheMaxMemorySize = 0;
+}
+
+if (nextMajor >= 15) {
+  // This app lives inside another repository: keep file tracing (and Turbopack's root) here
+  // instead of letting Next guess the workspace root from lockfiles further up. A cache handler
+  // outside the app (a local checkout of shared-isr) widens the root to include it: Next traces
+  // the handler, and Turbopack (16) aborts the build on a file outside its root.
+  config.outputFileTracingRoot = config.cacheHandler
+    ? commonAncestor(__dirname, path.dirname(config.cacheHandler))
+    : __dirname;
+}
+
+if (nextMajor < 16) {
+  // No eslint in this example; Next 14/15 would otherwise warn during every build (16 no longer lints).
+  config.eslint = { ignoreDuringBuilds: true };
+}
+
+function commonAncestor(a, b) {
+  const pa = path.resolve(a).split(path.sep);
+  const pb = path.resolve(b).split(path.sep);
+  let i = 0;
+  while (i < pa.length && i < pb.length && pa[i] === pb[i]) i++;
+  return pa.slice(0, i).join(path.sep) || path.sep;
+}
+
+module.exports = config;

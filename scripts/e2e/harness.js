@@ -1,0 +1,684 @@
+'use strict';
+// E2E harness: N real `next start` instances of examples/blog behind a round-robin load
+// balancer, optionally with their own redis-server and the shared-isr cache handler.
+//
+//   const { startCluster } = require('./scripts/e2e/harness');
+//   const c = await startCluster({ version: '16', instances: 3, useSharedIsr: true, redis: true });
+//   await c.setCms(cmsWithRev('r2')); await c.revalidate({ tags: ['posts'] });
+//   await getPage(c.instances[0].url + '/posts/hello-world');
+//   await c.stop();
+//
+// Each instance gets its OWN copy of the build output, as containers do: with Next's default
+// cache they must not share `.next` on disk, or the "stale instance" problem would be hidden.
+// Every process runs under guard.js in its own process group; stop(), process exit and even a
+// SIGKILL of the test process take them all down.
+
+const fs = require('node:fs');
+const os = require('node:os');
+const net = require('node:net');
+const path = require('node:path');
+const http = require('node:http');
+const crypto = require('node:crypto');
+const { spawn } = require('node:child_process');
+const { ROOT, VERSIONS, normalizeMajor, versionDir, installUnlocked, withLock } = require('./install-next');
+
+const BLOG_DIR = path.join(ROOT, 'examples', 'blog');
+const GUARD = path.join(__dirname, 'guard.js');
+const DEFAULT_HANDLER = defaultHandler();
+const REDIS_SERVER = process.env.REDIS_SERVER || 'redis-server';
+// Bump when the build recipe below changes, to invalidate cached builds.
+const RECIPE = 'blog-build-1';
+
+// The module Next loads as `cacheHandler` (its module.exports must be the class):
+// SHARED_ISR_E2E_HANDLER if set, else what the package exports as `shared-isr/handler`.
+function defaultHandler() {
+  if (process.env.SHARED_ISR_E2E_HANDLER) return path.resolve(process.env.SHARED_ISR_E2E_HANDLER);
+  try {
+    const exp = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).exports['./handler'];
+    const target = typeof exp === 'string' ? exp : exp.default || exp.require;
+    if (target) return path.resolve(ROOT, target);
+  } catch {}
+  return path.join(ROOT, 'lib', 'handler.js');
+}
+
+const log = (...a) => { if (process.env.E2E_QUIET !== '1') console.error('[e2e]', ...a); };
+
+/** Versions selected by E2E_NEXT_VERSIONS (default "14,15,16"), as majors. */
+function e2eVersions() {
+  const raw = process.env.E2E_NEXT_VERSIONS || '14,15,16';
+  return [...new Set(raw.split(/[\s,]+/).filter(Boolean).map(normalizeMajor))];
+}
+
+// ---------------------------------------------------------------- process bookkeeping
+
+const live = new Set(); // ChildProcess of every guard still running
+
+function killGroupSync(child, signal) {
+  try { process.kill(-child.pid, signal); } catch {}
+}
+
+process.on('exit', () => { for (const c of live) killGroupSync(c, 'SIGKILL'); });
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(sig, () => {
+    for (const c of live) killGroupSync(c, 'SIGKILL');
+    process.exit(128 + (os.constants.signals[sig] || 1));
+  });
+}
+
+function exited(child) {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+function waitExit(child, ms) {
+  if (exited(child)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => { clearTimeout(t); resolve(true); });
+  });
+}
+
+async function killGroup(child) {
+  if (!child || exited(child)) { live.delete(child); return; }
+  killGroupSync(child, 'SIGTERM');
+  if (!(await waitExit(child, 5000))) {
+    killGroupSync(child, 'SIGKILL');
+    await waitExit(child, 5000);
+  }
+  live.delete(child);
+}
+
+/** Spawns `cmd args` under guard.js in a new process group, output appended to logFile. */
+function spawnGuarded(cmd, args, { cwd, env, logFile, keepAlive = false }) {
+  const fd = fs.openSync(logFile, 'a');
+  const child = spawn(process.execPath, [GUARD, cmd, ...args], {
+    cwd,
+    env,
+    detached: true,
+    stdio: ['pipe', fd, fd],
+  });
+  fs.closeSync(fd);
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  child.stdin.on('error', () => {});
+  if (!keepAlive) {
+    // Long-lived servers must not keep the test process alive; the exit hook kills them.
+    child.stdin.unref?.();
+    child.unref();
+  }
+  return child;
+}
+
+function tail(file, lines = 40) {
+  try {
+    const text = fs.readFileSync(file, 'utf8').trimEnd().split('\n');
+    return text.slice(-lines).join('\n');
+  } catch (e) {
+    return `(cannot read ${file}: ${e.message})`;
+  }
+}
+
+// ---------------------------------------------------------------- small helpers
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Plain HTTP request (no keep-alive, no cache): { status, headers, body }. */
+function request(url, { method = 'GET', headers = {}, body, timeout = 60_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    let data = null;
+    const h = { ...headers };
+    if (body !== undefined) {
+      data = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+      if (!Object.keys(h).some((k) => k.toLowerCase() === 'content-type')) h['content-type'] = 'application/json';
+      h['content-length'] = String(data.length);
+    }
+    const req = http.request(
+      { hostname: u.hostname, port: u.port, path: u.pathname + u.search, method, headers: h, agent: false },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(timeout, () => req.destroy(new Error(`timeout after ${timeout} ms: ${method} ${url}`)));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+const ENTITIES = { amp: '&', lt: '<', gt: '>', quot: '"', '#x27': "'", '#39': "'" };
+
+/** { rev, instance, 'rendered-at', content, ... } from the data-testid elements of a page. */
+function parseMarkers(html) {
+  const out = {};
+  const re = /data-testid="([\w-]+)"[^>]*>([^<]*)</g;
+  let m;
+  while ((m = re.exec(html))) {
+    if (!(m[1] in out)) out[m[1]] = m[2].replace(/&(amp|lt|gt|quot|#x27|#39);/g, (_, e) => ENTITIES[e]);
+  }
+  return out;
+}
+
+/** GET a page: { status, headers, body, markers, cache } (cache = x-nextjs-cache header). */
+async function getPage(url, opts) {
+  const res = await request(url, opts);
+  return { ...res, markers: parseMarkers(res.body), cache: res.headers['x-nextjs-cache'] };
+}
+
+function readBaseCms() {
+  return JSON.parse(fs.readFileSync(path.join(BLOG_DIR, 'data', 'cms.json'), 'utf8'));
+}
+
+/** The example's CMS content with `rev` set and every title/name/headline tagged with it. */
+function cmsWithRev(rev, base = readBaseCms()) {
+  const cms = structuredClone(base);
+  cms.rev = rev;
+  cms.posts = cms.posts.map((p) => ({ ...p, title: `${p.title} [${rev}]` }));
+  cms.products = cms.products.map((p) => ({ ...p, name: `${p.name} [${rev}]` }));
+  cms.news = cms.news.map((n) => ({ ...n, headline: `${n.headline} [${rev}]` }));
+  cms.live = { ...cms.live, message: `${cms.live.message} [${rev}]` };
+  return cms;
+}
+
+function writeJsonAtomic(file, obj) {
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(obj, null, 2));
+  fs.renameSync(tmp, file);
+}
+
+/** A tiny HTTP "headless CMS" serving the CMS file at /cms.json (for the tagged fetch page). */
+async function startCmsServer(cmsFile) {
+  let hits = 0;
+  const server = http.createServer((req, res) => {
+    if (req.method === 'GET' && req.url.split('?')[0] === '/cms.json') {
+      hits++;
+      let body;
+      try { body = fs.readFileSync(cmsFile); } catch (e) { res.writeHead(500); res.end(e.message); return; }
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(body);
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found');
+  });
+  server.keepAliveTimeout = 1000;
+  await new Promise((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve); });
+  server.unref();
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    get hits() { return hits; },
+    close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()); }),
+  };
+}
+
+// ---------------------------------------------------------------- build
+
+// Top-level entries of examples/blog that make up the app (its package.json is replaced by
+// the pinned one of the version dir; docs don't affect the build).
+function isAppEntry(name) {
+  return !['node_modules', 'package.json', 'package-lock.json', 'README.md'].includes(name) && !name.startsWith('.next');
+}
+
+function listSourceFiles(dir = BLOG_DIR, rel = '') {
+  const out = [];
+  for (const ent of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+    const r = path.join(rel, ent.name);
+    if (!rel && !isAppEntry(ent.name)) continue;
+    if (ent.isDirectory()) out.push(...listSourceFiles(dir, r));
+    else if (ent.isFile()) out.push(r);
+  }
+  return out.sort();
+}
+
+function buildKey(major, mode, handler) {
+  const h = crypto.createHash('sha256');
+  h.update(JSON.stringify({ RECIPE, pins: VERSIONS[major], mode, handler: mode === 'shared' ? handler : null, node: process.versions.node }));
+  for (const f of listSourceFiles()) {
+    h.update(`\0${f}\0`);
+    h.update(fs.readFileSync(path.join(BLOG_DIR, f)));
+  }
+  return h.digest('hex');
+}
+
+// The version dir is a Next project: the pinned package.json + node_modules from
+// install-next.js, plus a copy of examples/blog's sources (its package.json is not copied).
+function syncSources(vdir) {
+  const marker = path.join(vdir, '.e2e-synced.json');
+  let previous = [];
+  try { previous = JSON.parse(fs.readFileSync(marker, 'utf8')); } catch {}
+  for (const e of previous) fs.rmSync(path.join(vdir, e), { recursive: true, force: true });
+  const entries = fs.readdirSync(BLOG_DIR).filter(isAppEntry);
+  for (const e of entries) fs.cpSync(path.join(BLOG_DIR, e), path.join(vdir, e), { recursive: true });
+  fs.writeFileSync(marker, JSON.stringify(entries));
+}
+
+function distDirName(mode) {
+  return `.next-${mode}`;
+}
+
+function baseEnv() {
+  const env = { ...process.env, NODE_ENV: 'production', NEXT_TELEMETRY_DISABLED: '1' };
+  // Inherited from `node --test`; means nothing to Next and must not leak into its workers.
+  delete env.NODE_TEST_CONTEXT;
+  // Only what the harness sets may point the handler at a Redis (never a developer's 6379).
+  delete env.SHARED_ISR_HANDLER;
+  delete env.SHARED_ISR_REDIS_URL;
+  delete env.REDIS_URL;
+  return env;
+}
+
+/**
+ * Builds examples/blog against one Next major (installing it first if needed). The build is
+ * cached per (sources, pins, mode): `mode` 'shared' builds with the handler configured, as users
+ * do, but with no Redis reachable (as in a Docker build); 'default' builds without it.
+ * Must run under the version dir's lock.
+ */
+async function buildUnlocked({ version, mode, handler }) {
+  const major = normalizeMajor(version);
+  const timings = {};
+  const inst = installUnlocked(major, log);
+  timings.installMs = inst.ms;
+  const vdir = versionDir(major);
+  const distDir = distDirName(mode);
+  const key = buildKey(major, mode, handler);
+  const stamp = path.join(vdir, distDir, '.e2e-build-key');
+  let stampValue = null;
+  try { stampValue = fs.readFileSync(stamp, 'utf8'); } catch {}
+  if (stampValue === key && fs.existsSync(path.join(vdir, distDir, 'BUILD_ID'))) {
+    timings.buildMs = 0;
+    log(`next${major} (${mode}): build is up to date`);
+    return { vdir, distDir, timings, built: false };
+  }
+
+  syncSources(vdir);
+  const buildTmp = fs.mkdtempSync(path.join(os.tmpdir(), `shared-isr-e2e-build-${major}-`));
+  const cmsFile = path.join(buildTmp, 'cms.json');
+  fs.copyFileSync(path.join(BLOG_DIR, 'data', 'cms.json'), cmsFile);
+  const cms = await startCmsServer(cmsFile);
+  const env = {
+    ...baseEnv(),
+    NEXT_DIST_DIR: distDir,
+    CMS_FILE: cmsFile,
+    CMS_URL: cms.url,
+    INSTANCE_NAME: 'build',
+    REVALIDATE_SECRET: 'build-time-secret',
+  };
+  if (mode === 'shared') {
+    env.SHARED_ISR_HANDLER = handler;
+    // Nothing listens there: the handler must cope without Redis at build time. Never let it
+    // fall back to a default 127.0.0.1:6379, which may be someone else's Redis.
+    env.SHARED_ISR_REDIS_URL = `redis://127.0.0.1:${await freePort()}`;
+  }
+  const logFile = path.join(vdir, `build-${mode}.log`);
+  fs.writeFileSync(logFile, '');
+  log(`next${major} (${mode}): building (log: ${path.relative(ROOT, logFile)}) ...`);
+  const t0 = Date.now();
+  fs.rmSync(path.join(vdir, distDir, 'BUILD_ID'), { force: true });
+  const child = spawnGuarded(process.execPath, [path.join(vdir, 'node_modules', 'next', 'dist', 'bin', 'next'), 'build'], {
+    cwd: vdir,
+    env,
+    logFile,
+    keepAlive: true,
+  });
+  const code = await new Promise((resolve) => child.once('exit', (c, s) => resolve(s || c)));
+  await cms.close();
+  fs.rmSync(buildTmp, { recursive: true, force: true });
+  timings.buildMs = Date.now() - t0;
+  if (code !== 0 || !fs.existsSync(path.join(vdir, distDir, 'BUILD_ID'))) {
+    throw new Error(`next build failed for next${major} (${mode}), exit ${code}. Log ${logFile}:\n${tail(logFile, 60)}`);
+  }
+  fs.writeFileSync(stamp, key);
+  log(`next${major} (${mode}): built in ${(timings.buildMs / 1000).toFixed(1)}s`);
+  return { vdir, distDir, timings, built: true };
+}
+
+async function buildApp({ version, useSharedIsr = false, handler = DEFAULT_HANDLER } = {}) {
+  const major = normalizeMajor(version);
+  return withLock(versionDir(major), () => buildUnlocked({ version: major, mode: useSharedIsr ? 'shared' : 'default', handler }));
+}
+
+// ---------------------------------------------------------------- redis
+
+function redisPing(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let buf = '';
+    const done = (ok) => { sock.destroy(); resolve(ok); };
+    sock.setTimeout(1000, () => done(false));
+    sock.on('error', () => done(false));
+    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => { buf += d; if (buf.includes('\r\n')) done(buf.startsWith('+PONG')); });
+  });
+}
+
+/** One command to a redis URL over RESP (no client library): string, number, null or array. */
+function redisCommand(url, ...args) {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(Number(port), hostname);
+    let buf = Buffer.alloc(0);
+    sock.setTimeout(5000, () => { sock.destroy(); reject(new Error(`redis ${args[0]}: timeout`)); });
+    sock.on('error', reject);
+    sock.on('connect', () => {
+      sock.write(`*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join(''));
+    });
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      const parsed = parseResp(buf, 0);
+      if (!parsed) return; // incomplete
+      sock.destroy();
+      if (parsed.value instanceof Error) reject(parsed.value);
+      else resolve(parsed.value);
+    });
+  });
+}
+
+function parseResp(buf, at) {
+  const eol = buf.indexOf('\r\n', at);
+  if (eol < 0) return null;
+  const type = String.fromCharCode(buf[at]);
+  const line = buf.toString('utf8', at + 1, eol);
+  const next = eol + 2;
+  if (type === '+') return { value: line, end: next };
+  if (type === '-') return { value: new Error(line), end: next };
+  if (type === ':') return { value: Number(line), end: next };
+  if (type === '$') {
+    const len = Number(line);
+    if (len < 0) return { value: null, end: next };
+    if (buf.length < next + len + 2) return null;
+    return { value: buf.toString('utf8', next, next + len), end: next + len + 2 };
+  }
+  if (type === '*') {
+    const n = Number(line);
+    if (n < 0) return { value: null, end: next };
+    const out = [];
+    let pos = next;
+    for (let i = 0; i < n; i++) {
+      const item = parseResp(buf, pos);
+      if (!item) return null;
+      out.push(item.value);
+      pos = item.end;
+    }
+    return { value: out, end: pos };
+  }
+  return { value: new Error(`unexpected RESP type ${type}`), end: buf.length };
+}
+
+async function startRedis(runDir) {
+  const port = await freePort();
+  const logFile = path.join(runDir, 'redis.log');
+  const child = spawnGuarded(
+    REDIS_SERVER,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', runDir],
+    { cwd: runDir, env: process.env, logFile },
+  );
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (exited(child)) throw new Error(`redis-server exited early:\n${tail(logFile)}`);
+    if (await redisPing(port)) return { child, port, url: `redis://127.0.0.1:${port}`, logFile };
+    await sleep(100);
+  }
+  await killGroup(child);
+  throw new Error(`redis-server did not answer PING on ${port}:\n${tail(logFile)}`);
+}
+
+// ---------------------------------------------------------------- load balancer
+
+/** Round-robin HTTP proxy over `instances` (read on every request, so it can grow). */
+async function startBalancer(instances, logFile) {
+  let next = 0;
+  const routed = [];
+  const out = fs.createWriteStream(logFile, { flags: 'a' });
+  const server = http.createServer((req, res) => {
+    const pool = instances.filter((i) => !i.stopped);
+    if (!pool.length) { res.writeHead(503); res.end('no upstream'); return; }
+    const target = pool[next++ % pool.length];
+    const entry = { t: Date.now(), method: req.method, url: req.url, upstream: target.name, status: 0 };
+    routed.push(entry);
+    const upstream = http.request(
+      // Host and every other header go through unchanged, like nginx with `proxy_set_header Host $host`.
+      { hostname: '127.0.0.1', port: target.port, method: req.method, path: req.url, headers: req.headers, agent: false },
+      (ures) => {
+        entry.status = ures.statusCode;
+        out.write(`${new Date(entry.t).toISOString()} ${req.method} ${req.url} -> ${target.name} ${ures.statusCode}\n`);
+        res.writeHead(ures.statusCode, ures.statusMessage, { ...ures.headers, 'x-e2e-upstream': target.name });
+        ures.pipe(res);
+      },
+    );
+    upstream.on('error', (err) => {
+      out.write(`${new Date().toISOString()} ${req.method} ${req.url} -> ${target.name} ERROR ${err.message}\n`);
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain', 'x-e2e-upstream': target.name });
+      res.end(`bad gateway: ${err.message}`);
+    });
+    req.pipe(upstream);
+  });
+  await new Promise((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve); });
+  server.unref();
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    routed,
+    close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => { out.end(); resolve(); }); }),
+  };
+}
+
+// ---------------------------------------------------------------- cluster
+
+/**
+ * startCluster({ version, instances = 3, useSharedIsr = false, redis = useSharedIsr,
+ *                handler = <repo>/lib/handler.js, env = {}, cms })
+ * → { version, lbUrl, instances: [{ name, url, port, logFile }], redisUrl, runDir, logs,
+ *     setCms(obj), getCms(), revalidate(body, { via }), revalidatePages(paths, { via }),
+ *     addInstance(), logTail(), timings, stop({ keepLogs }) }
+ */
+async function startCluster(opts = {}) {
+  const major = normalizeMajor(opts.version ?? '16');
+  const count = opts.instances ?? 3;
+  const useSharedIsr = !!opts.useSharedIsr;
+  const wantRedis = opts.redis ?? useSharedIsr;
+  const handler = path.resolve(opts.handler ?? DEFAULT_HANDLER);
+  if (useSharedIsr && !fs.existsSync(handler)) throw new Error(`cache handler not found: ${handler}`);
+  const mode = useSharedIsr ? 'shared' : 'default';
+  const t0 = Date.now();
+
+  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), `shared-isr-e2e-next${major}-${mode}-`));
+  const cmsFile = path.join(runDir, 'cms.json');
+  writeJsonAtomic(cmsFile, opts.cms ?? readBaseCms());
+  const secret = crypto.randomBytes(16).toString('hex');
+  const instances = [];
+  const children = [];
+  const logs = {};
+  let redis = null;
+  let cmsServer = null;
+  let lb = null;
+  let stopped = false;
+
+  async function stop({ keepLogs = process.env.E2E_KEEP_LOGS === '1' } = {}) {
+    if (stopped) return;
+    stopped = true;
+    await lb?.close();
+    await Promise.all(children.map(killGroup));
+    await cmsServer?.close();
+    if (keepLogs) log(`next${major} (${mode}): logs kept in ${runDir}`);
+    else fs.rmSync(runDir, { recursive: true, force: true });
+  }
+
+  function logTail(lines = 40) {
+    return Object.entries(logs)
+      .map(([name, file]) => `----- ${name}: ${file}\n${tail(file, lines)}`)
+      .join('\n');
+  }
+
+  try {
+    // Build (or reuse) and copy the build output for each instance under the lock, so a
+    // concurrent rebuild by another test process cannot change it half-way through a copy.
+    let built;
+    const names = Array.from({ length: count }, (_, i) => `app-${i + 1}`);
+    await withLock(versionDir(major), async () => {
+      built = await buildUnlocked({ version: major, mode, handler });
+      for (const name of names) prepareInstanceDir(built, path.join(runDir, name));
+    });
+    const timings = { ...built.timings };
+
+    cmsServer = await startCmsServer(cmsFile);
+    if (wantRedis) {
+      redis = await startRedis(runDir);
+      children.push(redis.child);
+      logs.redis = redis.logFile;
+    }
+
+    const envFor = (name) => {
+      const env = {
+        ...baseEnv(),
+        NEXT_DIST_DIR: built.distDir,
+        INSTANCE_NAME: name,
+        CMS_FILE: cmsFile,
+        CMS_URL: cmsServer.url,
+        REVALIDATE_SECRET: secret,
+        ...(opts.env || {}),
+      };
+      if (useSharedIsr) {
+        env.SHARED_ISR_HANDLER = handler;
+        // Without our redis, point the handler at a port where nothing listens rather than
+        // let it default to 127.0.0.1:6379.
+        if (!redis && !env.SHARED_ISR_REDIS_URL) env.SHARED_ISR_REDIS_URL = `redis://127.0.0.1:${deadPort}`;
+      }
+      if (redis) env.SHARED_ISR_REDIS_URL = redis.url;
+      return env;
+    };
+    const deadPort = await freePort();
+
+    async function launch(name, dir) {
+      const port = await freePort();
+      const logFile = path.join(runDir, `${name}.log`);
+      logs[name] = logFile;
+      const nextBin = path.join(built.vdir, 'node_modules', 'next', 'dist', 'bin', 'next');
+      const child = spawnGuarded(process.execPath, [nextBin, 'start', dir, '-p', String(port), '-H', '127.0.0.1'], {
+        cwd: dir,
+        env: envFor(name),
+        logFile,
+      });
+      children.push(child);
+      const inst = { name, port, url: `http://127.0.0.1:${port}`, logFile, dir, child, stopped: false };
+      await waitReady(inst);
+      return inst;
+    }
+
+    const tStart = Date.now();
+    const started = await Promise.all(names.map((name) => launch(name, path.join(runDir, name))));
+    instances.push(...started);
+    timings.startMs = Date.now() - tStart;
+
+    lb = await startBalancer(instances, path.join(runDir, 'lb.log'));
+    logs.lb = path.join(runDir, 'lb.log');
+    timings.totalMs = Date.now() - t0;
+    log(`next${major} (${mode}): ${count} instances up in ${(timings.startMs / 1000).toFixed(1)}s, lb ${lb.url}, run dir ${runDir}`);
+
+    let extra = 0;
+    return {
+      version: major,
+      nextVersion: VERSIONS[major].next,
+      mode,
+      lbUrl: lb.url,
+      routed: lb.routed,
+      instances,
+      redisUrl: redis ? redis.url : null,
+      runDir,
+      cmsFile,
+      cmsUrl: cmsServer.url,
+      secret,
+      logs,
+      timings,
+      setCms: (obj) => writeJsonAtomic(cmsFile, obj),
+      getCms: () => JSON.parse(fs.readFileSync(cmsFile, 'utf8')),
+      /** POST the CMS webhook (App Router revalidateTag/revalidatePath); default via the balancer. */
+      revalidate: (body, { via = lb.url } = {}) =>
+        request(`${via}/api/revalidate`, { method: 'POST', headers: { 'x-revalidate-secret': secret }, body }),
+      /** POST the Pages Router on-demand ISR endpoint (res.revalidate). */
+      revalidatePages: (paths, { via = lb.url } = {}) =>
+        request(`${via}/api/revalidate-page`, { method: 'POST', headers: { 'x-revalidate-secret': secret }, body: { paths } }),
+      /** Starts one more instance (own copy of the same build), joins the balancer. */
+      addInstance: async () => {
+        const name = `app-${count + ++extra}`;
+        const dir = path.join(runDir, name);
+        await withLock(versionDir(major), async () => prepareInstanceDir(built, dir));
+        const inst = await launch(name, dir);
+        instances.push(inst);
+        return inst;
+      },
+      /** Stops one instance (its process group); the balancer skips it from then on. */
+      stopInstance: async (inst) => { inst.stopped = true; await killGroup(inst.child); },
+      logTail,
+      stop,
+    };
+  } catch (err) {
+    const diag = logTail(60);
+    await stop({ keepLogs: true });
+    err.message += `\n${diag}`;
+    throw err;
+  }
+}
+
+// What a container image holds: the build output, config, package.json and node_modules.
+// The sources are not needed by `next start`. `cache/` (webpack/turbopack caches, build-time
+// fetch cache) is left out: it is large, and no instance should start with another's cache.
+function prepareInstanceDir(built, dir) {
+  fs.mkdirSync(dir, { recursive: true });
+  const src = path.join(built.vdir, built.distDir);
+  fs.cpSync(src, path.join(dir, built.distDir), {
+    recursive: true,
+    verbatimSymlinks: true,
+    filter: (p) => p !== path.join(src, 'cache'),
+  });
+  fs.copyFileSync(path.join(built.vdir, 'next.config.js'), path.join(dir, 'next.config.js'));
+  fs.copyFileSync(path.join(built.vdir, 'package.json'), path.join(dir, 'package.json'));
+  if (fs.existsSync(path.join(built.vdir, 'public'))) {
+    fs.cpSync(path.join(built.vdir, 'public'), path.join(dir, 'public'), { recursive: true });
+  }
+  fs.symlinkSync(path.join(built.vdir, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+}
+
+async function waitReady(inst, timeoutMs = 90_000) {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr = null;
+  while (Date.now() < deadline) {
+    if (exited(inst.child)) throw new Error(`${inst.name} exited before it was ready:\n${tail(inst.logFile)}`);
+    try {
+      const res = await request(`${inst.url}/api/health`, { timeout: 5000 });
+      if (res.status === 200 && JSON.parse(res.body).instance === inst.name) return;
+      lastErr = new Error(`health answered ${res.status}: ${res.body.slice(0, 200)}`);
+    } catch (e) {
+      lastErr = e;
+    }
+    await sleep(200);
+  }
+  throw new Error(`${inst.name} not ready after ${timeoutMs} ms (${lastErr?.message}):\n${tail(inst.logFile)}`);
+}
+
+module.exports = {
+  startCluster,
+  buildApp,
+  e2eVersions,
+  request,
+  getPage,
+  parseMarkers,
+  cmsWithRev,
+  readBaseCms,
+  freePort,
+  sleep,
+  redisCommand,
+  BLOG_DIR,
+  DEFAULT_HANDLER,
+};
