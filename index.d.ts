@@ -57,6 +57,30 @@ export declare function stats(options?: SharedIsrOptions): NativeStats
 /** Closes every connection this process opened; later calls reconnect. */
 export declare function close(): Promise<void>
 
+/** A `'use cache'` entry as Next passes it to `set` and expects from `get`. */
+export interface UseCacheEntry {
+  value: ReadableStream<Uint8Array>
+  tags: string[]
+  stale: number
+  timestamp: number
+  expire: number
+  revalidate: number
+}
+
+/** The `cacheHandlers` object (Next 15.3+ and 16 interfaces in one). */
+export interface SharedIsrUseCacheHandler {
+  get(cacheKey: string, softTags: string[]): Promise<UseCacheEntry | undefined>
+  set(cacheKey: string, pendingEntry: Promise<UseCacheEntry>): Promise<void>
+  refreshTags(): Promise<void>
+  getExpiration(...tags: string[] | [string[]]): Promise<number>
+  updateTags(tags: string[], durations?: { expire?: number }): Promise<void>
+  expireTags(...tags: string[]): Promise<void>
+  receiveExpiredTags(...tags: string[]): Promise<void>
+}
+
+/** A `'use cache'` handler object bound to `options`. */
+export declare function createUseCacheHandler(options?: SharedIsrOptions): SharedIsrUseCacheHandler
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -84,6 +108,13 @@ export declare class NativeCache {
    * Resolves only once the revalidation is durable; rejects otherwise.
    */
   revalidateTags(tags: Array<string>, durations?: NativeDurations | undefined | null): Promise<void>
+  /**
+   * Catches up on revalidations made by other processes. Rejects when the store is
+   * unreachable (callers decide whether that matters).
+   */
+  refreshTags(): Promise<void>
+  /** Latest past expiry (ms) among `tags`, 0 when none, from this process's view. */
+  tagExpiration(tags: Array<string>): number
   stats(): NativeStats
   /** Refuses further calls and drops this URL's shared connection. */
   close(): void

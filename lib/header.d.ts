@@ -56,3 +56,27 @@ export declare function revalidatePath(path: string, type?: 'page' | 'layout', o
 export declare function stats(options?: SharedIsrOptions): NativeStats
 /** Closes every connection this process opened; later calls reconnect. */
 export declare function close(): Promise<void>
+
+/** A `'use cache'` entry as Next passes it to `set` and expects from `get`. */
+export interface UseCacheEntry {
+  value: ReadableStream<Uint8Array>
+  tags: string[]
+  stale: number
+  timestamp: number
+  expire: number
+  revalidate: number
+}
+
+/** The `cacheHandlers` object (Next 15.3+ and 16 interfaces in one). */
+export interface SharedIsrUseCacheHandler {
+  get(cacheKey: string, softTags: string[]): Promise<UseCacheEntry | undefined>
+  set(cacheKey: string, pendingEntry: Promise<UseCacheEntry>): Promise<void>
+  refreshTags(): Promise<void>
+  getExpiration(...tags: string[] | [string[]]): Promise<number>
+  updateTags(tags: string[], durations?: { expire?: number }): Promise<void>
+  expireTags(...tags: string[]): Promise<void>
+  receiveExpiredTags(...tags: string[]): Promise<void>
+}
+
+/** A `'use cache'` handler object bound to `options`. */
+export declare function createUseCacheHandler(options?: SharedIsrOptions): SharedIsrUseCacheHandler

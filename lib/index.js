@@ -2,6 +2,7 @@
 // `require('shared-isr')`: the programmatic API.
 
 const { createHandler } = require('./handler')
+const { createUseCacheHandler } = require('./use-cache')
 const { getStore, closeAll, allStores } = require('./store')
 const { normalizeTags, pathTags, toDurations } = require('./tags')
 const { resolveConfig, ConfigError } = require('./config')
@@ -36,6 +37,7 @@ async function close() {
 
 module.exports = {
   createHandler,
+  createUseCacheHandler,
   revalidateTags,
   revalidatePath,
   stats,

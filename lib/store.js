@@ -85,6 +85,20 @@ class Store {
     }
   }
 
+  /** Never rejects: without the store, this process keeps the view it has. */
+  async refreshTags() {
+    try {
+      await this.native.refreshTags()
+      this.health.ok()
+    } catch (err) {
+      this.health.fail('refreshTags', retype(err))
+    }
+  }
+
+  tagExpiration(tags) {
+    return this.native.tagExpiration(tags)
+  }
+
   stats() {
     return this.native.stats()
   }

@@ -110,6 +110,20 @@ impl NativeCache {
         env.spawn_future(async move { inner.revalidate_tags(&tags, durations).await.map_err(to_napi) })
     }
 
+    /// Catches up on revalidations made by other processes. Rejects when the store is
+    /// unreachable (callers decide whether that matters).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn refresh_tags<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+        let inner = self.inner.clone();
+        env.spawn_future(async move { inner.refresh_tags().await.map_err(to_napi) })
+    }
+
+    /// Latest past expiry (ms) among `tags`, 0 when none, from this process's view.
+    #[napi]
+    pub fn tag_expiration(&self, tags: Vec<String>) -> f64 {
+        self.inner.tag_expiration(&tags)
+    }
+
     #[napi]
     pub fn stats(&self) -> NativeStats {
         let s = self.inner.stats();

@@ -103,6 +103,14 @@ impl Manifest {
         verdict
     }
 
+    /// The latest `expired` stamp among `tags` that is not in the future; 0 when none.
+    pub fn expiration<'a>(&self, tags: impl IntoIterator<Item = &'a str>, now: f64) -> f64 {
+        tags.into_iter()
+            .filter_map(|t| self.tags.get(t)?.expired)
+            .filter(|e| *e <= now)
+            .fold(0.0, f64::max)
+    }
+
     pub fn len(&self) -> usize {
         self.tags.len()
     }
@@ -146,6 +154,18 @@ mod tests {
     fn durations_without_expire_keep_an_earlier_expiry() {
         let s = TagStamps { stale: None, expired: Some(5.0) }.revalidated(9.0, Some(Durations::default()));
         assert_eq!(s, TagStamps { stale: Some(9.0), expired: Some(5.0) });
+    }
+
+    #[test]
+    fn expiration_is_the_latest_past_expiry() {
+        let mut m = Manifest::default();
+        m.revalidate(&["a".into()], 100.0, None);
+        m.revalidate(&["b".into()], 300.0, None);
+        m.revalidate(&["later".into()], 100.0, Some(Durations { expire: Some(10.0) }));
+        assert_eq!(m.expiration(["a", "b", "x"], 1000.0), 300.0);
+        assert_eq!(m.expiration(["later"], 1000.0), 0.0, "an expiry in the future has not happened");
+        assert_eq!(m.expiration(["later"], 20_000.0), 10_100.0);
+        assert_eq!(m.expiration(["x"], 1000.0), 0.0);
     }
 
     #[test]

@@ -93,6 +93,10 @@ impl MemoryStore {
         self.lock().manifest.judge(tags, last_modified, now)
     }
 
+    pub fn expiration(&self, tags: &[String], now: f64) -> f64 {
+        self.lock().manifest.expiration(tags.iter().map(String::as_str), now)
+    }
+
     pub fn fill_stats(&self, s: &mut StatsSnapshot) {
         let g = self.lock();
         s.memory_entries = g.lru.len() as u64;

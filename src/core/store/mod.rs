@@ -174,6 +174,26 @@ impl Cache {
         res.inspect_err(|_| bump(&self.stats.revalidation_errors))
     }
 
+    /// Brings this process's view of the tag manifest up to date (one round trip when
+    /// nothing changed). The memory store is always current.
+    pub async fn refresh_tags(&self) -> Result<()> {
+        self.check_open()?;
+        match &self.backend {
+            Backend::Memory(_) => Ok(()),
+            Backend::Redis(r) => r.refresh(&self.stats).await,
+        }
+    }
+
+    /// The latest expiry among `tags` that has already passed (ms), 0 when none: what
+    /// `'use cache'` calls `getExpiration`. Answered from the local view; no I/O.
+    pub fn tag_expiration(&self, tags: &[String]) -> f64 {
+        let now = now_ms();
+        match &self.backend {
+            Backend::Memory(m) => m.expiration(tags, now),
+            Backend::Redis(r) => r.expiration(tags, now),
+        }
+    }
+
     pub fn stats(&self) -> StatsSnapshot {
         let mut s = self.stats.snapshot();
         match &self.backend {

@@ -274,6 +274,22 @@ impl RedisStore {
         Ok(())
     }
 
+    /// One `GET epoch`, and a sync when it moved.
+    pub async fn refresh(&self, stats: &Stats) -> Result<()> {
+        let epoch_key = self.keys.epoch.as_str();
+        let epoch: Option<i64> = self
+            .run("refresh", |mut c| async move { redis::cmd("GET").arg(epoch_key).query_async(&mut c).await })
+            .await?;
+        if epoch.unwrap_or(0) != self.mirror().epoch {
+            self.sync(stats).await?;
+        }
+        Ok(())
+    }
+
+    pub fn expiration(&self, tags: &[String], now: f64) -> f64 {
+        self.mirror().manifest.expiration(tags.iter().map(String::as_str), now)
+    }
+
     pub fn judge<'a>(&self, tags: impl IntoIterator<Item = &'a str>, last_modified: f64, now: f64) -> Freshness {
         self.mirror().manifest.judge(tags, last_modified, now)
     }

@@ -1,0 +1,132 @@
+'use strict'
+// The `'use cache'` handler (Next 15.3+ `experimental.cacheHandlers`, 16 `cacheHandlers`).
+// One object per process, never constructed by Next; it shares the store, connection and tag
+// manifest with the `cacheHandler`, so one revalidation reaches both kinds of entry.
+
+const crypto = require('node:crypto')
+const { getStore } = require('./store')
+const { normalizeTags } = require('./tags')
+
+/**
+ * Keys can hold lone UTF-16 surrogates (binary arguments), which a UTF-8 conversion would
+ * turn into U+FFFD and make distinct keys collide: hash the UTF-16 code units instead.
+ */
+function storeKey(cacheKey) {
+  return `u:${crypto.createHash('sha256').update(Buffer.from(String(cacheKey), 'utf16le')).digest('base64url')}`
+}
+
+const now = () => performance.timeOrigin + performance.now()
+
+function streamOf(bytes) {
+  return new ReadableStream({
+    start(controller) {
+      controller.enqueue(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+      controller.close()
+    },
+  })
+}
+
+async function bytesOf(stream) {
+  const chunks = []
+  let size = 0
+  for await (const chunk of stream) {
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    chunks.push(b)
+    size += b.byteLength
+  }
+  return { chunks, size }
+}
+
+/** A handler object bound to `options` (anything left out comes from the environment). */
+function createUseCacheHandler(options = {}) {
+  let store = null
+  const storeFor = () => {
+    if (!store || store.closed) store = getStore(options)
+    return store
+  }
+  const pending = new Map() // cacheKey -> promise of the set in progress
+
+  return {
+    async get(cacheKey, softTags) {
+      const inFlight = pending.get(cacheKey)
+      if (inFlight) await inFlight
+      const hit = await storeFor().get(storeKey(cacheKey), Array.isArray(softTags) ? softTags : [])
+      if (!hit || hit.freshness === 'expired' || hit.payload.length < 8) return undefined
+      const expire = hit.expire ?? Infinity
+      if (now() > hit.lastModified + expire * 1000) return undefined
+      const revalidate = typeof hit.revalidate === 'number' ? hit.revalidate : expire
+      return {
+        value: streamOf(hit.payload.subarray(8)),
+        tags: hit.tags,
+        stale: hit.payload.readDoubleLE(0),
+        timestamp: hit.lastModified,
+        expire,
+        // -1: a tag marked it stale; Next serves it and regenerates in the background.
+        revalidate: hit.freshness === 'stale' ? -1 : revalidate,
+      }
+    },
+
+    async set(cacheKey, pendingEntry) {
+      let done
+      const promise = new Promise((resolve) => (done = resolve))
+      pending.set(cacheKey, promise)
+      const s = storeFor()
+      try {
+        const entry = await pendingEntry
+        const { chunks, size } = await bytesOf(entry.value)
+        // Production skips dynamic entries, as Next's own handler does.
+        if (entry.expire === 0 && !process.env.__NEXT_DEV_SERVER) return
+        // Payload: the client `stale` time (f64), then the bytes. The envelope keeps the rest.
+        const payload = Buffer.allocUnsafe(8 + size)
+        payload.writeDoubleLE(Number(entry.stale) || 0, 0)
+        let at = 8
+        for (const c of chunks) {
+          c.copy(payload, at)
+          at += c.byteLength
+        }
+        await s.set(storeKey(cacheKey), payload, {
+          lastModified: entry.timestamp,
+          revalidate: entry.revalidate,
+          expire: Number.isFinite(entry.expire) ? entry.expire : undefined,
+          tags: normalizeTags(entry.tags),
+        })
+      } catch (err) {
+        s.health.fail('use cache set', err)
+      } finally {
+        done()
+        if (pending.get(cacheKey) === promise) pending.delete(cacheKey)
+      }
+    },
+
+    /** Once per request: catch up on revalidations made elsewhere. Never throws. */
+    async refreshTags() {
+      await storeFor().refreshTags()
+    },
+
+    /** 16: `getExpiration(tags)`; 15.3+: `getExpiration(...tags)`. */
+    async getExpiration(...args) {
+      const tags = Array.isArray(args[0]) ? args[0] : args
+      return storeFor().tagExpiration(normalizeTags(tags))
+    },
+
+    /** 16: revalidateTag / updateTag / revalidatePath. Rejects when not recorded. */
+    async updateTags(tags, durations) {
+      const list = normalizeTags(tags)
+      if (list.length === 0) return
+      const d = durations && typeof durations === 'object' ? { expire: durations.expire } : undefined
+      await storeFor().revalidateTags(list, d)
+    },
+
+    /** 15.x: `expireTags(...tags)`. */
+    async expireTags(...tags) {
+      const list = normalizeTags(tags.flat())
+      if (list.length === 0) return
+      await storeFor().revalidateTags(list)
+    },
+
+    /** 15.0-15.2 (V1) only; Next calls it in minimal mode. Tags already come from the store. */
+    async receiveExpiredTags() {},
+  }
+}
+
+module.exports = { createUseCacheHandler, storeKey }
