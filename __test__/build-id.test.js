@@ -1,0 +1,104 @@
+'use strict'
+// Page and route entries belong to one build (serverDistDir/../BUILD_ID); fetch entries and
+// the tag manifest are shared by every build.
+
+const { test, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const { clearEnv, uniquePrefix, makeBuildDir, sleep, assertMiss } = require('./helpers/common')
+const { startRedis } = require('./helpers/redis')
+const { fetchKey } = require('./helpers/values')
+
+clearEnv()
+const api = require('../lib/index')
+
+let redis
+before(async () => {
+  redis = await startRedis()
+})
+after(async () => {
+  await api.close()
+  await redis?.stop()
+})
+
+const page = (html, tags = '_N_T_/layout,_N_T_/p/page,shared-tag') => ({
+  kind: 'APP_PAGE',
+  html,
+  rscData: Buffer.from(html),
+  headers: { 'x-next-cache-tags': tags },
+  postponed: undefined,
+  status: 200,
+  segmentData: undefined,
+})
+const PAGE_CTX = { kind: 'APP_PAGE', isFallback: false }
+const SET_CTX = { cacheControl: { revalidate: 60, expire: 3600 }, isRoutePPREnabled: false, isFallback: false }
+const fetchValue = { kind: 'FETCH', data: { headers: {}, body: 'c2hhcmVk', url: 'https://x' }, revalidate: 60 }
+const FETCH_GET = { kind: 'FETCH', revalidate: 60, tags: ['f'], softTags: [] }
+const FETCH_SET = { fetchCache: true, tags: ['f'] }
+
+for (const backend of ['memory', 'redis']) {
+  test(`${backend}: pages of build A are invisible to build B; fetch entries are shared`, async () => {
+    const options = backend === 'redis' ? { redisUrl: redis.url, prefix: uniquePrefix('bid') } : { prefix: uniquePrefix('bid') }
+    const H = api.createHandler(options)
+    const dirA = makeBuildDir('build-aaa')
+    const dirB = makeBuildDir('build-bbb')
+    const dirA2 = makeBuildDir('build-aaa') // another instance of the same build
+
+    await new H({ serverDistDir: dirA }).set('/p', page('from A'), SET_CTX)
+    await new H({ serverDistDir: dirA }).set(fetchKey('shared'), fetchValue, FETCH_SET)
+
+    assert.equal((await new H({ serverDistDir: dirA }).get('/p', PAGE_CTX)).value.html, 'from A')
+    assert.equal((await new H({ serverDistDir: dirA2 }).get('/p', PAGE_CTX)).value.html, 'from A', 'same BUILD_ID, other dir')
+    assert.equal(await new H({ serverDistDir: dirB }).get('/p', PAGE_CTX), null, 'build B must not serve build A HTML')
+    assert.equal((await new H({ serverDistDir: dirB }).get(fetchKey('shared'), FETCH_GET)).value.data.body, 'c2hhcmVk')
+
+    // B renders its own version; A keeps its own.
+    await new H({ serverDistDir: dirB }).set('/p', page('from B'), SET_CTX)
+    assert.equal((await new H({ serverDistDir: dirA }).get('/p', PAGE_CTX)).value.html, 'from A')
+    assert.equal((await new H({ serverDistDir: dirB }).get('/p', PAGE_CTX)).value.html, 'from B')
+
+    // The tag manifest is global: a revalidation on build B reaches build A's pages and fetches.
+    await sleep(2)
+    await new H({ serverDistDir: dirB }).revalidateTag(['shared-tag', 'f'])
+    assertMiss(await new H({ serverDistDir: dirA }).get('/p', PAGE_CTX))
+    assert.equal(await new H({ serverDistDir: dirA }).get(fetchKey('shared'), FETCH_GET), null)
+  })
+}
+
+test('the page key carries the BUILD_ID read from serverDistDir/../BUILD_ID', async () => {
+  const options = { redisUrl: redis.url, prefix: uniquePrefix('bidkey') }
+  const H = api.createHandler(options)
+  const dir = makeBuildDir('  Xy_9-zzTop  ') // Next writes it without spaces; trimming must not hurt
+  await new H({ serverDistDir: dir }).set('/k', page('k'), SET_CTX)
+  await new H({ serverDistDir: dir }).set(fetchKey('k'), fetchValue, FETCH_SET)
+  const keys = (await redis.cmd('KEYS', `${options.prefix}*`)).sort()
+  assert.equal(keys.length, 2, keys.join(' '))
+  assert.ok(keys.some((k) => k.includes('Xy_9-zzTop') && k.endsWith('/k')), `page key names the build: ${keys}`)
+  assert.ok(keys.some((k) => !k.includes('Xy_9-zzTop') && k.endsWith(fetchKey('k'))), `fetch key does not: ${keys}`)
+})
+
+test('the buildId option overrides the BUILD_ID file', async () => {
+  const options = { redisUrl: redis.url, prefix: uniquePrefix('bidopt') }
+  const pinned = api.createHandler({ ...options, buildId: 'pinned' })
+  const byFile = api.createHandler(options)
+  const dirA = makeBuildDir('aaa')
+  const dirB = makeBuildDir('bbb')
+  await new pinned({ serverDistDir: dirA }).set('/o', page('pinned'), SET_CTX)
+  assert.equal((await new pinned({ serverDistDir: dirB }).get('/o', PAGE_CTX)).value.html, 'pinned', 'both dirs use the pinned id')
+  assert.equal(await new byFile({ serverDistDir: dirA }).get('/o', PAGE_CTX), null)
+})
+
+test('no BUILD_ID file (next dev) and no serverDistDir are their own namespaces, never a build', async () => {
+  const options = { redisUrl: redis.url, prefix: uniquePrefix('biddev') }
+  const H = api.createHandler(options)
+  const dev = makeBuildDir(undefined)
+  const built = makeBuildDir('real-build')
+  assert.ok(!fs.existsSync(path.join(dev, '..', 'BUILD_ID')))
+  await new H({ serverDistDir: dev }).set('/d', page('dev'), SET_CTX)
+  assert.equal((await new H({ serverDistDir: dev }).get('/d', PAGE_CTX)).value.html, 'dev')
+  assert.equal(await new H({ serverDistDir: built }).get('/d', PAGE_CTX), null)
+  await new H({}).set('/d', page('no dir'), SET_CTX)
+  assert.equal((await new H({}).get('/d', PAGE_CTX)).value.html, 'no dir')
+  assert.equal((await new H({ serverDistDir: dev }).get('/d', PAGE_CTX)).value.html, 'dev')
+})
