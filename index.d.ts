@@ -100,8 +100,11 @@ export declare class NativeCache {
    * bytes; callers treat a rejection as a miss.
    */
   get(key: string, tags?: Array<string> | undefined | null): Promise<NativeHit | null>
-  /** Stores `payload` (copied once, synchronously) with its meta. TTL comes from `expire`. */
-  set(key: string, payload: Uint8Array, meta: NativeEntryMeta): Promise<void>
+  /**
+   * Stores `payload` (copied once, synchronously) with its meta. TTL comes from `expire`.
+   * Resolves with the write id.
+   */
+  set(key: string, payload: Uint8Array, meta: NativeEntryMeta): Promise<number>
   /**
    * Records a revalidation of `tags`. Without `durations` they expire now; with
    * `{ expire }` they are stale now and expire `expire` seconds later (Next 16 profiles).
@@ -115,6 +118,23 @@ export declare class NativeCache {
   refreshTags(): Promise<void>
   /** Latest past expiry (ms) among `tags`, 0 when none, from this process's view. */
   tagExpiration(tags: Array<string>): number
+  /**
+   * The generation L1 copies are validated against: positive when local copies may be
+   * trusted now, negated when not (feed down or behind; a read may still store its result
+   * under it), 0 without an L1 (memory store, L1 off). One call on the hot path.
+   */
+  coherence(): number
+  /** Whether a local copy of `key` validated at generation `since` is still the latest. */
+  isValid(key: string, since: number): boolean
+  /** Judges tags against this process's view of the manifest (no I/O). */
+  judge(tags: Array<string>, lastModified: number): NativeJudgement
+  /**
+   * Strict mode: one round trip that reads 8 bytes of the entry (never the payload) and
+   * the manifest epoch. True when the store still holds the write `writeId`.
+   */
+  check(key: string, writeId: number): Promise<boolean>
+  /** Reclassifies a hit whose payload the caller could not decode as corrupt. */
+  noteUndecodable(freshness: string): void
   stats(): NativeStats
   /** Refuses further calls and drops this URL's shared connection. */
   close(): void
@@ -144,6 +164,14 @@ export interface NativeHit {
   tags: Array<string>
   /** `"fresh"`, `"stale"` (serve once, regenerate) or `"expired"` (a tag expired it). */
   freshness: 'fresh' | 'stale' | 'expired'
+  /** Unique id of the write that produced this entry (strict-mode checks compare it). */
+  writeId: number
+}
+
+/** A tag verdict, and when the clock alone could change it (ms; `Infinity` when never). */
+export interface NativeJudgement {
+  freshness: 'fresh' | 'stale' | 'expired'
+  until: number
 }
 
 export interface NativeOptions {
@@ -155,6 +183,10 @@ export interface NativeOptions {
   memoryMaxBytes?: number
   maxValueBytes?: number
   defaultTtlSeconds?: number
+  /** Byte budget of the local L1; 0 turns it (and client tracking) off. */
+  l1MaxBytes?: number
+  /** Longest time an L1 copy is served without hearing from Redis. */
+  maxStalenessMs?: number
 }
 
 export interface NativeStats {

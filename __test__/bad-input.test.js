@@ -1,4 +1,6 @@
 'use strict'
+// Bytes are planted with raw SETs from the test's own client; the L1 (which would learn of
+// them by a push a moment later) is off, since these tests are about reading bad bytes.
 // Corrupt or foreign bytes under our keys, other format versions, huge values, values over
 // the limit, and awkward keys: each is a clean miss or a clean round trip, never a throw.
 
@@ -73,7 +75,7 @@ describe('foreign or damaged bytes under our key are a miss', () => {
 
   for (const [name, make] of Object.entries(forge)) {
     test(name, async () => {
-      const options = { redisUrl: redis.url, prefix: uniquePrefix('bad'), buildId: 'bad' }
+      const options = { redisUrl: redis.url, prefix: uniquePrefix('bad'), buildId: 'bad', l1MaxBytes: 0 }
       const { H, redisKey, raw } = await realEntry(options)
       await redis.raw('SET', redisKey, make(raw))
       const before = api.stats(options)
@@ -95,10 +97,10 @@ describe('foreign or damaged bytes under our key are a miss', () => {
   }
 
   test('a valid envelope whose payload is another codec version (a newer shared-isr) is a miss, counted as corrupt', async () => {
-    const options = { redisUrl: redis.url, prefix: uniquePrefix('badv'), buildId: 'bad' }
+    const options = { redisUrl: redis.url, prefix: uniquePrefix('badv'), buildId: 'bad', l1MaxBytes: 0 }
     const { H, redisKey, raw } = await realEntry(options)
-    // Envelope layout: 34 fixed bytes, tags (u16 count + u16 len + bytes each), u32 payload length, payload, CRC.
-    let at = 32
+    // Envelope layout: 42 fixed bytes (tag count at 40), tags (u16 len + bytes each), u32 payload length, payload, CRC.
+    let at = 40
     const count = raw.readUInt16LE(at)
     at += 2
     for (let i = 0; i < count; i++) at += 2 + raw.readUInt16LE(at)
@@ -130,7 +132,7 @@ describe('foreign or damaged bytes under our key are a miss', () => {
   })
 
   test('reading a corrupt entry again and again among healthy traffic does not log per read', async () => {
-    const options = { redisUrl: redis.url, prefix: uniquePrefix('badlog'), buildId: 'bad' }
+    const options = { redisUrl: redis.url, prefix: uniquePrefix('badlog'), buildId: 'bad', l1MaxBytes: 0 }
     const { H, redisKey } = await realEntry(options)
     await new H({}).set('/fine', PAGE, SET_CTX)
     await redis.raw('SET', redisKey, bytes(300, 5))
@@ -149,7 +151,7 @@ describe('foreign or damaged bytes under our key are a miss', () => {
   })
 
   test('a non-string Redis type under our key (WRONGTYPE) is a miss, not a throw', async () => {
-    const options = { redisUrl: redis.url, prefix: uniquePrefix('badt'), buildId: 'bad' }
+    const options = { redisUrl: redis.url, prefix: uniquePrefix('badt'), buildId: 'bad', l1MaxBytes: 0 }
     const { H, redisKey } = await realEntry(options)
     await redis.cmd('DEL', redisKey)
     await redis.cmd('HSET', redisKey, 'a', 'b')
@@ -162,7 +164,7 @@ describe('foreign or damaged bytes under our key are a miss', () => {
   })
 
   test('a page value under a fetch key (or vice versa) is a miss', async () => {
-    const options = { redisUrl: redis.url, prefix: uniquePrefix('badk'), buildId: 'bad' }
+    const options = { redisUrl: redis.url, prefix: uniquePrefix('badk'), buildId: 'bad', l1MaxBytes: 0 }
     const H = api.createHandler(options)
     await new H({}).set(fetchKey('mixed'), FETCH, { fetchCache: true, tags: [] })
     const keys = await redis.cmd('KEYS', `${options.prefix}*`)

@@ -118,10 +118,29 @@ test('URLs with the right scheme that redis cannot parse fail at store creation,
   }
 })
 
-test('a bad configuration does not break construction; the first use rejects with ERR_SHARED_ISR_CONFIG', async () => {
+test('a bad configuration fails the build, and at run time turns caching off with one error line', async () => {
   const H = api.createHandler({ prefix: 'bad{prefix}' })
-  const h = new H({ serverDistDir: makeBuildDir('x') })
-  await assert.rejects(h.get('/a', { kind: 'APP_PAGE' }), configError(/prefix/))
+  const h = new H({ serverDistDir: makeBuildDir('x') }) // construction never throws
+  const phase = process.env.NEXT_PHASE
+  process.env.NEXT_PHASE = 'phase-production-build'
+  try {
+    await assert.rejects(h.get('/a', { kind: 'APP_PAGE' }), configError(/prefix/))
+  } finally {
+    if (phase === undefined) delete process.env.NEXT_PHASE
+    else process.env.NEXT_PHASE = phase
+  }
+  const cap = captureConsole()
+  try {
+    assert.equal(await h.get('/a', { kind: 'APP_PAGE' }), null, 'a miss: the page renders')
+    await h.set('/a', { kind: 'APP_ROUTE', body: Buffer.from('x'), status: 200, headers: {} }, { revalidate: 1 })
+    assert.equal(await h.get('/a', { kind: 'APP_ROUTE' }), null)
+    await assert.rejects(h.revalidateTag('t'), (err) => err.code === 'ERR_SHARED_ISR_CONFIG')
+  } finally {
+    cap.restore()
+  }
+  const errors = cap.lines.error.filter((l) => l.includes('[shared-isr]'))
+  assert.equal(errors.length, 1, errors.join('\n'))
+  assert.match(errors[0], /prefix/)
 })
 
 test('valid URLs construct a Redis store without connecting: rediss://, user:password, database', () => {

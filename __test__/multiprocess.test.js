@@ -24,8 +24,10 @@ after(async () => {
 // Both instances serve the same build; /closed/a is a closed route (dynamicParams = false).
 const serverDistDir = makeBuildDir('mp-build', { routes: { '/closed/a': '/closed/[slug]' }, closedRoutes: ['/closed/[slug]'] })
 
+// These tests are about what the store guarantees between processes, read by read, so the L1
+// is off unless a test turns it on (its own lag is measured in coherence.test.js).
 async function pair(extra = {}) {
-  const options = { redisUrl: redis.url, prefix: uniquePrefix('mp'), buildId: 'mp-build', timeoutMs: 2000, ...extra }
+  const options = { redisUrl: redis.url, prefix: uniquePrefix('mp'), buildId: 'mp-build', timeoutMs: 2000, l1MaxBytes: 0, ...extra }
   const [a, b] = await Promise.all([startInstance(options, { serverDistDir }), startInstance(options, { serverDistDir })])
   instances.push(a, b)
   return { a, b, options }
@@ -57,8 +59,10 @@ test('A sets, B gets: same values, lossless, across processes', async () => {
   }
 })
 
-test("B revalidates, A's very next get is invalidated (no sleep)", async () => {
-  const { a, b } = await pair()
+// Zero lag needs the store on every read: L1 off, or strict mode (which checks each L1 hit
+// against Redis). The default L1's lag is measured in coherence.test.js.
+for (const [mode, extra] of [['L1 off', {}], ['strict L1', { strict: true, l1MaxBytes: 64 * 1024 * 1024 }]]) test(`${mode}: B revalidates, A's very next get is invalidated (no sleep)`, async () => {
+  const { a, b } = await pair(extra)
   await a.set('/blog/hello', PAGE, PAGE_SET)
   await a.set('/closed/a', PAGE, PAGE_SET)
   await a.set(fetchKey('mp-inv'), FETCH, FETCH_SET)

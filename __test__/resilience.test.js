@@ -161,17 +161,22 @@ test('DEBUG SLEEP (Redis hangs for 2 s): bounded misses and a rejected revalidat
   }
 })
 
-test('CLIENT PAUSE: bounded misses while paused, everything works after', async () => {
+test('CLIENT PAUSE: bounded reads while paused (the L1 copy, or a miss without L1), everything works after', async () => {
   const options = optionsFor(redis.url)
   const H = api.createHandler(options)
+  const noL1 = api.createHandler({ ...options, l1MaxBytes: 0 })
   await new H({}).set('/paused', route('p'), SET_CTX)
   assert.ok(await new H({}).get('/paused', ROUTE_CTX))
+  assert.ok(await new noL1({}).get('/paused', ROUTE_CTX))
   const cap = captureConsole()
   console_ = cap
   try {
     await redis.cmd('CLIENT', 'PAUSE', '1500', 'ALL')
     const started = Date.now()
-    const [hit, ms] = await timed(() => new H({}).get('/paused', ROUTE_CTX))
+    const [local, localMs] = await timed(() => new H({}).get('/paused', ROUTE_CTX))
+    assert.equal(local?.value?.body?.toString(), 'p', 'the local copy is served while Redis stalls')
+    assert.ok(localMs < BOUND_MS, `get took ${localMs.toFixed(0)} ms`)
+    const [hit, ms] = await timed(() => new noL1({}).get('/paused', ROUTE_CTX))
     assert.equal(hit, null)
     assert.ok(ms < BOUND_MS, `get took ${ms.toFixed(0)} ms`)
     await new H({}).set('/paused2', route(), SET_CTX)

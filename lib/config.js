@@ -20,11 +20,30 @@ function number(name, raw, { min = 0, integer = false } = {}) {
   return n
 }
 
+/** L1 budget: 0 turns it off; the env variable is in MB like the other sizes. */
+function l1Bytes(options, env) {
+  if (options.l1MaxBytes !== undefined) return number('l1MaxBytes', options.l1MaxBytes, { integer: true, min: 0 })
+  const v = number('SHARED_ISR_L1_MAX_MB', env.SHARED_ISR_L1_MAX_MB, { min: 0 })
+  return v === undefined ? undefined : Math.round(v * 1024 * 1024)
+}
+
+function flag(name, value, envName, envValue) {
+  if (value !== undefined) {
+    if (typeof value !== 'boolean') throw new ConfigError(`${name} must be true or false`)
+    return value
+  }
+  if (envValue === undefined || envValue === '') return undefined
+  if (/^(1|true|yes|on)$/i.test(envValue)) return true
+  if (/^(0|false|no|off)$/i.test(envValue)) return false
+  throw new ConfigError(`${envName} must be 1/true or 0/false, got ${JSON.stringify(envValue)}`)
+}
+
 /**
  * Resolves options, falling back to the environment:
  * SHARED_ISR_REDIS_URL (then REDIS_URL), SHARED_ISR_PREFIX, SHARED_ISR_TIMEOUT_MS,
  * SHARED_ISR_CONNECT_TIMEOUT_MS, SHARED_ISR_MEMORY_MAX_MB, SHARED_ISR_MAX_VALUE_MB,
- * SHARED_ISR_DEFAULT_TTL_SECONDS, SHARED_ISR_BUILD_ID.
+ * SHARED_ISR_DEFAULT_TTL_SECONDS, SHARED_ISR_L1_MAX_MB, SHARED_ISR_MAX_STALENESS_MS,
+ * SHARED_ISR_STRICT, SHARED_ISR_BUILD_ID.
  */
 function resolveConfig(options = {}, env = process.env) {
   if (options === null || typeof options !== 'object') throw new ConfigError('options must be an object')
@@ -38,9 +57,11 @@ function resolveConfig(options = {}, env = process.env) {
   let redisUrl = options.redisUrl
   if (redisUrl === undefined) redisUrl = env.SHARED_ISR_REDIS_URL || env.REDIS_URL
   if (redisUrl === null || redisUrl === '') redisUrl = undefined
-  if (redisUrl !== undefined && typeof redisUrl !== 'string') throw new ConfigError('redisUrl must be a string')
+  const urlSource =
+    options.redisUrl !== undefined ? 'redisUrl' : env.SHARED_ISR_REDIS_URL ? 'SHARED_ISR_REDIS_URL' : 'REDIS_URL'
+  if (redisUrl !== undefined && typeof redisUrl !== 'string') throw new ConfigError(`${urlSource} must be a string`)
   if (redisUrl !== undefined && !/^rediss?:\/\//i.test(redisUrl.trim())) {
-    throw new ConfigError('redis URL must start with redis:// or rediss://')
+    throw new ConfigError(`${urlSource} must start with redis:// or rediss://`)
   }
 
   const [prefixName, prefix = DEFAULT_PREFIX] = pick('prefix', 'SHARED_ISR_PREFIX')
@@ -60,6 +81,9 @@ function resolveConfig(options = {}, env = process.env) {
     memoryMaxBytes: mb('memoryMaxBytes', 'SHARED_ISR_MEMORY_MAX_MB'),
     maxValueBytes: mb('maxValueBytes', 'SHARED_ISR_MAX_VALUE_MB'),
     defaultTtlSeconds: number(...pick('defaultTtlSeconds', 'SHARED_ISR_DEFAULT_TTL_SECONDS'), { min: 1 }),
+    l1MaxBytes: l1Bytes(options, env),
+    maxStalenessMs: number(...pick('maxStalenessMs', 'SHARED_ISR_MAX_STALENESS_MS'), { integer: true, min: 50 }),
+    strict: flag('strict', options.strict, 'SHARED_ISR_STRICT', env.SHARED_ISR_STRICT),
     buildId,
   }
 }

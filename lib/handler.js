@@ -43,53 +43,68 @@ function lifetimeOf(data, ctx, fetch) {
 }
 
 /**
+ * The store for `options`, resolved on first use. A configuration error fails `next build`
+ * loudly; at run time it is logged once and the site runs uncached rather than erroring.
+ */
+function lazyStore(options) {
+  let store = null
+  let logged = false
+  return () => {
+    if (store && !store.closed) return store
+    try {
+      store = getStore(options)
+    } catch (err) {
+      if (process.env.NEXT_PHASE === 'phase-production-build' || err.code !== 'ERR_SHARED_ISR_CONFIG') throw err
+      if (!logged) {
+        logged = true
+        console.error(`[shared-isr] ${err.message}. Caching is OFF until the configuration is fixed.`)
+      }
+      return null
+    }
+    return store
+  }
+}
+
+/**
  * Makes a handler class bound to `options` (anything left out comes from the environment).
  * `shared-isr/handler` is `createHandler()`.
  */
 function createHandler(options = {}) {
-  let store = null
-  const storeFor = () => {
-    if (!store || store.closed) store = getStore(options)
-    return store
-  }
+  const storeFor = lazyStore(options)
 
   return class SharedIsrCacheHandler {
     constructor(ctx = {}) {
       this.ctx = ctx
     }
 
-    key(key, fetch) {
-      return fetch ? `f:${key}` : `p:${buildIdFor(this.ctx.serverDistDir, storeFor().config.buildId)}:${key}`
+    key(s, key, fetch) {
+      return fetch ? `f:${key}` : `p:${buildIdFor(this.ctx.serverDistDir, s.config.buildId)}:${key}`
     }
 
     async get(key, ctx = {}) {
       const s = storeFor()
+      if (!s) return null
       const fetch = isFetchGet(ctx)
       // Fetch entries are judged by their own tags plus the tags of the page reading them.
       const readTags = fetch ? [...(ctx.tags ?? []), ...(ctx.softTags ?? [])] : undefined
-      const storeKey = this.key(key, fetch)
-      let hit = await s.get(storeKey, readTags)
+      const storeKey = this.key(s, key, fetch)
+      let hit = await s.read(storeKey, readTags, decodeValue)
       if (!hit && !fetch) {
         const seeded = await readBuildOutput(this.ctx, key, ctx)
         if (!seeded) return null
         // Shared with every instance, unless one already regenerated it (NX); then judged
         // against the tag manifest like any entry (a tag may have been revalidated since).
-        const stored = await s.set(storeKey, encodeValue(seeded.value), {
-          lastModified: seeded.lastModified,
-          tags: headerTags(seeded.value),
-          ifAbsent: true,
-        })
-        hit = stored ? await s.get(storeKey) : null
+        const stored = await s.write(
+          storeKey,
+          encodeValue(seeded.value),
+          { lastModified: seeded.lastModified, tags: headerTags(seeded.value), ifAbsent: true },
+          decodeValue,
+        )
+        hit = stored ? await s.read(storeKey, undefined, decodeValue) : null
         if (!hit) return stored ? null : seeded // store down: the build output beats a miss
       }
       if (!hit) return null
-      let value
-      try {
-        value = decodeValue(hit.payload)
-      } catch (err) {
-        s.health.fail('decode', err)
-        return null
-      }
+      const value = hit.value
       const now = Date.now()
       const rev = hit.revalidate
 
@@ -124,6 +139,7 @@ function createHandler(options = {}) {
     async set(key, data, ctx = {}) {
       if (data?.kind === 'IMAGE') return // Next keeps images in its own disk cache
       const s = storeFor()
+      if (!s) return
       const fetch = isFetchSet(data, ctx)
       const { revalidate, expire } = lifetimeOf(data, ctx, fetch)
       const tags = fetch ? normalizeTags([...(ctx.tags ?? []), ...(data?.tags ?? [])]) : headerTags(data)
@@ -131,10 +147,10 @@ function createHandler(options = {}) {
       try {
         payload = encodeValue(data)
       } catch (err) {
-        s.health.fail('set', err)
+        s.badKeys.once(`encode:${key}`, `not caching ${JSON.stringify(key)}: ${err.message}`)
         return
       }
-      await s.set(this.key(key, fetch), payload, { lastModified: Date.now(), revalidate, expire, tags })
+      await s.write(this.key(s, key, fetch), payload, { lastModified: Date.now(), revalidate, expire, tags }, decodeValue)
     }
 
     /** Resolves once every instance will see it; rejects if it could not be recorded. */
@@ -142,11 +158,13 @@ function createHandler(options = {}) {
       const list = normalizeTags(tags)
       if (list.length === 0) return // 14.2 calls this with [] after every route handler
       const d = durations && typeof durations === 'object' ? { expire: durations.expire } : undefined
-      await storeFor().revalidateTags(list, d)
+      const s = storeFor()
+      if (!s) throw Object.assign(new Error('shared-isr is misconfigured: the revalidation was not recorded'), { code: 'ERR_SHARED_ISR_CONFIG' })
+      await s.revalidateTags(list, d)
     }
 
     resetRequestCache() {}
   }
 }
 
-module.exports = { createHandler, buildIdFor }
+module.exports = { createHandler, buildIdFor, lazyStore }

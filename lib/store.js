@@ -1,18 +1,25 @@
 'use strict'
-// Process-wide caches: Next constructs the handler for every request, so connections and
-// state live here, keyed by configuration, never on handler instances.
+// Process-wide stores: Next constructs the handler for every request, so connections, the
+// L1 and all state live here, keyed by configuration, never on handler instances.
 
 const { NativeCache, retype } = require('./native')
 const { resolveConfig } = require('./config')
+const { L1 } = require('./l1')
 
 const REGISTRY = Symbol.for('shared-isr.registry')
 const registry = (globalThis[REGISTRY] ??= { caches: new Map(), notified: false })
 
-/** Logs one line per change of health, not one per failing call. */
+const RANK = { fresh: 0, stale: 1, expired: 2 }
+const worse = (a, b) => (RANK[b] > RANK[a] ? b : a)
+const CONNECTIVITY = new Set(['ERR_SHARED_ISR_UNAVAILABLE', 'ERR_SHARED_ISR_TIMEOUT'])
+const FAILED = Symbol('failed') // the store could not answer (distinct from a miss)
+const BAD = Symbol('bad') // an entry we refuse to read (corrupt, foreign): a miss, counted as corrupt
+
+/** One log line when the store starts failing, one when it recovers; none per call. */
 class HealthLog {
   constructor(store) {
     this.store = store
-    this.failing = null // code of the current failure streak
+    this.failing = null // 'connectivity' or the code of the current failure streak
   }
   ok() {
     if (this.failing !== null) {
@@ -22,19 +29,35 @@ class HealthLog {
   }
   fail(op, err) {
     const code = err?.code || 'ERR_SHARED_ISR_UNKNOWN'
-    if (this.failing === code) return
-    this.failing = code
+    // A timeout and the breaker's fast rejections are one outage, not two.
+    const streak = CONNECTIVITY.has(code) ? 'connectivity' : code
+    if (this.failing === streak) return
+    this.failing = streak
     console.warn(
       `[shared-isr] ${op} failed (${code}): ${err?.message ?? err}. ` +
-        'Reads are misses and writes are skipped until it recovers; further errors of this kind are not logged.',
+        'Reads are misses (or local copies) and writes are skipped until it recovers; further errors of this kind are not logged.',
     )
+  }
+}
+
+/** Bad entries are about one key, not the store's health: one line per key, bounded. */
+class KeyLog {
+  constructor(limit = 1000) {
+    this.seen = new Set()
+    this.limit = limit
+  }
+  once(key, message) {
+    if (this.seen.has(key)) return
+    if (this.seen.size >= this.limit) this.seen.clear()
+    this.seen.add(key)
+    console.warn(`[shared-isr] ${message}`)
   }
 }
 
 class Store {
   constructor(config) {
     this.config = config
-    const { buildId, ...nativeOptions } = config
+    const { buildId, strict, ...nativeOptions } = config
     try {
       this.native = new NativeCache(nativeOptions)
     } catch (err) {
@@ -42,31 +65,189 @@ class Store {
     }
     this.kind = this.native.store
     this.closed = false
+    this.strict = !!strict
+    // The memory store is in-process already; an L1 in front of it would only copy.
+    this.l1 = this.kind === 'redis' && config.l1MaxBytes !== 0 ? new L1(config.l1MaxBytes ?? 64 * 1024 * 1024) : null
+    this.flights = new Map() // key -> in-flight read (single-flight)
+    // Reads as the handler sees them (L1 or store); the native counters see only the store.
+    this.reads = { gets: 0, hits: 0, staleHits: 0, expiredHits: 0, misses: 0, l1Hits: 0 }
     this.health = new HealthLog(this.kind)
+    this.badKeys = new KeyLog()
   }
 
-  /** @returns {Promise<import('../index').NativeHit | null>} never rejects */
-  async get(key, tags) {
-    try {
-      const hit = await this.native.get(key, tags)
-      this.health.ok()
-      return hit
-    } catch (err) {
-      this.health.fail('get', retype(err))
-      return null
+  /**
+   * Reads `key`: from the L1 when its copy is provably current, else from the store (one
+   * round trip shared by concurrent callers). `readTags` are judged in addition to the
+   * entry's own. Never rejects; null is a miss.
+   * @returns {Promise<{ value: any, lastModified: number, revalidate?: number | false, expire?: number, tags: string[], freshness: 'fresh' | 'stale' | 'expired', writeId: number } | null>}
+   */
+  async read(key, readTags, decode) {
+    const rec = await this.lookup(key, readTags, decode)
+    const r = this.reads
+    r.gets++
+    if (rec === null) r.misses++
+    else if (rec === BAD || rec === FAILED) return null
+    else if (rec.freshness === 'fresh') r.hits++
+    else if (rec.freshness === 'stale') r.staleHits++
+    else r.expiredHits++
+    return rec
+  }
+
+  async lookup(key, readTags, decode) {
+    // > 0: local copies can be trusted at this generation; < 0: not now (|gen| still names
+    // the generation a read starting now may store its result under); 0: no L1.
+    const gen = this.l1 ? this.native.coherence() : 0
+    let local = this.l1?.get(key)
+    if (local !== undefined && local.deadline <= Date.now()) {
+      // Redis dropped it at its TTL; so do we.
+      this.l1.delete(key)
+      local = undefined
     }
+    if (local !== undefined && gen > 0) {
+      if (local.gen === gen || this.native.isValid(key, local.gen)) {
+        local.gen = gen
+        if (!this.strict || (await this.stillStored(key, local))) {
+          this.reads.l1Hits++
+          return this.verdict(local, readTags, gen)
+        }
+      }
+      this.l1.delete(key)
+      local = undefined
+    }
+    const rec = await this.fetch(key, Math.abs(gen), decode)
+    // Stale-if-error: with the store unreachable, the last copy we had beats a miss.
+    if (rec === FAILED) return local ? this.verdict(local, readTags, 0) : FAILED
+    if (rec === null || rec === BAD) return rec
+    return this.verdict(rec, readTags, gen)
   }
 
-  /** Never rejects: a failed write is logged and counted. */
-  async set(key, payload, meta) {
+  async stillStored(key, rec) {
     try {
-      await this.native.set(key, payload, meta)
-      this.health.ok()
-      return true
+      return await this.native.check(key, rec.writeId)
     } catch (err) {
-      this.health.fail('set', retype(err))
+      this.health.fail('check', retype(err))
       return false
     }
+  }
+
+  fetch(key, gen, decode) {
+    let flight = this.flights.get(key)
+    if (flight) return flight
+    flight = this.load(key, gen, decode).finally(() => this.flights.delete(key))
+    this.flights.set(key, flight)
+    return flight
+  }
+
+  async load(key, gen, decode) {
+    let hit
+    try {
+      hit = await this.native.get(key)
+      this.health.ok()
+    } catch (err) {
+      retype(err)
+      if (err.code === 'ERR_SHARED_ISR_CORRUPT') {
+        this.badKeys.once(key, `ignoring the entry under ${JSON.stringify(key)} (${err.code}): ${err.message}; treated as a miss`)
+        this.l1?.delete(key)
+        return BAD
+      }
+      this.health.fail('get', err)
+      return FAILED
+    }
+    if (!hit) {
+      this.l1?.delete(key)
+      return null
+    }
+    let value
+    try {
+      value = decode(hit.payload)
+    } catch (err) {
+      this.native.noteUndecodable(hit.freshness)
+      this.badKeys.once(key, `ignoring the entry under ${JSON.stringify(key)} (ERR_SHARED_ISR_CORRUPT): ${err.message}; treated as a miss`)
+      this.l1?.delete(key)
+      return BAD
+    }
+    const rec = {
+      value,
+      lastModified: hit.lastModified,
+      revalidate: hit.revalidate,
+      expire: hit.expire,
+      tags: hit.tags,
+      freshness: hit.freshness,
+      until: -Infinity, // judged again on first use, with the generation it is stored under
+      judgedGen: -1,
+      writeId: hit.writeId,
+      gen,
+      size: hit.payload.length,
+      deadline: this.deadline(hit.lastModified, hit.expire),
+    }
+    // Stored under the generation from before the read: any invalidation after it shows.
+    if (this.l1 && gen > 0) this.l1.set(key, rec)
+    return rec
+  }
+
+  /** When the store's copy expires (TTL from `expire`), never later. */
+  deadline(from, expire) {
+    const ttl = typeof expire === 'number' && expire > 0 ? expire : (this.config.defaultTtlSeconds ?? 31536000)
+    return from + Math.max(ttl, 1) * 1000
+  }
+
+  /** The entry's own tags are re-judged only when the manifest may have changed. */
+  verdict(rec, readTags, gen) {
+    const now = Date.now()
+    if (rec.tags.length > 0 && (gen <= 0 || rec.judgedGen !== gen || now >= rec.until)) {
+      const j = this.native.judge(rec.tags, rec.lastModified)
+      rec.freshness = j.freshness
+      rec.until = j.until
+      rec.judgedGen = gen
+    }
+    let freshness = rec.freshness
+    if (readTags && readTags.length > 0) freshness = worse(freshness, this.native.judge(readTags, rec.lastModified).freshness)
+    return {
+      value: rec.value,
+      lastModified: rec.lastModified,
+      revalidate: rec.revalidate,
+      expire: rec.expire,
+      tags: rec.tags,
+      freshness,
+      writeId: rec.writeId,
+    }
+  }
+
+  /**
+   * Stores `payload` and keeps `decode(payload)` as this process's L1 copy (decoded from our
+   * own bytes, so the caller's objects are never shared). Never rejects: a failed write is
+   * logged and counted.
+   */
+  async write(key, payload, meta, decode) {
+    const gen = this.l1 ? Math.abs(this.native.coherence()) : 0
+    this.l1?.delete(key) // never serve the copy this write replaces
+    let writeId
+    try {
+      writeId = await this.native.set(key, payload, meta)
+      this.health.ok()
+    } catch (err) {
+      retype(err)
+      if (err.code === 'ERR_SHARED_ISR_TOO_LARGE') this.badKeys.once(`set:${key}`, `not caching ${JSON.stringify(key)} (${err.code}): ${err.message}`)
+      else this.health.fail('set', err)
+      return false
+    }
+    if (this.l1 && gen > 0 && !meta.ifAbsent) {
+      this.l1.set(key, {
+        value: decode(payload),
+        lastModified: meta.lastModified,
+        revalidate: meta.revalidate,
+        expire: meta.expire,
+        tags: meta.tags ?? [],
+        freshness: 'fresh',
+        until: -Infinity,
+        judgedGen: -1,
+        writeId,
+        gen,
+        size: payload.length,
+        deadline: this.deadline(Date.now(), meta.expire),
+      })
+    }
+    return true
   }
 
   /** Rejects when the revalidation could not be recorded: callers must see that. */
@@ -100,11 +281,18 @@ class Store {
   }
 
   stats() {
-    return this.native.stats()
+    return {
+      ...this.native.stats(),
+      ...this.reads,
+      l1Entries: this.l1?.size ?? 0,
+      l1Bytes: this.l1?.bytes ?? 0,
+      l1MaxBytes: this.l1?.maxBytes ?? 0,
+    }
   }
 
   close() {
     this.closed = true
+    this.l1?.clear()
     this.native.close()
   }
 }

@@ -4,7 +4,7 @@
 // manifest with the `cacheHandler`, so one revalidation reaches both kinds of entry.
 
 const crypto = require('node:crypto')
-const { getStore } = require('./store')
+const { lazyStore } = require('./handler')
 const { normalizeTags } = require('./tags')
 
 /**
@@ -37,28 +37,38 @@ async function bytesOf(stream) {
   return { chunks, size }
 }
 
+function required(storeFor) {
+  const s = storeFor()
+  if (!s) throw Object.assign(new Error('shared-isr is misconfigured: the revalidation was not recorded'), { code: 'ERR_SHARED_ISR_CONFIG' })
+  return s
+}
+
 /** A handler object bound to `options` (anything left out comes from the environment). */
+/** Payload: the client `stale` time (f64), then the entry's bytes. */
+function decodeEntry(payload) {
+  if (payload.length < 8) throw new Error('use-cache payload too short')
+  return { stale: payload.readDoubleLE(0), body: payload.subarray(8) }
+}
+
 function createUseCacheHandler(options = {}) {
-  let store = null
-  const storeFor = () => {
-    if (!store || store.closed) store = getStore(options)
-    return store
-  }
+  const storeFor = lazyStore(options)
   const pending = new Map() // cacheKey -> promise of the set in progress
 
   return {
     async get(cacheKey, softTags) {
       const inFlight = pending.get(cacheKey)
       if (inFlight) await inFlight
-      const hit = await storeFor().get(storeKey(cacheKey), Array.isArray(softTags) ? softTags : [])
-      if (!hit || hit.freshness === 'expired' || hit.payload.length < 8) return undefined
+      const s = storeFor()
+      if (!s) return undefined
+      const hit = await s.read(storeKey(cacheKey), Array.isArray(softTags) ? softTags : [], decodeEntry)
+      if (!hit || hit.freshness === 'expired') return undefined
       const expire = hit.expire ?? Infinity
       if (now() > hit.lastModified + expire * 1000) return undefined
       const revalidate = typeof hit.revalidate === 'number' ? hit.revalidate : expire
       return {
-        value: streamOf(hit.payload.subarray(8)),
+        value: streamOf(hit.value.body),
         tags: hit.tags,
-        stale: hit.payload.readDoubleLE(0),
+        stale: hit.value.stale,
         timestamp: hit.lastModified,
         expire,
         // -1: a tag marked it stale; Next serves it and regenerates in the background.
@@ -73,10 +83,11 @@ function createUseCacheHandler(options = {}) {
       const s = storeFor()
       try {
         const entry = await pendingEntry
+        if (!s) return
         const { chunks, size } = await bytesOf(entry.value)
         // Production skips dynamic entries, as Next's own handler does.
         if (entry.expire === 0 && !process.env.__NEXT_DEV_SERVER) return
-        // Payload: the client `stale` time (f64), then the bytes. The envelope keeps the rest.
+        // The envelope keeps tags and lifetimes; the payload the rest (see decodeEntry).
         const payload = Buffer.allocUnsafe(8 + size)
         payload.writeDoubleLE(Number(entry.stale) || 0, 0)
         let at = 8
@@ -84,14 +95,14 @@ function createUseCacheHandler(options = {}) {
           c.copy(payload, at)
           at += c.byteLength
         }
-        await s.set(storeKey(cacheKey), payload, {
+        await s.write(storeKey(cacheKey), payload, {
           lastModified: entry.timestamp,
           revalidate: entry.revalidate,
           expire: Number.isFinite(entry.expire) ? entry.expire : undefined,
           tags: normalizeTags(entry.tags),
-        })
+        }, decodeEntry)
       } catch (err) {
-        s.health.fail('use cache set', err)
+        s?.badKeys.once(`use-cache:${cacheKey}`, `not caching a 'use cache' entry: ${err?.message ?? err}`)
       } finally {
         done()
         if (pending.get(cacheKey) === promise) pending.delete(cacheKey)
@@ -100,13 +111,15 @@ function createUseCacheHandler(options = {}) {
 
     /** Once per request: catch up on revalidations made elsewhere. Never throws. */
     async refreshTags() {
-      await storeFor().refreshTags()
+      await storeFor()?.refreshTags()
     },
 
     /** 16: `getExpiration(tags)`; 15.3+: `getExpiration(...tags)`. */
     async getExpiration(...args) {
       const tags = Array.isArray(args[0]) ? args[0] : args
-      return storeFor().tagExpiration(normalizeTags(tags))
+      const s = storeFor()
+      // Without a store nothing can be trusted as unexpired.
+      return s ? s.tagExpiration(normalizeTags(tags)) : Date.now()
     },
 
     /** 16: revalidateTag / updateTag / revalidatePath. Rejects when not recorded. */
@@ -114,14 +127,14 @@ function createUseCacheHandler(options = {}) {
       const list = normalizeTags(tags)
       if (list.length === 0) return
       const d = durations && typeof durations === 'object' ? { expire: durations.expire } : undefined
-      await storeFor().revalidateTags(list, d)
+      await required(storeFor).revalidateTags(list, d)
     },
 
     /** 15.x: `expireTags(...tags)`. */
     async expireTags(...tags) {
       const list = normalizeTags(tags.flat())
       if (list.length === 0) return
-      await storeFor().revalidateTags(list)
+      await required(storeFor).revalidateTags(list)
     },
 
     /** 15.0-15.2 (V1) only; Next calls it in minimal mode. Tags already come from the store. */

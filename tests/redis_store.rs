@@ -66,6 +66,7 @@ fn cache(url: &str, prefix: &str) -> Cache {
 
 fn meta(tags: &[&str]) -> EntryMeta {
     EntryMeta {
+        write_id: 0,
         last_modified: shared_isr::core::clock::now_ms(),
         revalidate: Revalidate::Seconds(60.0),
         expire: Some(3600.0),
@@ -263,10 +264,10 @@ fn if_absent_never_replaces_an_existing_entry() {
     rt().block_on(async {
         let c = cache(&server.url(), "t9:");
         c.set("k", &meta(&[]), b"regenerated").await.unwrap();
-        let env = c.encode(&meta(&[]), b"from build").unwrap();
+        let (env, _) = c.encode(&meta(&[]), b"from build").unwrap();
         c.put("k", env, None, true).await.unwrap();
         assert_eq!(c.get("k", &[]).await.unwrap().unwrap().payload(), b"regenerated");
-        let env = c.encode(&meta(&[]), b"from build").unwrap();
+        let (env, _) = c.encode(&meta(&[]), b"from build").unwrap();
         c.put("new", env, None, true).await.unwrap();
         assert_eq!(c.get("new", &[]).await.unwrap().unwrap().payload(), b"from build");
     });

@@ -24,6 +24,16 @@ pub struct NativeHit<'env> {
     /// `"fresh"`, `"stale"` (serve once, regenerate) or `"expired"` (a tag expired it).
     #[napi(ts_type = "'fresh' | 'stale' | 'expired'")]
     pub freshness: String,
+    /// Unique id of the write that produced this entry (strict-mode checks compare it).
+    pub write_id: f64,
+}
+
+/// A tag verdict, and when the clock alone could change it (ms; `Infinity` when never).
+#[napi(object)]
+pub struct NativeJudgement {
+    #[napi(ts_type = "'fresh' | 'stale' | 'expired'")]
+    pub freshness: String,
+    pub until: f64,
 }
 
 fn freshness_str(f: Freshness) -> &'static str {
@@ -70,6 +80,7 @@ impl NativeCache {
                     revalidate: revalidate_to_js(hit.meta.revalidate),
                     expire: hit.meta.expire,
                     freshness: freshness_str(hit.freshness).to_owned(),
+                    write_id: hit.meta.write_id as f64,
                     tags: hit.meta.tags,
                 }))
             },
@@ -77,21 +88,24 @@ impl NativeCache {
     }
 
     /// Stores `payload` (copied once, synchronously) with its meta. TTL comes from `expire`.
-    #[napi(ts_return_type = "Promise<void>")]
+    /// Resolves with the write id.
+    #[napi(ts_return_type = "Promise<number>")]
     pub fn set<'env>(
         &self,
         env: &'env Env,
         key: String,
         payload: &[u8],
         meta: NativeEntryMeta,
-    ) -> Result<PromiseRaw<'env, ()>> {
+    ) -> Result<PromiseRaw<'env, f64>> {
         let if_absent = meta.if_absent.unwrap_or(false);
         let meta: crate::core::envelope::EntryMeta = meta.into();
         let expire = meta.expire;
         let envelope = self.inner.encode(&meta, payload);
         let inner = self.inner.clone();
         env.spawn_future(async move {
-            inner.put(&key, envelope.map_err(to_napi)?, expire, if_absent).await.map_err(to_napi)
+            let (envelope, write_id) = envelope.map_err(to_napi)?;
+            inner.put(&key, envelope, expire, if_absent).await.map_err(to_napi)?;
+            Ok(write_id as f64)
         })
     }
 
@@ -122,6 +136,49 @@ impl NativeCache {
     #[napi]
     pub fn tag_expiration(&self, tags: Vec<String>) -> f64 {
         self.inner.tag_expiration(&tags)
+    }
+
+    /// The generation L1 copies are validated against: positive when local copies may be
+    /// trusted now, negated when not (feed down or behind; a read may still store its result
+    /// under it), 0 without an L1 (memory store, L1 off). One call on the hot path.
+    #[napi]
+    pub fn coherence(&self) -> f64 {
+        match self.inner.coherence() {
+            Some((g, true)) => g as f64,
+            Some((g, false)) => -(g as f64),
+            None => 0.0,
+        }
+    }
+
+    /// Whether a local copy of `key` validated at generation `since` is still the latest.
+    #[napi]
+    pub fn is_valid(&self, key: String, since: f64) -> bool {
+        since >= 0.0 && self.inner.is_valid(&key, since as u64)
+    }
+
+    /// Judges tags against this process's view of the manifest (no I/O).
+    #[napi]
+    pub fn judge(&self, tags: Vec<String>, last_modified: f64) -> NativeJudgement {
+        let (f, until) = self.inner.judge(&tags, last_modified);
+        NativeJudgement { freshness: freshness_str(f).to_owned(), until }
+    }
+
+    /// Strict mode: one round trip that reads 8 bytes of the entry (never the payload) and
+    /// the manifest epoch. True when the store still holds the write `writeId`.
+    #[napi(ts_return_type = "Promise<boolean>")]
+    pub fn check<'env>(&self, env: &'env Env, key: String, write_id: f64) -> Result<PromiseRaw<'env, bool>> {
+        let inner = self.inner.clone();
+        env.spawn_future(async move { inner.check(&key, write_id as u64).await.map_err(to_napi) })
+    }
+
+    /// Reclassifies a hit whose payload the caller could not decode as corrupt.
+    #[napi]
+    pub fn note_undecodable(&self, freshness: String) {
+        self.inner.note_undecodable(match freshness.as_str() {
+            "stale" => Freshness::Stale,
+            "expired" => Freshness::Expired,
+            _ => Freshness::Fresh,
+        });
     }
 
     #[napi]

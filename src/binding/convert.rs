@@ -22,6 +22,10 @@ pub struct NativeOptions {
     pub memory_max_bytes: Option<f64>,
     pub max_value_bytes: Option<f64>,
     pub default_ttl_seconds: Option<f64>,
+    /// Byte budget of the local L1; 0 turns it (and client tracking) off.
+    pub l1_max_bytes: Option<f64>,
+    /// Longest time an L1 copy is served without hearing from Redis.
+    pub max_staleness_ms: Option<u32>,
 }
 
 impl From<NativeOptions> for Config {
@@ -36,6 +40,8 @@ impl From<NativeOptions> for Config {
             memory_max_bytes: bytes(o.memory_max_bytes, d.memory_max_bytes),
             max_value_bytes: bytes(o.max_value_bytes, d.max_value_bytes),
             default_ttl_secs: o.default_ttl_seconds.unwrap_or(d.default_ttl_secs),
+            l1_max_bytes: bytes(o.l1_max_bytes, d.l1_max_bytes),
+            max_staleness_ms: o.max_staleness_ms.map_or(d.max_staleness_ms, u64::from),
         }
     }
 }
@@ -56,6 +62,7 @@ pub struct NativeEntryMeta {
 impl From<NativeEntryMeta> for EntryMeta {
     fn from(m: NativeEntryMeta) -> EntryMeta {
         EntryMeta {
+            write_id: 0,
             last_modified: m.last_modified,
             revalidate: match m.revalidate {
                 Some(Either::A(s)) => Revalidate::Seconds(s),

@@ -19,6 +19,10 @@ pub struct Config {
     pub max_value_bytes: usize,
     /// Redis TTL for entries whose `expire` Next did not give (14.2, fetch entries).
     pub default_ttl_secs: f64,
+    /// Byte budget of the local L1 (kept in JS); 0 turns it off and with it client tracking.
+    pub l1_max_bytes: usize,
+    /// Longest time an L1 copy is served without hearing from Redis; past it the L1 is bypassed.
+    pub max_staleness_ms: u64,
 }
 
 pub const DEFAULT_PREFIX: &str = "shared-isr:";
@@ -34,6 +38,8 @@ impl Default for Config {
             max_value_bytes: 32 * 1024 * 1024,
             // Next's own default `expireTime`: one year.
             default_ttl_secs: 31_536_000.0,
+            l1_max_bytes: 64 * 1024 * 1024,
+            max_staleness_ms: 1_000,
         }
     }
 }
@@ -61,6 +67,9 @@ impl Config {
         }
         if self.max_value_bytes == 0 || self.max_value_bytes > 512 * 1024 * 1024 {
             return Err(Error::Config("maxValueBytes must be between 1 byte and 512 MiB".into()));
+        }
+        if self.max_staleness_ms < 50 {
+            return Err(Error::Config("maxStalenessMs must be at least 50".into()));
         }
         if !(self.default_ttl_secs >= 1.0 && self.default_ttl_secs.is_finite()) {
             return Err(Error::Config("defaultTtlSeconds must be at least 1".into()));

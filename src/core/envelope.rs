@@ -9,10 +9,11 @@
 //! 5       flags (bit 0: compressed payload; reserved, never set by version 1)
 //! 6       lifetime bits: 1 = revalidate is a number, 2 = revalidate is `false`, 4 = expire set
 //! 7       reserved (0)
-//! 8..16   lastModified, f64 ms (float: 'use cache' timestamps are fractional)
-//! 16..24  revalidate, f64 seconds
-//! 24..32  expire, f64 seconds
-//! 32..34  tag count, u16; then per tag: u16 length + UTF-8 bytes
+//! 8..16   write id, u64 (< 2^53): lets strict mode check an L1 copy with GETRANGE 8 15
+//! 16..24  lastModified, f64 ms (float: 'use cache' timestamps are fractional)
+//! 24..32  revalidate, f64 seconds
+//! 32..40  expire, f64 seconds
+//! 40..42  tag count, u16; then per tag: u16 length + UTF-8 bytes
 //! u32     payload length, then the payload
 //! u32     CRC-32 of everything before it
 //! ```
@@ -22,7 +23,9 @@ use std::ops::Range;
 
 pub const MAGIC: &[u8; 4] = b"SISR";
 pub const FORMAT_VERSION: u8 = 1;
-const FIXED: usize = 34;
+const FIXED: usize = 42;
+/// Where the write id sits, for `GETRANGE key 8 15`.
+pub const WRITE_ID_RANGE: (usize, usize) = (8, 15);
 const MAX_TAGS: usize = u16::MAX as usize;
 const MAX_TAG_LEN: usize = u16::MAX as usize;
 
@@ -41,10 +44,24 @@ pub enum Revalidate {
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EntryMeta {
+    /// Unique per write (assigned by `Cache::encode`); 0 when unknown.
+    pub write_id: u64,
     pub last_modified: f64,
     pub revalidate: Revalidate,
     pub expire: Option<f64>,
     pub tags: Vec<String>,
+}
+
+/// A fresh write id: a per-process random seed plus a counter, kept below 2^53 so JS
+/// numbers hold it exactly.
+pub fn new_write_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEED: LazyLock<u64> = LazyLock::new(|| std::collections::hash_map::RandomState::new().build_hasher().finish());
+    static COUNTER: AtomicU64 = AtomicU64::new(1);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    (SEED.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15)) & ((1 << 53) - 1)).max(1)
 }
 
 /// Serializes meta + payload into one buffer, copying the payload exactly once.
@@ -69,6 +86,7 @@ pub fn encode(meta: &EntryMeta, payload: &[u8]) -> Result<Vec<u8>> {
     };
     out.push(bits | if meta.expire.is_some() { HAS_EXPIRE } else { 0 });
     out.push(0);
+    out.extend_from_slice(&meta.write_id.to_le_bytes());
     out.extend_from_slice(&meta.last_modified.to_le_bytes());
     out.extend_from_slice(&revalidate.to_le_bytes());
     out.extend_from_slice(&meta.expire.unwrap_or(0.0).to_le_bytes());
@@ -114,14 +132,15 @@ pub fn decode(bytes: &[u8]) -> Result<(EntryMeta, Range<usize>)> {
     let revalidate = if bits & REVALIDATE_FALSE != 0 {
         Revalidate::Never
     } else if bits & HAS_REVALIDATE != 0 {
-        Revalidate::Seconds(f64_at(16))
+        Revalidate::Seconds(f64_at(24))
     } else {
         Revalidate::Unknown
     };
-    let expire = (bits & HAS_EXPIRE != 0).then(|| f64_at(24));
-    let last_modified = f64_at(8);
+    let expire = (bits & HAS_EXPIRE != 0).then(|| f64_at(32));
+    let last_modified = f64_at(16);
+    let write_id = u64::from_le_bytes(body[8..16].try_into().unwrap_or_default());
 
-    let mut r = Reader { buf: body, at: 32 };
+    let mut r = Reader { buf: body, at: 40 };
     let count = r.u16()? as usize;
     let mut tags = Vec::with_capacity(count.min(256));
     for _ in 0..count {
@@ -136,7 +155,7 @@ pub fn decode(bytes: &[u8]) -> Result<(EntryMeta, Range<usize>)> {
     if r.at != body.len() {
         return Err(Error::Corrupt("trailing bytes after payload".into()));
     }
-    Ok((EntryMeta { last_modified, revalidate, expire, tags }, start..start + payload_len))
+    Ok((EntryMeta { write_id, last_modified, revalidate, expire, tags }, start..start + payload_len))
 }
 
 struct Reader<'a> {
@@ -166,6 +185,7 @@ mod tests {
 
     fn meta() -> EntryMeta {
         EntryMeta {
+            write_id: 0x1F_FFFF_FFFF_FFFF,
             last_modified: 1795694337444.496,
             revalidate: Revalidate::Seconds(60.0),
             expire: Some(31536000.0),
@@ -228,7 +248,8 @@ mod tests {
             let mut buf: Vec<u8> = (0..len).map(|i| (x >> (i % 56)) as u8).collect();
             if round % 2 == 0 && len >= 4 {
                 // Keep a valid header so the parser goes deeper than the magic check.
-                buf[..len.min(good.len()).min(40)].copy_from_slice(&good[..len.min(good.len()).min(40)]);
+                let n = len.min(good.len()).min(48);
+                buf[..n].copy_from_slice(&good[..n]);
             }
             let _ = decode(&buf);
         }

@@ -1,6 +1,7 @@
 //! The cache core: envelope format, tag manifest, stores and configuration.
 
 pub mod clock;
+pub mod coherence;
 pub mod config;
 pub mod envelope;
 pub mod error;

@@ -103,6 +103,15 @@ impl Manifest {
         verdict
     }
 
+    /// When a verdict for an entry written at `last_modified` can next change by the clock
+    /// alone: the earliest future `expired` stamp among `tags` (Next 16 `{ expire }`).
+    pub fn next_change<'a>(&self, tags: impl IntoIterator<Item = &'a str>, last_modified: f64, now: f64) -> f64 {
+        tags.into_iter()
+            .filter_map(|t| self.tags.get(t)?.expired)
+            .filter(|e| *e > now && *e >= last_modified)
+            .fold(f64::INFINITY, f64::min)
+    }
+
     /// The latest `expired` stamp among `tags` that is not in the future; 0 when none.
     pub fn expiration<'a>(&self, tags: impl IntoIterator<Item = &'a str>, now: f64) -> f64 {
         tags.into_iter()

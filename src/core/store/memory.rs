@@ -93,6 +93,10 @@ impl MemoryStore {
         self.lock().manifest.judge(tags, last_modified, now)
     }
 
+    pub fn next_change<'a>(&self, tags: impl IntoIterator<Item = &'a str>, last_modified: f64, now: f64) -> f64 {
+        self.lock().manifest.next_change(tags, last_modified, now)
+    }
+
     pub fn expiration(&self, tags: &[String], now: f64) -> f64 {
         self.lock().manifest.expiration(tags.iter().map(String::as_str), now)
     }

@@ -85,7 +85,7 @@ impl Cache {
         let key = self.entry_key(key);
         let raw = match &self.backend {
             Backend::Memory(m) => Ok(m.get(&key)),
-            Backend::Redis(r) => r.get(&key, &self.stats).await,
+            Backend::Redis(r) => r.get(&key).await,
         };
         let raw = match raw {
             Ok(Some(raw)) => raw,
@@ -121,7 +121,8 @@ impl Cache {
 
     /// Checks limits and builds the envelope. Synchronous so the binding can copy the JS
     /// buffer exactly once, before anything crosses to another thread.
-    pub fn encode(&self, meta: &EntryMeta, payload: &[u8]) -> Result<Vec<u8>> {
+    /// Returns the envelope and its fresh write id.
+    pub fn encode(&self, meta: &EntryMeta, payload: &[u8]) -> Result<(Vec<u8>, u64)> {
         if payload.len() > self.config.max_value_bytes {
             bump(&self.stats.set_errors);
             return Err(Error::TooLarge {
@@ -130,7 +131,10 @@ impl Cache {
                 max: self.config.max_value_bytes,
             });
         }
-        envelope::encode(meta, payload).inspect_err(|_| bump(&self.stats.set_errors))
+        let write_id = envelope::new_write_id();
+        let meta = EntryMeta { write_id, ..meta.clone() };
+        let env = envelope::encode(&meta, payload).inspect_err(|_| bump(&self.stats.set_errors))?;
+        Ok((env, write_id))
     }
 
     /// Stores an envelope made by [`Cache::encode`]. The TTL comes from `expire`, never from
@@ -152,7 +156,7 @@ impl Cache {
     }
 
     pub async fn set(&self, key: &str, meta: &EntryMeta, payload: &[u8]) -> Result<()> {
-        let env = self.encode(meta, payload)?;
+        let (env, _) = self.encode(meta, payload)?;
         self.put(key, env, meta.expire, false).await
     }
 
@@ -180,7 +184,7 @@ impl Cache {
         self.check_open()?;
         match &self.backend {
             Backend::Memory(_) => Ok(()),
-            Backend::Redis(r) => r.refresh(&self.stats).await,
+            Backend::Redis(r) => r.refresh().await,
         }
     }
 
@@ -192,6 +196,59 @@ impl Cache {
             Backend::Memory(m) => m.expiration(tags, now),
             Backend::Redis(r) => r.expiration(tags, now),
         }
+    }
+
+    /// L1 support: the generation to validate local copies against, and whether they can
+    /// be trusted right now (feed connected, synced, recently heard from).
+    /// `(generation, trusted)`; `None` without client tracking (memory store, L1 off).
+    pub fn coherence(&self) -> Option<(u64, bool)> {
+        match &self.backend {
+            Backend::Redis(r) => r.coherence().map(|c| {
+                let trusted = c.trusted();
+                (c.generation(), trusted)
+            }),
+            Backend::Memory(_) => None,
+        }
+    }
+
+    /// Whether a local copy of `key` validated at generation `since` is still the latest.
+    pub fn is_valid(&self, key: &str, since: u64) -> bool {
+        match &self.backend {
+            Backend::Redis(r) => r.coherence().is_some_and(|c| c.is_valid(&self.entry_key(key), since)),
+            Backend::Memory(_) => false,
+        }
+    }
+
+    /// Judges `tags` for an entry written at `last_modified`; also returns when that verdict
+    /// can next change by the clock alone (ms, infinite when never).
+    pub fn judge(&self, tags: &[String], last_modified: f64) -> (Freshness, f64) {
+        let now = now_ms();
+        let tags = || tags.iter().map(String::as_str);
+        match &self.backend {
+            Backend::Memory(m) => (m.judge(tags(), last_modified, now), m.next_change(tags(), last_modified, now)),
+            Backend::Redis(r) => (r.judge(tags(), last_modified, now), r.next_change(tags(), last_modified, now)),
+        }
+    }
+
+    /// Strict mode: is the local copy with `write_id` still what the store holds?
+    pub async fn check(&self, key: &str, write_id: u64) -> Result<bool> {
+        self.check_open()?;
+        match &self.backend {
+            Backend::Redis(r) => Ok(r.check(&self.entry_key(key), write_id).await? == self::redis::Check::Same),
+            Backend::Memory(_) => Ok(false),
+        }
+    }
+
+    /// The payload of a hit could not be decoded by the caller: count it as corrupt.
+    pub fn note_undecodable(&self, freshness: Freshness) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counted = match freshness {
+            Freshness::Fresh => &self.stats.hits,
+            Freshness::Stale => &self.stats.stale_hits,
+            Freshness::Expired => &self.stats.expired_hits,
+        };
+        let _ = counted.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+        bump(&self.stats.corrupt);
     }
 
     pub fn stats(&self) -> StatsSnapshot {

@@ -4,24 +4,25 @@
 //!
 //! Every `get` pipelines `GET entry` with `GET epoch`: one round trip tells both the value
 //! and whether the mirror is current, so a revalidation on any process is seen by the very
-//! next read on every other process.
+//! next read on every other process. With the L1 on, the same connection has client tracking
+//! enabled, and Redis pushes the keys we read once someone else changes them (see coherence).
+//!
+//! One connection per store, and one store per configuration per process (lib/store.js):
+//! Next constructs the handler per request, so nothing here is per handler instance.
 
 use super::breaker::{Admit, Breaker};
+use crate::core::coherence::Coherence;
 use crate::core::config::Config;
+use crate::core::envelope::WRITE_ID_RANGE;
 use crate::core::error::{Error, Result};
-use crate::core::stats::{Stats, StatsSnapshot, bump};
+use crate::core::stats::StatsSnapshot;
 use crate::core::tags::{Durations, Freshness, Manifest, TagStamps};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, IntoConnectionInfo, ProtocolVersion, Script};
-use std::collections::HashMap;
+use redis::{Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Script, Value};
 use std::future::Future;
-use std::sync::{LazyLock, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
-
-/// One connection per (URL, tokio runtime) for the whole process: Next constructs the handler
-/// per request, and napi-rs may recreate its runtime when worker threads come and go.
-static REGISTRY: LazyLock<Mutex<HashMap<(String, tokio::runtime::Id), ConnectionManager>>> =
-    LazyLock::new(Default::default);
 
 /// Records a revalidation atomically: stamps, the change log and the epoch move together.
 /// A new epoch counter starts at `now_ms * 1000`, so after Redis loses its data the epoch
@@ -91,14 +92,39 @@ fn epoch_base(now_ms: f64) -> i64 {
     (now_ms.floor() as i64).saturating_mul(1000)
 }
 
+/// What a strict-mode check of an L1 copy found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Check {
+    /// Redis holds the same write: the copy is current (tags still need judging).
+    Same,
+    /// The key changed or is gone.
+    Changed,
+}
+
 pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     client: Client,
-    registry_key: String,
     timeout: Duration,
     connect_timeout: Duration,
     breaker: Breaker,
     mirror: Mutex<Mirror>,
     keys: MetaKeys,
+    conn: Mutex<Option<(tokio::runtime::Id, ConnectionManager)>>,
+    /// Present when the L1 is on: client tracking feeds it.
+    coherence: Option<Coherence>,
+    syncs: AtomicU64,
+    closed: AtomicBool,
+}
+
+/// Sent before reads when tracking is on: idempotent, and it re-arms tracking on a connection
+/// the manager may have replaced since the last read.
+fn tracking_on() -> redis::Cmd {
+    let mut c = redis::cmd("CLIENT");
+    c.arg("TRACKING").arg("ON").arg("NOLOOP");
+    c
 }
 
 impl RedisStore {
@@ -107,47 +133,166 @@ impl RedisStore {
         let info = url
             .into_connection_info()
             .map_err(|e| Error::Config(format!("redis URL: {}", crate::core::error::redact(&e.to_string()))))?;
-        // RESP3: the connection manager then reconnects proactively on disconnect pushes.
+        // RESP3: pushes (tracking invalidations, disconnects) and proactive reconnects.
         let redis = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
         let client = Client::open(info.set_redis_settings(redis)).map_err(|e| Error::Config(e.to_string()))?;
+        let coherence = (config.l1_max_bytes > 0).then(|| Coherence::new(Duration::from_millis(config.max_staleness_ms)));
         Ok(RedisStore {
-            client,
-            registry_key: url.to_owned(),
-            timeout: Duration::from_millis(config.timeout_ms),
-            connect_timeout: Duration::from_millis(config.connect_timeout_ms),
-            breaker: Breaker::default(),
-            mirror: Mutex::new(Mirror { epoch: -1, manifest: Manifest::default() }),
-            keys: MetaKeys::new(&config.prefix),
+            inner: Arc::new(Inner {
+                client,
+                timeout: Duration::from_millis(config.timeout_ms),
+                connect_timeout: Duration::from_millis(config.connect_timeout_ms),
+                breaker: Breaker::default(),
+                mirror: Mutex::new(Mirror { epoch: -1, manifest: Manifest::default() }),
+                keys: MetaKeys::new(&config.prefix),
+                conn: Mutex::new(None),
+                coherence,
+                syncs: AtomicU64::new(0),
+                closed: AtomicBool::new(false),
+            }),
         })
     }
 
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.inner.get(key).await
+    }
+
+    pub async fn put(&self, key: &str, envelope: Vec<u8>, ttl_ms: u64, if_absent: bool) -> Result<()> {
+        self.inner.put(key, envelope, ttl_ms, if_absent).await
+    }
+
+    pub async fn revalidate(&self, tags: &[String], now: f64, durations: Option<Durations>) -> Result<()> {
+        self.inner.revalidate(tags, now, durations).await
+    }
+
+    pub async fn refresh(&self) -> Result<()> {
+        self.inner.refresh().await
+    }
+
+    pub async fn check(&self, key: &str, write_id: u64) -> Result<Check> {
+        self.inner.check(key, write_id).await
+    }
+
+    pub fn coherence(&self) -> Option<&Coherence> {
+        self.inner.coherence.as_ref()
+    }
+
+    pub fn expiration(&self, tags: &[String], now: f64) -> f64 {
+        self.inner.mirror().manifest.expiration(tags.iter().map(String::as_str), now)
+    }
+
+    pub fn next_change<'a>(&self, tags: impl IntoIterator<Item = &'a str>, last_modified: f64, now: f64) -> f64 {
+        self.inner.mirror().manifest.next_change(tags, last_modified, now)
+    }
+
+    pub fn judge<'a>(&self, tags: impl IntoIterator<Item = &'a str>, last_modified: f64, now: f64) -> Freshness {
+        self.inner.mirror().manifest.judge(tags, last_modified, now)
+    }
+
+    pub fn fill_stats(&self, s: &mut StatsSnapshot) {
+        s.manifest_tags = self.inner.mirror().manifest.len() as u64;
+        s.manifest_syncs = self.inner.syncs.load(Ordering::Relaxed);
+        s.redis_failures = self.inner.breaker.failures() as u64;
+        s.circuit_open = self.inner.breaker.is_open();
+    }
+
+    /// Drops the connection; the background check stops with it.
+    pub fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        *self.inner.conn.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        if let Some(c) = &self.inner.coherence {
+            c.disconnected();
+        }
+    }
+}
+
+impl Inner {
     fn mirror(&self) -> std::sync::MutexGuard<'_, Mirror> {
         self.mirror.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The shared connection; must run inside the tokio runtime (redis-rs spawns its driver).
-    fn connection(&self) -> Result<ConnectionManager> {
+    /// The connection; created lazily inside the tokio runtime (redis-rs spawns its driver
+    /// there, and napi-rs may replace the runtime when worker threads come and go).
+    fn connection(self: &Arc<Self>) -> Result<ConnectionManager> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
         let id = tokio::runtime::Handle::try_current()
             .map_err(|_| Error::Unavailable("no async runtime".into()))?
             .id();
-        let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (self.registry_key.clone(), id);
-        if let Some(c) = reg.get(&key) {
-            return Ok(c.clone());
+        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((rid, c)) = slot.as_ref() {
+            if *rid == id {
+                return Ok(c.clone());
+            }
         }
-        let cfg = ConnectionManagerConfig::new()
+        let mut cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.connect_timeout))
             .set_response_timeout(Some(self.timeout))
             // Our own breaker decides when to try again; keep redis-rs from queueing retries.
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
+        if self.coherence.is_some() {
+            let weak = Arc::downgrade(self);
+            cfg = cfg.set_push_sender(move |info: PushInfo| -> std::result::Result<(), ()> {
+                if let Some(inner) = weak.upgrade() {
+                    inner.on_push(info);
+                }
+                Ok(())
+            });
+            spawn_checker(Arc::downgrade(self));
+        }
         let conn = ConnectionManager::new_lazy_with_config(self.client.clone(), cfg)?;
-        reg.insert(key, conn.clone());
+        *slot = Some((id, conn.clone()));
         Ok(conn)
     }
 
+    /// Runs on the connection's driver: must not block.
+    fn on_push(self: Arc<Self>, info: PushInfo) {
+        let Some(co) = &self.coherence else { return };
+        match info.kind {
+            PushKind::Invalidate => match info.data.first() {
+                Some(Value::Array(keys)) => {
+                    let names: Vec<String> = keys
+                        .iter()
+                        .filter_map(|k| match k {
+                            Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                            Value::SimpleString(s) => Some(s.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    if names.iter().any(|k| *k == self.keys.epoch) {
+                        self.catch_up();
+                    }
+                    co.invalidate_keys(names.iter().map(String::as_str));
+                }
+                // Nil: the server dropped its tracking table (FLUSHALL, FLUSHDB): everything
+                // is suspect, and the epoch must be read again to be tracked again.
+                _ => {
+                    co.flush();
+                    self.catch_up();
+                }
+            },
+            PushKind::Disconnection => co.disconnected(),
+            _ => {}
+        }
+    }
+
+    /// The manifest moved: L1 copies are untrusted until a refresh (which also re-arms
+    /// tracking of the epoch) started after this point has completed.
+    fn catch_up(self: &Arc<Self>) {
+        let Some(co) = &self.coherence else { return };
+        co.epoch_moved();
+        let inner = self.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = inner.refresh().await;
+            });
+        }
+    }
+
     /// Runs one Redis operation under the breaker and the timeout.
-    async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T>
+    async fn run<T, F, Fut>(self: &Arc<Self>, op: &'static str, f: F) -> Result<T>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
@@ -177,22 +322,66 @@ impl RedisStore {
         res
     }
 
-    pub async fn get(&self, key: &str, stats: &Stats) -> Result<Option<Vec<u8>>> {
+    async fn get(self: &Arc<Self>, key: &str) -> Result<Option<Vec<u8>>> {
         let epoch_key = self.keys.epoch.as_str();
+        let tracked = self.coherence.is_some();
+        let seq = self.coherence.as_ref().map_or(0, Coherence::dirty_seq);
         let (raw, epoch): (Option<Vec<u8>>, Option<i64>) = self
             .run("get", |mut c| async move {
-                redis::pipe().get(key).get(epoch_key).query_async(&mut c).await
+                let mut p = redis::pipe();
+                if tracked {
+                    p.add_command(tracking_on()).ignore();
+                }
+                p.get(key).get(epoch_key).query_async(&mut c).await
             })
             .await?;
-        let epoch = epoch.unwrap_or(0);
-        if epoch != self.mirror().epoch {
-            self.sync(stats).await?;
-        }
+        self.heard();
+        self.settle(seq, epoch).await?;
         Ok(raw)
     }
 
+    /// After reading `epoch` (with tracking re-armed): sync the mirror if it moved, then
+    /// account for every epoch push that arrived before the read began (`seq`).
+    async fn settle(self: &Arc<Self>, seq: u64, epoch: Option<i64>) -> Result<()> {
+        if epoch.unwrap_or(0) != self.mirror().epoch {
+            self.sync().await?;
+        }
+        if let Some(co) = &self.coherence {
+            co.synced(seq);
+        }
+        Ok(())
+    }
+
+    fn heard(&self) {
+        if let Some(co) = &self.coherence {
+            co.heard();
+        }
+    }
+
+    /// Strict mode: is the L1 copy with `write_id` still what Redis holds? Reads 8 bytes of
+    /// the envelope, never the payload, and brings the manifest mirror up to date.
+    async fn check(self: &Arc<Self>, key: &str, write_id: u64) -> Result<Check> {
+        let epoch_key = self.keys.epoch.as_str();
+        let tracked = self.coherence.is_some();
+        let seq = self.coherence.as_ref().map_or(0, Coherence::dirty_seq);
+        let (id, epoch): (Vec<u8>, Option<i64>) = self
+            .run("check", |mut c| async move {
+                let mut p = redis::pipe();
+                if tracked {
+                    p.add_command(tracking_on()).ignore();
+                }
+                p.cmd("GETRANGE").arg(key).arg(WRITE_ID_RANGE.0).arg(WRITE_ID_RANGE.1);
+                p.get(epoch_key).query_async(&mut c).await
+            })
+            .await?;
+        self.heard();
+        self.settle(seq, epoch).await?;
+        let stored = <[u8; 8]>::try_from(id.as_slice()).map(u64::from_le_bytes).ok();
+        Ok(if stored == Some(write_id) { Check::Same } else { Check::Changed })
+    }
+
     /// Brings the mirror up to date with the store.
-    async fn sync(&self, stats: &Stats) -> Result<()> {
+    async fn sync(self: &Arc<Self>) -> Result<()> {
         let from = self.mirror().epoch.max(0);
         let keys = &self.keys;
         let out: Vec<String> = self
@@ -206,7 +395,7 @@ impl RedisStore {
                     .await
             })
             .await?;
-        bump(&stats.manifest_syncs);
+        self.syncs.fetch_add(1, Ordering::Relaxed);
         let bad = || Error::Redis("malformed manifest sync reply".into());
         let num = |s: &String| s.parse::<i64>().map_err(|_| bad());
         let (epoch, used_from) = match out.as_slice() {
@@ -214,43 +403,61 @@ impl RedisStore {
             _ => return Err(bad()),
         };
         let stamp = |s: &str| if s.is_empty() { None } else { s.parse::<f64>().ok() };
-        let mut m = self.mirror();
-        let reset = used_from == 0 && from > 0;
-        if epoch <= m.epoch && !reset {
-            return Ok(()); // a concurrent sync got here first
-        }
-        for chunk in out[2..].chunks_exact(3) {
-            let mut s = TagStamps { stale: stamp(&chunk[1]), expired: stamp(&chunk[2]) };
-            if reset {
-                // The store lost history (flush, restart, failover to an older copy): keep
-                // whichever stamps invalidate more, so nothing older than a known
-                // revalidation is ever served as fresh.
-                if let Some(old) = m.manifest.get(&chunk[0]) {
-                    s = s.union(old);
-                }
+        {
+            let mut m = self.mirror();
+            let reset = used_from == 0 && from > 0;
+            if epoch <= m.epoch && !reset {
+                return Ok(()); // a concurrent sync got here first
             }
-            m.manifest.insert(chunk[0].clone(), s);
+            for chunk in out[2..].chunks_exact(3) {
+                let mut s = TagStamps { stale: stamp(&chunk[1]), expired: stamp(&chunk[2]) };
+                if reset {
+                    // The store lost history (flush, restart, failover to an older copy): keep
+                    // whichever stamps invalidate more, so nothing older than a known
+                    // revalidation is ever served as fresh.
+                    if let Some(old) = m.manifest.get(&chunk[0]) {
+                        s = s.union(old);
+                    }
+                }
+                m.manifest.insert(chunk[0].clone(), s);
+            }
+            m.epoch = epoch;
         }
-        m.epoch = epoch;
+        if let Some(co) = &self.coherence {
+            co.bump();
+        }
         Ok(())
     }
 
-    pub async fn put(&self, key: &str, envelope: Vec<u8>, ttl_ms: u64, if_absent: bool) -> Result<()> {
+    async fn put(self: &Arc<Self>, key: &str, envelope: Vec<u8>, ttl_ms: u64, if_absent: bool) -> Result<()> {
+        let tracked = self.coherence.is_some();
         self.run("set", |mut c| async move {
-            let mut cmd = redis::cmd("SET");
-            cmd.arg(key).arg(envelope).arg("PX").arg(ttl_ms);
+            let mut p = redis::pipe();
+            if tracked {
+                p.add_command(tracking_on()).ignore();
+            }
+            let set = p.cmd("SET").arg(key).arg(envelope).arg("PX").arg(ttl_ms);
             if if_absent {
-                cmd.arg("NX");
+                set.arg("NX");
             }
             // NX answers nil when the key exists: that is success too.
-            cmd.query_async::<Option<()>>(&mut c).await.map(drop)
+            set.ignore();
+            if tracked {
+                // Tracking follows reads only: read the key (not its bytes) so that the next
+                // write by someone else tells us to drop the copy we keep of this one.
+                p.cmd("STRLEN").arg(key).ignore();
+            }
+            p.query_async::<()>(&mut c).await
         })
         .await
     }
 
-    pub async fn revalidate(&self, tags: &[String], now: f64, durations: Option<Durations>) -> Result<()> {
+    async fn revalidate(self: &Arc<Self>, tags: &[String], now: f64, durations: Option<Durations>) -> Result<()> {
         // Local first: the process that took the webhook serves fresh content at once.
         self.mirror().manifest.revalidate(tags, now, durations);
+        if let Some(co) = &self.coherence {
+            co.bump();
+        }
         let (mode, expired_at) = match durations {
             None => ("x", String::new()),
             Some(d) => ("s", d.expire.map(|e| (now + e * 1000.0).to_string()).unwrap_or_default()),
@@ -259,7 +466,13 @@ impl RedisStore {
         let epoch: i64 = self
             .run("revalidate", |mut c| async move {
                 let mut inv = REVALIDATE.key(&keys.stale);
-                inv.key(&keys.expired).key(&keys.log).key(&keys.epoch).arg(now.to_string()).arg(mode).arg(expired_at).arg(epoch_base(now));
+                inv.key(&keys.expired)
+                    .key(&keys.log)
+                    .key(&keys.epoch)
+                    .arg(now.to_string())
+                    .arg(mode)
+                    .arg(expired_at)
+                    .arg(epoch_base(now));
                 for t in tags {
                     inv.arg(t);
                 }
@@ -274,34 +487,59 @@ impl RedisStore {
         Ok(())
     }
 
-    /// One `GET epoch`, and a sync when it moved.
-    pub async fn refresh(&self, stats: &Stats) -> Result<()> {
+    /// One `GET epoch` (re-arming tracking), and a sync when it moved.
+    async fn refresh(self: &Arc<Self>) -> Result<()> {
         let epoch_key = self.keys.epoch.as_str();
-        let epoch: Option<i64> = self
-            .run("refresh", |mut c| async move { redis::cmd("GET").arg(epoch_key).query_async(&mut c).await })
+        let tracked = self.coherence.is_some();
+        let seq = self.coherence.as_ref().map_or(0, Coherence::dirty_seq);
+        let (epoch,): (Option<i64>,) = self
+            .run("refresh", |mut c| async move {
+                let mut p = redis::pipe();
+                if tracked {
+                    p.add_command(tracking_on()).ignore();
+                }
+                p.get(epoch_key).query_async(&mut c).await
+            })
             .await?;
-        if epoch.unwrap_or(0) != self.mirror().epoch {
-            self.sync(stats).await?;
-        }
+        self.heard();
+        self.settle(seq, epoch).await?;
         Ok(())
     }
+}
 
-    pub fn expiration(&self, tags: &[String], now: f64) -> f64 {
-        self.mirror().manifest.expiration(tags.iter().map(String::as_str), now)
+/// While the L1 is on: a periodic `refresh` keeps tracking armed, notices a silently lost
+/// invalidation (the epoch moved without a push) and keeps the feed's heartbeat. Holds only a
+/// weak reference, so it ends when the store is dropped or closed; tokio timers do not keep
+/// Node alive.
+fn spawn_checker(weak: Weak<Inner>) {
+    static SPAWNED: LazyLock<Mutex<Vec<usize>>> = LazyLock::new(Default::default);
+    let Some(inner) = weak.upgrade() else { return };
+    let id = Arc::as_ptr(&inner) as usize;
+    {
+        let mut s = SPAWNED.lock().unwrap_or_else(|p| p.into_inner());
+        if s.contains(&id) {
+            return;
+        }
+        s.push(id);
     }
-
-    pub fn judge<'a>(&self, tags: impl IntoIterator<Item = &'a str>, last_modified: f64, now: f64) -> Freshness {
-        self.mirror().manifest.judge(tags, last_modified, now)
-    }
-
-    pub fn fill_stats(&self, s: &mut StatsSnapshot) {
-        s.manifest_tags = self.mirror().manifest.len() as u64;
-        s.redis_failures = self.breaker.failures() as u64;
-        s.circuit_open = self.breaker.is_open();
-    }
-
-    pub fn close(&self) {
-        let mut reg = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-        reg.retain(|(url, _), _| url != &self.registry_key);
-    }
+    let period = inner
+        .coherence
+        .as_ref()
+        .map(|c| c.check_period())
+        .unwrap_or(Duration::from_millis(250));
+    drop(inner);
+    let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+    rt.spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(inner) = weak.upgrade() else { break };
+            if inner.closed.load(Ordering::Acquire) {
+                break;
+            }
+            let _ = inner.refresh().await;
+        }
+        SPAWNED.lock().unwrap_or_else(|p| p.into_inner()).retain(|&x| x != id);
+    });
 }
