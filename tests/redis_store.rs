@@ -272,3 +272,63 @@ fn if_absent_never_replaces_an_existing_entry() {
         assert_eq!(c.get("new", &[]).await.unwrap().unwrap().payload(), b"from build");
     });
 }
+
+#[test]
+fn client_tracking_tells_a_reader_when_another_process_changes_what_it_read() {
+    let server = Server::start();
+    rt().block_on(async {
+        let (a, b) = (cache(&server.url(), "t10:"), cache(&server.url(), "t10:"));
+        b.set("k", &meta(&["t"]), b"v1").await.unwrap();
+        let (g, _) = a.coherence().unwrap();
+        a.get("k", &[]).await.unwrap().unwrap();
+        let (g_now, trusted) = a.coherence().unwrap();
+        assert!(trusted, "a tracked read makes local copies trustworthy");
+        assert!(a.is_valid("k", g));
+
+        b.set("k", &meta(&["t"]), b"v2").await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while a.is_valid("k", g_now) {
+            assert!(Instant::now() < deadline, "no invalidation push arrived");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(a.is_valid("other", g_now), "only the changed key");
+
+        // A revalidation elsewhere moves the epoch: copies are untrusted until a's mirror
+        // has caught up, then the tag verdict says expired.
+        let before = a.coherence().unwrap().0;
+        b.revalidate_tags(&["t".into()], None).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let (g, trusted) = a.coherence().unwrap();
+            if trusted && g > before && a.judge(&["t".into()], 0.0).0 == Freshness::Expired {
+                break;
+            }
+            assert!(Instant::now() < deadline, "mirror never caught up");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+}
+
+#[test]
+fn a_disconnect_flushes_and_suspends_trust_until_a_read_succeeds() {
+    let server = Server::start();
+    rt().block_on(async {
+        let a = cache(&server.url(), "t11:");
+        a.set("k", &meta(&[]), b"v").await.unwrap();
+        a.get("k", &[]).await.unwrap();
+        let (g, trusted) = a.coherence().unwrap();
+        assert!(trusted);
+        server.cmd(&[b"CLIENT", b"KILL", b"TYPE", b"normal"]);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while a.is_valid("k", g) {
+            assert!(Instant::now() < deadline, "the disconnect was not noticed");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !a.coherence().unwrap().1 {
+            let _ = a.get("k", &[]).await;
+            assert!(Instant::now() < deadline, "never trusted again");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+}

@@ -8,6 +8,7 @@ const { describe } = require('node:test');
 const assert = require('node:assert/strict');
 const { e2eVersions, getPage, cmsWithRev, sleep } = require('../../scripts/e2e/harness');
 const { useCluster, warm, newRev, describeSeen } = require('./helpers');
+const { afterPeriod, pollUntilRev, assertStaleAnswer, brief } = require('./timed');
 
 const PAGE = '/posts/hello-world'; // App Router ISR page, revalidate = 3600, data tagged 'posts'
 
@@ -72,6 +73,28 @@ for (const version of e2eVersions()) {
       t.diagnostic(`next ${cluster.nextVersion}: ${closed} after revalidateTag on the same instance: ${statuses.join(', ')}`);
       const expected = Number(version) >= 16 ? 200 : 404;
       assert.deepEqual(statuses, [expected, expected, expected]);
+    });
+
+    // Time-based revalidation with per-instance caches: every instance serves the stale page
+    // and regenerates it on its own, even after another instance already has the new content
+    // (three renders where shared-isr does one).
+    step('time-based: every instance serves the stale page once and regenerates it itself', async (cluster, t) => {
+      await afterPeriod(cluster, 'timed-default', async (p, rev, oldRevs) => {
+        const lines = [];
+        const renders = new Set();
+        for (const inst of cluster.instances) {
+          const t0 = Date.now();
+          const page = await getPage(inst.url + p);
+          assertStaleAnswer(inst, p, page, oldRevs[inst.name]);
+          const { answers, last } = await pollUntilRev(inst, p, rev);
+          assert.equal(last.markers.rev, rev, `${inst.name} ${p} still serves ${brief(last)}`);
+          assert.equal(last.markers.instance, inst.name, `${inst.name} ${p}: ${brief(last)}`);
+          renders.add(last.markers['rendered-at']);
+          lines.push(`${inst.name}: STALE ${answers.length}x, then ${brief(last)} after ${Date.now() - t0} ms`);
+        }
+        t.diagnostic(`${p}: ${lines.join('; ')}`);
+        assert.equal(renders.size, cluster.instances.length, `${p}: expected one regeneration per instance`);
+      });
     });
   });
 }

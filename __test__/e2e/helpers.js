@@ -2,7 +2,7 @@
 // Shared pieces of the e2e tests: one cluster per describe(), logs kept and printed on failure.
 const { before, after, test } = require('node:test');
 const assert = require('node:assert/strict');
-const { startCluster, getPage, sleep } = require('../../scripts/e2e/harness');
+const { startCluster, getPage, sleep, cmsWithRev } = require('../../scripts/e2e/harness');
 
 // Installing and building a Next version can take minutes on a cold 2-core machine.
 const SETUP_TIMEOUT = 15 * 60_000;
@@ -67,4 +67,29 @@ function describeSeen(seen) {
     .join('; ');
 }
 
-module.exports = { useCluster, warm, newRev, describeSeen, SETUP_TIMEOUT, STEP_TIMEOUT };
+/** Changes the CMS, fires `revalidate()` through the balancer, then asks every instance once. */
+async function changeAndRevalidate(cluster, t, { label, paths, revalidate }) {
+  for (const inst of cluster.instances) for (const p of paths) await warm(inst, p);
+  const rev = newRev(label);
+  cluster.setCms(cmsWithRev(rev));
+  const hook = await revalidate(cluster);
+  assert.equal(hook.status, 200, `webhook answered ${hook.status}: ${hook.body}`);
+  const receiver = hook.headers['x-e2e-upstream'];
+  const seen = {};
+  for (const p of paths) {
+    seen[p] = [];
+    for (const inst of cluster.instances) seen[p].push({ inst, page: await getPage(inst.url + p) });
+    t.diagnostic(`${p}: webhook reached ${receiver}; next request: ${describeSeen(seen[p])}`);
+  }
+  return { rev, receiver, seen };
+}
+
+function assertAllNew(seen, rev, content) {
+  for (const { inst, page } of seen) {
+    assert.equal(page.status, 200, `${inst.name} answered ${page.status}`);
+    assert.equal(page.markers.rev, rev, `${inst.name} still serves rev ${page.markers.rev} (rendered by ${page.markers.instance}) instead of ${rev}`);
+    if (content) assert.equal(page.markers.content, content(rev), `${inst.name}`);
+  }
+}
+
+module.exports = { useCluster, warm, newRev, describeSeen, changeAndRevalidate, assertAllNew, SETUP_TIMEOUT, STEP_TIMEOUT };

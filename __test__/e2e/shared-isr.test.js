@@ -3,40 +3,20 @@
 // the shared-isr cache handler. A CMS webhook that reaches ONE instance must be seen by EVERY
 // instance on its very next request, and closed routes must keep answering 200.
 //
+// Time-based revalidation (stale-while-revalidate) must behave as one cache too: after the period
+// the first request anywhere gets the stale page once and regenerates it; that one regeneration
+// serves every instance. An instance started later serves what the others rendered.
+//
 // E2E_NEXT_VERSIONS=14,15,16 (default) selects the Next.js majors.
 // The handler is the package's `shared-isr/handler` export (SHARED_ISR_E2E_HANDLER overrides).
 const fs = require('node:fs');
 const { describe } = require('node:test');
 const assert = require('node:assert/strict');
 const { e2eVersions, getPage, cmsWithRev, redisCommand, sleep, DEFAULT_HANDLER } = require('../../scripts/e2e/harness');
-const { useCluster, warm, newRev, describeSeen } = require('./helpers');
+const { useCluster, warm, newRev, describeSeen, changeAndRevalidate, assertAllNew } = require('./helpers');
+const { afterPeriod, pollUntilRev, assertStaleAnswer, brief } = require('./timed');
 
 const HANDLER = DEFAULT_HANDLER;
-
-/** Changes the CMS, fires `revalidate()` through the balancer, then asks every instance once. */
-async function changeAndRevalidate(cluster, t, { label, paths, revalidate }) {
-  for (const inst of cluster.instances) for (const p of paths) await warm(inst, p);
-  const rev = newRev(label);
-  cluster.setCms(cmsWithRev(rev));
-  const hook = await revalidate(cluster);
-  assert.equal(hook.status, 200, `webhook answered ${hook.status}: ${hook.body}`);
-  const receiver = hook.headers['x-e2e-upstream'];
-  const seen = {};
-  for (const p of paths) {
-    seen[p] = [];
-    for (const inst of cluster.instances) seen[p].push({ inst, page: await getPage(inst.url + p) });
-    t.diagnostic(`${p}: webhook reached ${receiver}; next request: ${describeSeen(seen[p])}`);
-  }
-  return { rev, receiver, seen };
-}
-
-function assertAllNew(seen, rev, content) {
-  for (const { inst, page } of seen) {
-    assert.equal(page.status, 200, `${inst.name} answered ${page.status}`);
-    assert.equal(page.markers.rev, rev, `${inst.name} still serves rev ${page.markers.rev} (rendered by ${page.markers.instance}) instead of ${rev}`);
-    if (content) assert.equal(page.markers.content, content(rev), `${inst.name}`);
-  }
-}
 
 for (const version of e2eVersions()) {
   describe(`next ${version}, shared-isr handler + redis, 3 instances`, () => {
@@ -151,6 +131,24 @@ for (const version of e2eVersions()) {
       assertAllNew(seen[p], rev, (r) => `Coffee mug [${r}]`);
     });
 
+    // Each on-demand regeneration is written by the instance the webhook reached. The next one
+    // may reach another instance: then the first one's own copy is outdated like any other.
+    step('res.revalidate reaching a different instance each time: every instance serves the latest', async (cluster, t) => {
+      const p = '/shop/tshirt';
+      for (const inst of cluster.instances) await warm(inst, p);
+      const order = [...cluster.instances, cluster.instances[0]];
+      for (const via of order) {
+        const rev = newRev(`via-${via.name}`);
+        cluster.setCms(cmsWithRev(rev));
+        const hook = await cluster.revalidatePages([p], { via: via.url });
+        assert.equal(hook.status, 200, hook.body);
+        const seen = [];
+        for (const inst of cluster.instances) seen.push({ inst, page: await getPage(inst.url + p) });
+        t.diagnostic(`${p}: res.revalidate on ${via.name}; next request: ${describeSeen(seen)}`);
+        assertAllNew(seen, rev, (r) => `T-shirt [${r}]`);
+      }
+    });
+
     step('closed routes still answer 200 on every instance after all revalidations', async (cluster) => {
       for (const inst of cluster.instances) {
         for (const p of ['/products/mug', '/products/tshirt', '/shop/mug', '/shop/tshirt']) {
@@ -158,6 +156,135 @@ for (const version of e2eVersions()) {
           assert.equal(page.status, 200, `${inst.name} ${p} answered ${page.status}`);
         }
       }
+    });
+
+    // Stale-while-revalidate across instances. Same on 14.2, 15.5 and 16.4: the first request
+    // after the period is answered from the old entry (x-nextjs-cache: STALE) and regenerates
+    // it in the background; no request blocks on a render.
+    step('time-based: the first request after the period is stale, its regeneration serves every instance', async (cluster, t) => {
+      const [first, ...others] = cluster.instances;
+      await afterPeriod(cluster, 'timed', async (p, rev, oldRevs) => {
+        const t0 = Date.now();
+        const page = await getPage(first.url + p);
+        assertStaleAnswer(first, p, page, oldRevs[first.name]);
+        // Until its background regeneration is stored, `first` may answer STALE again.
+        const { answers, last } = await pollUntilRev(first, p, rev);
+        for (const a of answers.slice(0, -1)) assertStaleAnswer(first, p, a.page, oldRevs[first.name]);
+        assert.equal(last.status, 200);
+        assert.equal(last.markers.rev, rev, `${first.name} ${p} still serves ${brief(last)} ${Date.now() - t0} ms after the stale answer`);
+        assert.equal(last.markers.instance, first.name, `${first.name} ${p}: the regeneration should be its own: ${brief(last)}`);
+        const freshMs = Date.now() - t0;
+        // The others had not been asked since the period ended: no stale answer, no render of
+        // their own, the regeneration `first` stored.
+        const rest = [];
+        for (const o of others) {
+          const op = await getPage(o.url + p);
+          rest.push(`${o.name}: ${brief(op)}`);
+          assert.equal(op.status, 200, `${o.name} ${p}: ${brief(op)}`);
+          assert.equal(op.markers.rev, rev, `${o.name} ${p} serves ${brief(op)}, not the regeneration by ${first.name}`);
+          assert.equal(op.cache, 'HIT', `${o.name} ${p}: ${brief(op)}`);
+          assert.equal(op.markers.instance, first.name, `${o.name} ${p}: ${brief(op)}`);
+          assert.equal(op.markers['rendered-at'], last.markers['rendered-at'], `${o.name} ${p}: ${brief(op)} is not ${first.name}'s regeneration`);
+        }
+        t.diagnostic(
+          `${p}: ${first.name} answered STALE ${answers.length} time(s) (polling every 50 ms), fresh ${freshMs} ms after the first stale answer; ` +
+            `then ${rest.join('; ')}`,
+        );
+      });
+    });
+
+    step('time-based: requests to every instance at once: each serves the stale page at most until a regeneration lands, then fresh', async (cluster, t) => {
+      await afterPeriod(cluster, 'burst', async (p, rev, oldRevs) => {
+        const t0 = Date.now();
+        const burst = await Promise.all(cluster.instances.map((i) => getPage(i.url + p)));
+        burst.forEach((page, k) => {
+          const inst = cluster.instances[k];
+          if (page.markers.rev === rev) assert.equal(page.cache, 'HIT', `${inst.name} ${p}: ${brief(page)}`);
+          else assertStaleAnswer(inst, p, page, oldRevs[inst.name]);
+        });
+        assert.ok(burst.some((page) => page.cache === 'STALE'), `${p}: nobody served the stale page: ${burst.map(brief).join('; ')}`);
+        const polls = await Promise.all(cluster.instances.map((i) => pollUntilRev(i, p, rev)));
+        const allFreshMs = Date.now() - t0;
+        polls.forEach(({ answers, last }, k) => {
+          const inst = cluster.instances[k];
+          assert.equal(last.markers.rev, rev, `${inst.name} ${p} still serves ${brief(last)} after ${allFreshMs} ms`);
+          for (const a of answers.slice(0, -1)) assertStaleAnswer(inst, p, a.page, oldRevs[inst.name]);
+        });
+        // Fresh stays fresh: no instance goes back to the old page.
+        for (const inst of cluster.instances) {
+          const again = await getPage(inst.url + p);
+          assert.equal(again.markers.rev, rev, `${inst.name} ${p} went back to ${brief(again)}`);
+        }
+        t.diagnostic(
+          `${p}: first answers ${burst.map((b, k) => `${cluster.instances[k].name}: ${brief(b)}`).join('; ')}; ` +
+            `stale answers while polling: ${polls.map((x, k) => `${cluster.instances[k].name} ${x.answers.length - 1}`).join(', ')}; ` +
+            `every instance fresh ${allFreshMs} ms after the first requests`,
+        );
+      });
+    });
+
+    // When several instances regenerate the same stale page at once, the last write to the
+    // store wins; every instance must then serve that one entry, not keep its own copy.
+    step('time-based: after concurrent regenerations every instance serves the one stored entry', async (cluster, t) => {
+      await afterPeriod(cluster, 'converge', async (p, rev) => {
+        await Promise.all(cluster.instances.map((i) => getPage(i.url + p)));
+        await Promise.all(cluster.instances.map((i) => pollUntilRev(i, p, rev)));
+        const t0 = Date.now();
+        let pages;
+        for (;;) {
+          pages = await Promise.all(cluster.instances.map((i) => getPage(i.url + p)));
+          const renders = new Set(pages.map((x) => `${x.markers.instance}@${x.markers['rendered-at']}`));
+          if (renders.size === 1 || Date.now() - t0 > 1500) break;
+          await sleep(100);
+        }
+        const desc = pages.map((x, k) => `${cluster.instances[k].name}: ${brief(x)}`).join('; ');
+        t.diagnostic(`${p}: ${Date.now() - t0} ms after every instance was fresh: ${desc}`);
+        for (const x of pages) assert.equal(x.markers.rev, rev, desc);
+        assert.equal(
+          new Set(pages.map((x) => `${x.markers.instance}@${x.markers['rendered-at']}`)).size,
+          1,
+          `${p}: the instances serve different renders 1.5 s after the regenerations: ${desc}`,
+        );
+      });
+    });
+
+    // Issue #3, test 4: a new container joins (scale-out, rolling deploy of the same build).
+    step('an instance started later serves the shared entries without re-rendering them', async (cluster, t) => {
+      const paths = ['/posts/hello-world', '/posts/caching-101', '/products/mug', '/shop/mug', '/about', '/reviews/caching-101', '/news', '/api/products'];
+      const renders = {}; // path -> Set of "instance@renderedAt" the running instances serve
+      const markersOf = (page) => {
+        if (page.markers.instance !== undefined) return page.markers;
+        const body = JSON.parse(page.body); // route handler JSON
+        return { instance: body.instance, 'rendered-at': String(body.renderedAt), rev: body.rev };
+      };
+      for (const p of paths) {
+        renders[p] = new Set();
+        for (const inst of cluster.instances.filter((i) => !i.stopped)) {
+          const m = markersOf(await warm(inst, p));
+          renders[p].add(`${m.instance}@${m['rendered-at']}`);
+        }
+      }
+      const startedAt = Date.now();
+      const late = await cluster.addInstance();
+      const lines = [];
+      for (const p of paths) {
+        const page = await getPage(late.url + p);
+        assert.equal(page.status, 200, `${late.name} ${p} answered ${page.status}`);
+        const m = markersOf(page);
+        lines.push(`${p}: ${page.cache} by ${m.instance}@${m['rendered-at']}`);
+        assert.notEqual(m.instance, late.name, `${late.name} re-rendered ${p}`);
+        assert.ok(Number(m['rendered-at']) < startedAt, `${p} was rendered after ${late.name} started`);
+        assert.ok(renders[p].has(`${m.instance}@${m['rendered-at']}`), `${late.name} ${p} serves ${m.instance}@${m['rendered-at']}, none of ${[...renders[p]].join(', ')}`);
+        assert.equal(page.cache, 'HIT', `${late.name} ${p}: x-nextjs-cache ${page.cache}`);
+      }
+      t.diagnostic(`${late.name} (started after the others): ${lines.join('; ')}`);
+      // And it takes part like the others: a webhook through the balancer reaches it too.
+      const { rev, seen } = await changeAndRevalidate(cluster, t, {
+        label: 'late',
+        paths: ['/posts/hello-world'],
+        revalidate: (c) => c.revalidate({ tags: ['posts'] }),
+      });
+      assertAllNew(seen['/posts/hello-world'], rev, (r) => `Hello world [${r}]`);
     });
   });
 }

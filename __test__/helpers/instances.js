@@ -15,8 +15,9 @@ class Instance {
     child.on('message', (m) => {
       const w = this.waiting.get(m.id)
       if (!w) return
+      if (m.watching) return w.onWatching?.()
       this.waiting.delete(m.id)
-      if (m.ok) w.resolve(m.result)
+      if (m.ok) w.resolve(w.timed ? { result: m.result, at: m.at } : m.result)
       else w.reject(Object.assign(new Error(m.error.message), { code: m.error.code }))
     })
     child.on('exit', (code, signal) => {
@@ -25,12 +26,25 @@ class Instance {
     })
   }
 
-  call(op, args = {}) {
+  call(op, args = {}, extra = {}) {
     const id = this.nextId++
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject })
+      this.waiting.set(id, { resolve, reject, ...extra })
       this.child.send({ id, op, ...args })
     })
+  }
+
+  /** Like `call`, resolving `{ result, at }`: `at` is when the worker finished (ms, sub-ms). */
+  callTimed(op, args = {}) {
+    return this.call(op, args, { timed: true })
+  }
+
+  /** Starts helpers/worker.js `watch`; `watching` resolves once its first read is done. */
+  watch(key, ctx, from, timeoutMs) {
+    let onWatching
+    const watching = new Promise((r) => (onWatching = r))
+    const done = this.call('watch', { key, ctx: describeValue(ctx), from, timeoutMs }, { onWatching })
+    return { watching: Promise.race([watching, done]), done }
   }
 
   set(key, value, ctx) {

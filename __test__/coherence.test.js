@@ -1,0 +1,124 @@
+'use strict'
+// The L1 across processes: three forked "instances" on one Redis, each with its local L1.
+// A writer revalidates (or rewrites) an entry the others hold in their L1 while they read
+// it back to back; we compare when each reader's last old answer *started* with when the
+// writer's call returned. Strict mode must never serve the old entry after that point; the
+// default mode's worst lag is reported and must stay far inside the staleness bound.
+
+const { test, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const { startRedis } = require('./helpers/redis')
+const { startInstance } = require('./helpers/instances')
+const { clearEnv, uniquePrefix } = require('./helpers/common')
+
+clearEnv()
+
+const CTX = { kind: 'APP_ROUTE' }
+const SET = { cacheControl: { revalidate: 3600, expire: 7200 } }
+const route = (body, tag) => ({ kind: 'APP_ROUTE', body: Buffer.from(body), status: 200, headers: { 'x-next-cache-tags': tag } })
+const MAX_STALENESS_MS = 1000
+
+let redis
+const all = []
+before(async () => {
+  redis = await startRedis()
+})
+after(async () => {
+  await Promise.all(all.map((i) => i.stop()))
+  await redis?.stop()
+})
+
+async function trio(extra) {
+  const options = { redisUrl: redis.url, prefix: uniquePrefix('co'), buildId: 'co', timeoutMs: 2000, maxStalenessMs: MAX_STALENESS_MS, ...extra }
+  const insts = await Promise.all([0, 1, 2].map(() => startInstance(options, {})))
+  all.push(...insts)
+  return insts
+}
+
+/** One round: readers hold `old` in L1 and read it back to back while `change` runs on the writer. */
+async function round(insts, i, change) {
+  const writer = insts[i % 3]
+  const readers = insts.filter((x) => x !== writer)
+  const key = `/co/${i}`
+  const old = `v${i}-old`
+  await writer.set(key, route(old, `co-${i}`), SET)
+  for (const r of readers) assert.equal((await r.get(key, CTX))?.value?.body?.toString(), old)
+  const watches = readers.map((r) => r.watch(key, CTX, old, 5000))
+  await Promise.all(watches.map((w) => w.watching))
+  const { at } = await change(writer, key, i)
+  const results = await Promise.all(watches.map((w) => w.done))
+  return results.map((res) => {
+    assert.ok(res.firstNew !== null, `round ${i}: a reader never saw the change`)
+    return res.lastOld === null ? -Infinity : res.lastOld - at
+  })
+}
+
+const revalidate = (w, key, i) => w.callTimed('revalidateTag', { tags: [`co-${i}`] })
+
+function summary(lags) {
+  const positive = lags.filter((l) => l > 0).sort((a, b) => a - b)
+  const worst = positive.length ? positive[positive.length - 1] : 0
+  const median = positive.length ? positive[Math.floor(positive.length / 2)] : 0
+  return { reads: lags.length, staleAfterReturn: positive.length, medianMs: +median.toFixed(3), worstMs: +worst.toFixed(3) }
+}
+
+async function setNew(writer, key, i) {
+  const { describeValue } = require('./helpers/common')
+  return writer.callTimed('set', { key, value: describeValue(route(`v${i}-new`, `co-${i}`)), ctx: describeValue(SET) })
+}
+
+test('default L1: revalidations and rewrites reach every other instance within a small, bounded lag', async (t) => {
+  const insts = await trio({})
+  const lags = { revalidate: [], rewrite: [] }
+  for (let i = 0; i < 40; i++) {
+    const kind = i % 2 ? 'rewrite' : 'revalidate'
+    lags[kind].push(...(await round(insts, i, kind === 'revalidate' ? revalidate : setNew)))
+  }
+  const stats = await insts[0].call('stats')
+  assert.ok(stats.l1Hits > 0, 'the readers were served from their L1')
+  for (const [kind, l] of Object.entries(lags)) {
+    const s = summary(l)
+    t.diagnostic(`${kind}: ${JSON.stringify(s)}`)
+    assert.ok(s.worstMs < MAX_STALENESS_MS / 4, `${kind}: worst lag ${s.worstMs} ms`)
+  }
+})
+
+test('strict L1: no instance ever serves the old entry once the change has returned', async (t) => {
+  const insts = await trio({ strict: true })
+  const lags = []
+  for (let i = 0; i < 40; i++) lags.push(...(await round(insts, i, i % 2 ? setNew : revalidate)))
+  const s = summary(lags)
+  t.diagnostic(`strict: ${JSON.stringify(s)}`)
+  assert.equal(s.staleAfterReturn, 0, `stale reads after the change returned: ${JSON.stringify(s)}`)
+  assert.ok((await insts[1].call('stats')).l1Hits > 0, 'strict mode still serves from L1')
+})
+
+test('connections killed while revalidating (CLIENT KILL): staleness stays within the bound, then L1 serves again', async (t) => {
+  const insts = await trio({})
+  const lags = []
+  for (let i = 0; i < 10; i++) {
+    lags.push(
+      ...(await round(insts, i, async (writer, key, n) => {
+        await redis.cmd('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes')
+        // The writer's own connection died too: retry as a webhook's caller would.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            return await revalidate(writer, key, n)
+          } catch (err) {
+            if (attempt > 20) throw err
+            await new Promise((r) => setTimeout(r, 50))
+          }
+        }
+      })),
+    )
+  }
+  const s = summary(lags)
+  t.diagnostic(`after CLIENT KILL: ${JSON.stringify(s)}`)
+  assert.ok(s.worstMs < MAX_STALENESS_MS, `worst lag ${s.worstMs} ms`)
+  // Once reconnected, reads go back to the L1.
+  const reader = insts[1]
+  const before = (await reader.call('stats')).l1Hits
+  await insts[0].set('/co/after', route('x', 'after'), SET)
+  for (let k = 0; k < 5; k++) await reader.get('/co/after', CTX)
+  assert.ok((await reader.call('stats')).l1Hits > before, 'L1 in use again after reconnecting')
+})
