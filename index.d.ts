@@ -16,6 +16,18 @@ export interface SharedIsrOptions {
   maxValueBytes?: number
   /** Redis TTL when Next gives no `expire`. Env: SHARED_ISR_DEFAULT_TTL_SECONDS. Default one year. */
   defaultTtlSeconds?: number
+  /** Byte budget of the local L1; 0 turns it off. Env: SHARED_ISR_L1_MAX_MB. Default 64 MiB. */
+  l1MaxBytes?: number
+  /** Longest time an L1 copy is served without hearing from Redis. Env: SHARED_ISR_MAX_STALENESS_MS. Default 1000. */
+  maxStalenessMs?: number
+  /** Check every L1 hit against Redis (8 bytes, one round trip): read-your-writes across instances. Env: SHARED_ISR_STRICT. */
+  strict?: boolean
+  /** `rediss://`: PEM file of the CA to trust instead of the public roots. Env: SHARED_ISR_TLS_CA_FILE. */
+  tlsCaFile?: string
+  /** `rediss://`: client certificate (PEM) for mutual TLS. Env: SHARED_ISR_TLS_CERT_FILE. */
+  tlsCertFile?: string
+  /** `rediss://`: client key (PEM) for mutual TLS. Env: SHARED_ISR_TLS_KEY_FILE. */
+  tlsKeyFile?: string
   /** Namespace for page entries; default: the build's BUILD_ID. Env: SHARED_ISR_BUILD_ID. */
   buildId?: string
 }
@@ -187,6 +199,11 @@ export interface NativeOptions {
   l1MaxBytes?: number
   /** Longest time an L1 copy is served without hearing from Redis. */
   maxStalenessMs?: number
+  /** `rediss://`: CA certificate (PEM file) to trust instead of the public roots. */
+  tlsCaFile?: string
+  /** `rediss://`: client certificate and key (PEM files) for mutual TLS. */
+  tlsCertFile?: string
+  tlsKeyFile?: string
 }
 
 export interface NativeStats {

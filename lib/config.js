@@ -27,6 +27,12 @@ function l1Bytes(options, env) {
   return v === undefined ? undefined : Math.round(v * 1024 * 1024)
 }
 
+function path(name, value) {
+  if (value === undefined || value === null || value === '') return undefined
+  if (typeof value !== 'string') throw new ConfigError(`${name} must be a file path`)
+  return value
+}
+
 function flag(name, value, envName, envValue) {
   if (value !== undefined) {
     if (typeof value !== 'boolean') throw new ConfigError(`${name} must be true or false`)
@@ -43,7 +49,8 @@ function flag(name, value, envName, envValue) {
  * SHARED_ISR_REDIS_URL (then REDIS_URL), SHARED_ISR_PREFIX, SHARED_ISR_TIMEOUT_MS,
  * SHARED_ISR_CONNECT_TIMEOUT_MS, SHARED_ISR_MEMORY_MAX_MB, SHARED_ISR_MAX_VALUE_MB,
  * SHARED_ISR_DEFAULT_TTL_SECONDS, SHARED_ISR_L1_MAX_MB, SHARED_ISR_MAX_STALENESS_MS,
- * SHARED_ISR_STRICT, SHARED_ISR_BUILD_ID.
+ * SHARED_ISR_STRICT, SHARED_ISR_TLS_CA_FILE, SHARED_ISR_TLS_CERT_FILE, SHARED_ISR_TLS_KEY_FILE,
+ * SHARED_ISR_BUILD_ID.
  */
 function resolveConfig(options = {}, env = process.env) {
   if (options === null || typeof options !== 'object') throw new ConfigError('options must be an object')
@@ -84,6 +91,9 @@ function resolveConfig(options = {}, env = process.env) {
     l1MaxBytes: l1Bytes(options, env),
     maxStalenessMs: number(...pick('maxStalenessMs', 'SHARED_ISR_MAX_STALENESS_MS'), { integer: true, min: 50 }),
     strict: flag('strict', options.strict, 'SHARED_ISR_STRICT', env.SHARED_ISR_STRICT),
+    tlsCaFile: path(...pick('tlsCaFile', 'SHARED_ISR_TLS_CA_FILE')),
+    tlsCertFile: path(...pick('tlsCertFile', 'SHARED_ISR_TLS_CERT_FILE')),
+    tlsKeyFile: path(...pick('tlsKeyFile', 'SHARED_ISR_TLS_KEY_FILE')),
     buildId,
   }
 }

@@ -17,6 +17,12 @@ const ENV_NAMES = [
   'SHARED_ISR_MAX_VALUE_MB',
   'SHARED_ISR_DEFAULT_TTL_SECONDS',
   'SHARED_ISR_BUILD_ID',
+  'SHARED_ISR_L1_MAX_MB',
+  'SHARED_ISR_MAX_STALENESS_MS',
+  'SHARED_ISR_STRICT',
+  'SHARED_ISR_TLS_CA_FILE',
+  'SHARED_ISR_TLS_CERT_FILE',
+  'SHARED_ISR_TLS_KEY_FILE',
 ]
 
 /** Tests configure everything explicitly; nothing may leak in from the shell. */

@@ -162,8 +162,10 @@ async function connectClient(port) {
 // redis-server
 
 class RedisServer {
-  constructor(port) {
+  /** `extraArgs` may use `{port}` for a second free port (e.g. `--tls-port`). */
+  constructor(port, extraArgs = []) {
     this.port = port
+    this.extraArgs = extraArgs
     this.proc = null
     this.output = ''
   }
@@ -182,6 +184,7 @@ class RedisServer {
       '--dbfilename', `shared-isr-test-${this.port}.rdb`,
       '--enable-debug-command', 'yes',
       '--loglevel', 'warning',
+      ...this.extraArgs,
     ]
     const proc = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     live.add(proc)
@@ -274,10 +277,10 @@ class RedisServer {
 }
 
 /** Starts a redis-server on a free port (retries if someone grabbed the port meanwhile). */
-async function startRedis() {
+async function startRedis(extraArgs = []) {
   let lastErr
   for (let i = 0; i < 3; i++) {
-    const srv = new RedisServer(await freePort())
+    const srv = new RedisServer(await freePort(), extraArgs)
     try {
       return await srv.start()
     } catch (err) {

@@ -26,6 +26,11 @@ pub struct NativeOptions {
     pub l1_max_bytes: Option<f64>,
     /// Longest time an L1 copy is served without hearing from Redis.
     pub max_staleness_ms: Option<u32>,
+    /// `rediss://`: CA certificate (PEM file) to trust instead of the public roots.
+    pub tls_ca_file: Option<String>,
+    /// `rediss://`: client certificate and key (PEM files) for mutual TLS.
+    pub tls_cert_file: Option<String>,
+    pub tls_key_file: Option<String>,
 }
 
 impl From<NativeOptions> for Config {
@@ -42,6 +47,9 @@ impl From<NativeOptions> for Config {
             default_ttl_secs: o.default_ttl_seconds.unwrap_or(d.default_ttl_secs),
             l1_max_bytes: bytes(o.l1_max_bytes, d.l1_max_bytes),
             max_staleness_ms: o.max_staleness_ms.map_or(d.max_staleness_ms, u64::from),
+            tls_ca_file: o.tls_ca_file.filter(|s| !s.is_empty()),
+            tls_cert_file: o.tls_cert_file.filter(|s| !s.is_empty()),
+            tls_key_file: o.tls_key_file.filter(|s| !s.is_empty()),
         }
     }
 }

@@ -23,6 +23,11 @@ pub struct Config {
     pub l1_max_bytes: usize,
     /// Longest time an L1 copy is served without hearing from Redis; past it the L1 is bypassed.
     pub max_staleness_ms: u64,
+    /// `rediss://` only: PEM file of the CA that signed the server certificate (instead of the
+    /// public roots), and a client certificate and key for mutual TLS.
+    pub tls_ca_file: Option<String>,
+    pub tls_cert_file: Option<String>,
+    pub tls_key_file: Option<String>,
 }
 
 pub const DEFAULT_PREFIX: &str = "shared-isr:";
@@ -40,6 +45,9 @@ impl Default for Config {
             default_ttl_secs: 31_536_000.0,
             l1_max_bytes: 64 * 1024 * 1024,
             max_staleness_ms: 1_000,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -67,6 +75,13 @@ impl Config {
         }
         if self.max_value_bytes == 0 || self.max_value_bytes > 512 * 1024 * 1024 {
             return Err(Error::Config("maxValueBytes must be between 1 byte and 512 MiB".into()));
+        }
+        let tls_files = self.tls_ca_file.is_some() || self.tls_cert_file.is_some() || self.tls_key_file.is_some();
+        if tls_files && !self.redis_url.as_deref().is_some_and(|u| u.starts_with("rediss://")) {
+            return Err(Error::Config("TLS files are set but the redis URL is not rediss://".into()));
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err(Error::Config("tlsCertFile and tlsKeyFile go together (mutual TLS)".into()));
         }
         if self.max_staleness_ms < 50 {
             return Err(Error::Config("maxStalenessMs must be at least 50".into()));

@@ -19,6 +19,8 @@ enum State {
 #[derive(Debug)]
 pub struct Breaker {
     inner: Mutex<(State, u32)>,
+    /// Why it opened: failing fast must still say what is wrong (TLS, auth, refused...).
+    cause: Mutex<String>,
 }
 
 /// What the caller may do.
@@ -26,12 +28,12 @@ pub struct Breaker {
 pub enum Admit {
     Go,
     Probe,
-    Reject { retry_in: Duration, failures: u32 },
+    Reject { retry_in: Duration, failures: u32, cause: String },
 }
 
 impl Default for Breaker {
     fn default() -> Self {
-        Breaker { inner: Mutex::new((State::Closed, 0)) }
+        Breaker { inner: Mutex::new((State::Closed, 0)), cause: Mutex::new(String::new()) }
     }
 }
 
@@ -40,18 +42,22 @@ impl Breaker {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn cause(&self) -> String {
+        self.cause.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     pub fn admit(&self) -> Admit {
         let mut g = self.lock();
         match g.0 {
             State::Closed => Admit::Go,
-            State::HalfOpen => Admit::Reject { retry_in: Duration::ZERO, failures: g.1 },
+            State::HalfOpen => Admit::Reject { retry_in: Duration::ZERO, failures: g.1, cause: self.cause() },
             State::Open { until } => {
                 let now = Instant::now();
                 if now >= until {
                     g.0 = State::HalfOpen;
                     Admit::Probe
                 } else {
-                    Admit::Reject { retry_in: until - now, failures: g.1 }
+                    Admit::Reject { retry_in: until - now, failures: g.1, cause: self.cause() }
                 }
             }
         }
@@ -62,7 +68,8 @@ impl Breaker {
         *g = (State::Closed, 0);
     }
 
-    pub fn failure(&self) {
+    pub fn failure(&self, cause: &str) {
+        *self.cause.lock().unwrap_or_else(|p| p.into_inner()) = cause.to_owned();
         let mut g = self.lock();
         let failures = g.1.saturating_add(1);
         let backoff = MIN_BACKOFF.saturating_mul(1 << failures.min(8).saturating_sub(1)).min(MAX_BACKOFF);
@@ -94,8 +101,8 @@ mod tests {
     fn opens_then_probes_once_then_closes() {
         let b = Breaker::default();
         assert_eq!(b.admit(), Admit::Go);
-        b.failure();
-        assert!(matches!(b.admit(), Admit::Reject { failures: 1, .. }));
+        b.failure("refused");
+        assert!(matches!(b.admit(), Admit::Reject { failures: 1, ref cause, .. } if cause == "refused"));
         std::thread::sleep(MIN_BACKOFF + Duration::from_millis(20));
         assert_eq!(b.admit(), Admit::Probe);
         assert!(matches!(b.admit(), Admit::Reject { .. }), "only one probe at a time");
@@ -108,10 +115,10 @@ mod tests {
     fn backoff_grows_and_is_capped() {
         let b = Breaker::default();
         for _ in 0..20 {
-            b.failure();
+            b.failure("refused");
         }
         match b.admit() {
-            Admit::Reject { retry_in, failures } => {
+            Admit::Reject { retry_in, failures, .. } => {
                 assert_eq!(failures, 20);
                 assert!(retry_in <= MAX_BACKOFF && retry_in > MAX_BACKOFF / 2);
             }

@@ -88,6 +88,26 @@ struct Mirror {
     manifest: Manifest,
 }
 
+/// Reads the configured PEM files (once, when the store is created). Errors name the setting
+/// and the path, never the contents.
+fn tls_certificates(config: &Config) -> Result<Option<redis::TlsCertificates>> {
+    if config.tls_ca_file.is_none() && config.tls_cert_file.is_none() {
+        return Ok(None);
+    }
+    let read = |what: &str, path: &str| {
+        std::fs::read(path).map_err(|e| Error::Config(format!("{what} {path:?}: {e}")))
+    };
+    let root_cert = config.tls_ca_file.as_deref().map(|p| read("tlsCaFile", p)).transpose()?;
+    let client_tls = match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+            client_cert: read("tlsCertFile", cert)?,
+            client_key: read("tlsKeyFile", key)?,
+        }),
+        _ => None,
+    };
+    Ok(Some(redis::TlsCertificates { client_tls, root_cert }))
+}
+
 fn epoch_base(now_ms: f64) -> i64 {
     (now_ms.floor() as i64).saturating_mul(1000)
 }
@@ -135,7 +155,12 @@ impl RedisStore {
             .map_err(|e| Error::Config(format!("redis URL: {}", crate::core::error::redact(&e.to_string()))))?;
         // RESP3: pushes (tracking invalidations, disconnects) and proactive reconnects.
         let redis = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
-        let client = Client::open(info.set_redis_settings(redis)).map_err(|e| Error::Config(e.to_string()))?;
+        let info = info.set_redis_settings(redis);
+        let client = match tls_certificates(config)? {
+            Some(certs) => Client::build_with_tls(info, certs),
+            None => Client::open(info),
+        }
+        .map_err(|e| Error::Config(format!("redis client: {}", crate::core::error::redact(&e.to_string()))))?;
         let coherence = (config.l1_max_bytes > 0).then(|| Coherence::new(Duration::from_millis(config.max_staleness_ms)));
         Ok(RedisStore {
             inner: Arc::new(Inner {
@@ -300,9 +325,9 @@ impl Inner {
         let probe = match self.breaker.admit() {
             Admit::Go => false,
             Admit::Probe => true,
-            Admit::Reject { retry_in, failures } => {
+            Admit::Reject { retry_in, failures, cause } => {
                 return Err(Error::Unavailable(format!(
-                    "{failures} recent failure(s); next attempt in {} ms",
+                    "{cause} (failing fast after {failures} failure(s); next attempt in {} ms)",
                     retry_in.as_millis()
                 )));
             }
@@ -315,7 +340,7 @@ impl Inner {
         };
         match &res {
             Ok(_) => self.breaker.success(),
-            Err(e) if e.is_connectivity() => self.breaker.failure(),
+            Err(e) if e.is_connectivity() => self.breaker.failure(&e.to_string()),
             Err(_) if probe => self.breaker.release_probe(),
             Err(_) => {}
         }
