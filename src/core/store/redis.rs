@@ -265,11 +265,15 @@ impl Inner {
                 }
                 Ok(())
             });
-            spawn_checker(Arc::downgrade(self));
+            spawn_checker(Arc::downgrade(self), self.check_period());
         }
         let conn = ConnectionManager::new_lazy_with_config(self.client.clone(), cfg)?;
         *slot = Some((id, conn.clone()));
         Ok(conn)
+    }
+
+    fn check_period(&self) -> Duration {
+        self.coherence.as_ref().map_or(Duration::from_millis(250), Coherence::check_period)
     }
 
     /// Runs on the connection's driver: must not block.
@@ -533,26 +537,11 @@ impl Inner {
 }
 
 /// While the L1 is on: a periodic `refresh` keeps tracking armed, notices a silently lost
-/// invalidation (the epoch moved without a push) and keeps the feed's heartbeat. Holds only a
-/// weak reference, so it ends when the store is dropped or closed; tokio timers do not keep
+/// invalidation (the epoch moved without a push) and keeps the feed's heartbeat. One per
+/// connection: it is spawned with it, on the same runtime, and stops when the store is closed
+/// or dropped (it holds a weak reference) or its runtime shuts down. Tokio timers do not keep
 /// Node alive.
-fn spawn_checker(weak: Weak<Inner>) {
-    static SPAWNED: LazyLock<Mutex<Vec<usize>>> = LazyLock::new(Default::default);
-    let Some(inner) = weak.upgrade() else { return };
-    let id = Arc::as_ptr(&inner) as usize;
-    {
-        let mut s = SPAWNED.lock().unwrap_or_else(|p| p.into_inner());
-        if s.contains(&id) {
-            return;
-        }
-        s.push(id);
-    }
-    let period = inner
-        .coherence
-        .as_ref()
-        .map(|c| c.check_period())
-        .unwrap_or(Duration::from_millis(250));
-    drop(inner);
+fn spawn_checker(weak: Weak<Inner>, period: Duration) {
     let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
     rt.spawn(async move {
         let mut tick = tokio::time::interval(period);
@@ -565,6 +554,5 @@ fn spawn_checker(weak: Weak<Inner>) {
             }
             let _ = inner.refresh().await;
         }
-        SPAWNED.lock().unwrap_or_else(|p| p.into_inner()).retain(|&x| x != id);
     });
 }
