@@ -6,8 +6,9 @@
 //
 // The harness builds every mode once per run and caches it (examples/.work/next<major>/.next-<mode>,
 // keyed by sources, Next version and package contents); each build records how long it took.
-// This file runs first (node --test takes files in name order), so on a fresh run it is the one
-// that triggers and times the builds; with cached builds it reports the recorded times.
+// Whichever test needs a build first triggers it (with `node --test __test__/e2e/*.test.js` this
+// file, the first by name), and this file reports the recorded times: measured in this run, or
+// marked "cached" with the time of the build they come from.
 //
 // E2E_NEXT_VERSIONS=14,15,16 (default) selects the Next.js majors.
 const fs = require('node:fs');

@@ -106,6 +106,9 @@ test(`npm run demo -- --compare (next ${VERSION}): instructions work as printed,
     r = sh(hooks.find((h) => h.includes(lbShared)));
     assert.equal(r.status, 0, r.stderr);
     const receiver = JSON.parse(r.stdout.trim()).instance;
+    // A person reads the answer before looking; Next 16 records the revalidation just after
+    // answering (see helpers.js).
+    await sleep(300);
     // 3. every instance shows the new title.
     r = sh(peeks.find((l) => l.includes(String(sharedPorts[0]))));
     assert.equal(r.status, 0, r.stderr);
@@ -118,6 +121,7 @@ test(`npm run demo -- --compare (next ${VERSION}): instructions work as printed,
     r = sh(hooks.find((h) => h.includes(lbDefault)));
     assert.equal(r.status, 0, r.stderr);
     const defaultReceiver = JSON.parse(r.stdout.trim()).instance;
+    await sleep(300);
     r = sh(peeks.find((l) => l.includes(String(defaultPorts[0]))));
     t.diagnostic(`default cache, webhook reached ${defaultReceiver}: ${r.stdout.trim().split('\n').join('; ')}`);
     const defaultLines = r.stdout.trim().split('\n');

@@ -17,6 +17,7 @@ function useCluster(options) {
   const state = { cluster: null, failed: false };
   before(async () => {
     state.cluster = await startCluster(options);
+    state.cluster.options = options;
   }, { timeout: SETUP_TIMEOUT });
   after(async () => {
     if (!state.cluster) return;
@@ -67,6 +68,44 @@ function describeSeen(seen) {
     .join('; ');
 }
 
+// When is an on-demand revalidation visible on the OTHER instances?
+//
+// * Next 14.2 and 15.5 record a route handler's revalidateTag/revalidatePath before its response
+//   is sent. Next 16 records them in waitUntil, after the response (app-route's
+//   `renderOpts.pendingWaitUntil` goes to `ctx.waitUntil`, which `next start` provides): a
+//   request sent the moment the App Router webhook answers races the recording, with any cache
+//   handler. res.revalidate (Pages API) is awaited before its response on every version.
+// * shared-isr's default mode serves hits from a local L1 copy that Redis invalidates with a
+//   push; the push may land a few ms after the writer's call returned (README: "up to ~3 ms").
+//   SHARED_ISR_STRICT=1 checks every L1 hit against Redis: no such window.
+//
+// Measured here (first request to another instance right after the answer, 100 rounds each):
+// res.revalidate, default mode: 14.2 3 old (new after 5-11 ms), 15.5 0, 16.4 1 (10 ms); strict: 0.
+// App Router webhook on 16.4: default mode 3 old (new after 19-106 ms), strict 0, L1 off 0-1.
+//
+// So the "next request" checks start after SETTLE_MS in default mode, and after
+// NEXT16_RECORDING_MS for the App Router webhook on 16; in strict mode on 14/15 immediately.
+// The steps 'right after ... answers' measure the window in both modes.
+const SETTLE_MS = 100;
+const NEXT16_RECORDING_MS = 250;
+
+const isStrict = (cluster) => cluster.options?.env?.SHARED_ISR_STRICT === '1';
+
+/** How long after an on-demand revalidation's answer every instance must serve the new content. */
+function visibilityWindow(cluster, hook) {
+  if (cluster.mode === 'default') return 0;
+  let body = null;
+  try { body = JSON.parse(hook.body); } catch {}
+  const appRouterWebhook = !!body && Array.isArray(body.tags);
+  if (Number(cluster.version) >= 16 && appRouterWebhook) return NEXT16_RECORDING_MS;
+  return isStrict(cluster) ? 0 : SETTLE_MS;
+}
+
+async function afterWebhookAnswer(cluster, hook) {
+  const ms = visibilityWindow(cluster, hook);
+  if (ms) await sleep(ms);
+}
+
 /** Changes the CMS, fires `revalidate()` through the balancer, then asks every instance once. */
 async function changeAndRevalidate(cluster, t, { label, paths, revalidate }) {
   for (const inst of cluster.instances) for (const p of paths) await warm(inst, p);
@@ -75,6 +114,7 @@ async function changeAndRevalidate(cluster, t, { label, paths, revalidate }) {
   const hook = await revalidate(cluster);
   assert.equal(hook.status, 200, `webhook answered ${hook.status}: ${hook.body}`);
   const receiver = hook.headers['x-e2e-upstream'];
+  await afterWebhookAnswer(cluster, hook);
   const seen = {};
   for (const p of paths) {
     seen[p] = [];
@@ -92,4 +132,4 @@ function assertAllNew(seen, rev, content) {
   }
 }
 
-module.exports = { useCluster, warm, newRev, describeSeen, changeAndRevalidate, assertAllNew, SETUP_TIMEOUT, STEP_TIMEOUT };
+module.exports = { useCluster, warm, newRev, describeSeen, changeAndRevalidate, assertAllNew, afterWebhookAnswer, visibilityWindow, isStrict, SETTLE_MS, NEXT16_RECORDING_MS, SETUP_TIMEOUT, STEP_TIMEOUT };

@@ -12,6 +12,17 @@
 // cache they must not share `.next` on disk, or the "stale instance" problem would be hidden.
 // Every process runs under guard.js in its own process group; stop(), process exit and even a
 // SIGKILL of the test process take them all down.
+//
+// Three build modes, each built once per (sources, Next version, handler) and cached:
+//   default     Next's own cache (no cacheHandler)
+//   shared      cacheHandler = this checkout's handler module (lib/), for a fast edit-test loop
+//   standalone  what users ship: `output: 'standalone'`, the package installed into the app from
+//               `npm pack` tarballs (shared-isr + its platform binding package, as npm installs
+//               them from the registry) and `cacheHandler: require.resolve('shared-isr/handler')`;
+//               each instance runs `node server.js` from its own copy of `.next/standalone`
+//               outside the repository, like a Docker image.
+// The shared and standalone builds run with SHARED_ISR_REDIS_URL pointing at a closed port, as
+// in a Docker build where Redis is not reachable.
 
 const fs = require('node:fs');
 const os = require('node:os');
@@ -21,13 +32,14 @@ const http = require('node:http');
 const crypto = require('node:crypto');
 const { spawn } = require('node:child_process');
 const { ROOT, VERSIONS, normalizeMajor, versionDir, installUnlocked, withLock } = require('./install-next');
+const { ensurePackageInstalled } = require('./pack');
 
 const BLOG_DIR = path.join(ROOT, 'examples', 'blog');
 const GUARD = path.join(__dirname, 'guard.js');
 const DEFAULT_HANDLER = defaultHandler();
 const REDIS_SERVER = process.env.REDIS_SERVER || 'redis-server';
 // Bump when the build recipe below changes, to invalidate cached builds.
-const RECIPE = 'blog-build-1';
+const RECIPE = 'blog-build-2';
 
 // The module Next loads as `cacheHandler` (its module.exports must be the class):
 // SHARED_ISR_E2E_HANDLER if set, else what the package exports as `shared-isr/handler`.
@@ -52,17 +64,29 @@ function e2eVersions() {
 // ---------------------------------------------------------------- process bookkeeping
 
 const live = new Set(); // ChildProcess of every guard still running
+const removeOnExit = new Set(); // run dirs to delete even if stop() never ran
 
 function killGroupSync(child, signal) {
   try { process.kill(-child.pid, signal); } catch {}
 }
 
-process.on('exit', () => { for (const c of live) killGroupSync(c, 'SIGKILL'); });
+process.on('exit', () => {
+  for (const c of live) killGroupSync(c, 'SIGKILL');
+  for (const d of removeOnExit) { try { fs.rmSync(d, { recursive: true, force: true }); } catch {} }
+});
+let signalHook = null;
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.once(sig, () => {
+    // A second signal finds no listener and ends the process; the exit hook still cleans up.
+    if (signalHook) return signalHook(sig);
     for (const c of live) killGroupSync(c, 'SIGKILL');
     process.exit(128 + (os.constants.signals[sig] || 1));
   });
+}
+
+/** Lets a long-running caller (the demo) stop its clusters gracefully on SIGINT/SIGTERM/SIGHUP. */
+function onSignal(fn) {
+  signalHook = fn;
 }
 
 function exited(child) {
@@ -243,9 +267,16 @@ function listSourceFiles(dir = BLOG_DIR, rel = '') {
   return out.sort();
 }
 
-function buildKey(major, mode, handler) {
+function buildKey(major, mode, handler, packageHash) {
   const h = crypto.createHash('sha256');
-  h.update(JSON.stringify({ RECIPE, pins: VERSIONS[major], mode, handler: mode === 'shared' ? handler : null, node: process.versions.node }));
+  h.update(JSON.stringify({
+    RECIPE,
+    pins: VERSIONS[major],
+    mode,
+    handler: mode === 'shared' ? handler : null,
+    packageHash: mode === 'standalone' ? packageHash : null,
+    node: process.versions.node,
+  }));
   for (const f of listSourceFiles()) {
     h.update(`\0${f}\0`);
     h.update(fs.readFileSync(path.join(BLOG_DIR, f)));
@@ -280,11 +311,21 @@ function baseEnv() {
   return env;
 }
 
+/** The build's record (stamp) or null: { key, buildMs, builtAt, nextVersion, redisUrl, ... }. */
+function readBuildRecord(vdir, distDir) {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(vdir, distDir, '.e2e-build.json'), 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Builds examples/blog against one Next major (installing it first if needed). The build is
  * cached per (sources, pins, mode): `mode` 'shared' builds with the handler configured, as users
- * do, but with no Redis reachable (as in a Docker build); 'default' builds without it.
- * Must run under the version dir's lock.
+ * do, but with no Redis reachable (as in a Docker build); 'default' builds without it;
+ * 'standalone' builds `output: 'standalone'` with the packed package as the handler (see top).
+ * Must run under the version dir's lock. Returns { vdir, distDir, timings, built, record }.
  */
 async function buildUnlocked({ version, mode, handler }) {
   const major = normalizeMajor(version);
@@ -293,14 +334,17 @@ async function buildUnlocked({ version, mode, handler }) {
   timings.installMs = inst.ms;
   const vdir = versionDir(major);
   const distDir = distDirName(mode);
-  const key = buildKey(major, mode, handler);
-  const stamp = path.join(vdir, distDir, '.e2e-build-key');
-  let stampValue = null;
-  try { stampValue = fs.readFileSync(stamp, 'utf8'); } catch {}
-  if (stampValue === key && fs.existsSync(path.join(vdir, distDir, 'BUILD_ID'))) {
+  let pkg = null;
+  if (mode === 'standalone') {
+    pkg = ensurePackageInstalled(vdir, log);
+    timings.packMs = pkg.ms;
+  }
+  const key = buildKey(major, mode, handler, pkg?.hash);
+  const previous = readBuildRecord(vdir, distDir);
+  if (previous?.key === key && fs.existsSync(path.join(vdir, distDir, 'BUILD_ID'))) {
     timings.buildMs = 0;
-    log(`next${major} (${mode}): build is up to date`);
-    return { vdir, distDir, timings, built: false };
+    log(`next${major} (${mode}): build is up to date (built in ${(previous.buildMs / 1000).toFixed(1)}s on ${previous.builtAt})`);
+    return { vdir, distDir, timings, built: false, record: previous };
   }
 
   syncSources(vdir);
@@ -316,17 +360,24 @@ async function buildUnlocked({ version, mode, handler }) {
     INSTANCE_NAME: 'build',
     REVALIDATE_SECRET: 'build-time-secret',
   };
-  if (mode === 'shared') {
-    env.SHARED_ISR_HANDLER = handler;
+  let redisUrl = null;
+  if (mode === 'shared' || mode === 'standalone') {
+    // What users write: `cacheHandler: require.resolve('shared-isr/handler')` (next.config.js
+    // resolves a bare module name that way) for standalone; this checkout's module for shared.
+    env.SHARED_ISR_HANDLER = mode === 'standalone' ? 'shared-isr/handler' : handler;
     // Nothing listens there: the handler must cope without Redis at build time. Never let it
     // fall back to a default 127.0.0.1:6379, which may be someone else's Redis.
-    env.SHARED_ISR_REDIS_URL = `redis://127.0.0.1:${await freePort()}`;
+    redisUrl = `redis://127.0.0.1:${await freePort()}`;
+    env.SHARED_ISR_REDIS_URL = redisUrl;
   }
+  if (mode === 'standalone') env.NEXT_OUTPUT = 'standalone';
   const logFile = path.join(vdir, `build-${mode}.log`);
   fs.writeFileSync(logFile, '');
   log(`next${major} (${mode}): building (log: ${path.relative(ROOT, logFile)}) ...`);
   const t0 = Date.now();
   fs.rmSync(path.join(vdir, distDir, 'BUILD_ID'), { force: true });
+  // A stale standalone tree from an earlier build must not survive into this one.
+  fs.rmSync(path.join(vdir, distDir, 'standalone'), { recursive: true, force: true });
   const child = spawnGuarded(process.execPath, [path.join(vdir, 'node_modules', 'next', 'dist', 'bin', 'next'), 'build'], {
     cwd: vdir,
     env,
@@ -340,14 +391,30 @@ async function buildUnlocked({ version, mode, handler }) {
   if (code !== 0 || !fs.existsSync(path.join(vdir, distDir, 'BUILD_ID'))) {
     throw new Error(`next build failed for next${major} (${mode}), exit ${code}. Log ${logFile}:\n${tail(logFile, 60)}`);
   }
-  fs.writeFileSync(stamp, key);
+  if (mode === 'standalone' && !fs.existsSync(path.join(vdir, distDir, 'standalone'))) {
+    throw new Error(`next${major}: output 'standalone' produced no ${distDir}/standalone. Log ${logFile}:\n${tail(logFile, 60)}`);
+  }
+  const record = {
+    key,
+    mode,
+    nextVersion: VERSIONS[major].next,
+    buildMs: timings.buildMs,
+    builtAt: new Date().toISOString(),
+    // The Redis the handler was configured with during the build (a closed port), or null.
+    redisUrl,
+    redisReachable: false,
+    logFile,
+  };
+  fs.writeFileSync(path.join(vdir, distDir, '.e2e-build.json'), JSON.stringify(record, null, 2));
   log(`next${major} (${mode}): built in ${(timings.buildMs / 1000).toFixed(1)}s`);
-  return { vdir, distDir, timings, built: true };
+  return { vdir, distDir, timings, built: true, record };
 }
 
-async function buildApp({ version, useSharedIsr = false, handler = DEFAULT_HANDLER } = {}) {
+/** Builds (or reuses) one mode: 'default' | 'shared' | 'standalone'. */
+async function buildApp({ version, mode, useSharedIsr = false, handler = DEFAULT_HANDLER } = {}) {
   const major = normalizeMajor(version);
-  return withLock(versionDir(major), () => buildUnlocked({ version: major, mode: useSharedIsr ? 'shared' : 'default', handler }));
+  const m = mode ?? (useSharedIsr ? 'shared' : 'default');
+  return withLock(versionDir(major), () => buildUnlocked({ version: major, mode: m, handler }));
 }
 
 // ---------------------------------------------------------------- redis
@@ -417,6 +484,12 @@ function parseResp(buf, at) {
   return { value: new Error(`unexpected RESP type ${type}`), end: buf.length };
 }
 
+/** Whether `redis-server` (or $REDIS_SERVER) can be run here. */
+function redisServerAvailable() {
+  const r = require('node:child_process').spawnSync(REDIS_SERVER, ['--version'], { encoding: 'utf8' });
+  return r.status === 0 ? (r.stdout.match(/v=(\S+)/)?.[1] ?? 'unknown version') : null;
+}
+
 async function startRedis(runDir) {
   const port = await freePort();
   const logFile = path.join(runDir, 'redis.log');
@@ -438,7 +511,7 @@ async function startRedis(runDir) {
 // ---------------------------------------------------------------- load balancer
 
 /** Round-robin HTTP proxy over `instances` (read on every request, so it can grow). */
-async function startBalancer(instances, logFile) {
+async function startBalancer(instances, logFile, port = 0) {
   let next = 0;
   const routed = [];
   const out = fs.createWriteStream(logFile, { flags: 'a' });
@@ -465,7 +538,7 @@ async function startBalancer(instances, logFile) {
     });
     req.pipe(upstream);
   });
-  await new Promise((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve); });
+  await new Promise((resolve, reject) => { server.once('error', reject); server.listen(port, '127.0.0.1', resolve); });
   server.unref();
   return {
     url: `http://127.0.0.1:${server.address().port}`,
@@ -477,26 +550,38 @@ async function startBalancer(instances, logFile) {
 // ---------------------------------------------------------------- cluster
 
 /**
- * startCluster({ version, instances = 3, useSharedIsr = false, redis = useSharedIsr,
- *                handler = <repo>/lib/handler.js, env = {}, cms })
- * → { version, lbUrl, instances: [{ name, url, port, logFile }], redisUrl, runDir, logs,
- *     setCms(obj), getCms(), revalidate(body, { via }), revalidatePages(paths, { via }),
- *     addInstance(), logTail(), timings, stop({ keepLogs }) }
+ * startCluster({ version, instances = 3, useSharedIsr = false, standalone = false,
+ *                redis = useSharedIsr, store, handler = <repo>/lib/handler-default.js, env = {},
+ *                cms, cmsFile, secret, lbPort, instancePorts, removeOnExit })
+ * → { version, lbUrl, instances: [{ name, url, port, logFile, dir, child }], redisUrl, runDir,
+ *     logs, build, setCms(obj), getCms(), revalidate(body, { via }), revalidatePages(paths, { via }),
+ *     addInstance(), stopInstance(inst), logTail(), timings, stop({ keepLogs }) }
+ *
+ * standalone: true runs the 'standalone' build (implies useSharedIsr): each instance is a copy
+ *   of `.next/standalone` (+ static, public) in the run dir, started with `node server.js`.
+ * store: 'memory' runs the handler without any Redis URL (its in-process store: instances do
+ *   not share); by default a shared-isr cluster without Redis gets a closed port instead.
+ * cmsFile: use (and keep) this CMS file instead of a copy in the run dir; `cms` writes it.
+ * lbPort / instancePorts: fixed ports (default: free ones). removeOnExit: delete the run dir
+ *   even when the process exits without stop() (e.g. Ctrl-C in the demo).
  */
 async function startCluster(opts = {}) {
   const major = normalizeMajor(opts.version ?? '16');
   const count = opts.instances ?? 3;
-  const useSharedIsr = !!opts.useSharedIsr;
-  const wantRedis = opts.redis ?? useSharedIsr;
+  const standalone = !!opts.standalone;
+  const useSharedIsr = standalone || !!opts.useSharedIsr;
+  const memoryStore = opts.store === 'memory';
+  const wantRedis = memoryStore ? false : (opts.redis ?? useSharedIsr);
   const handler = path.resolve(opts.handler ?? DEFAULT_HANDLER);
-  if (useSharedIsr && !fs.existsSync(handler)) throw new Error(`cache handler not found: ${handler}`);
-  const mode = useSharedIsr ? 'shared' : 'default';
+  if (useSharedIsr && !standalone && !fs.existsSync(handler)) throw new Error(`cache handler not found: ${handler}`);
+  const mode = standalone ? 'standalone' : useSharedIsr ? 'shared' : 'default';
   const t0 = Date.now();
 
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), `shared-isr-e2e-next${major}-${mode}-`));
-  const cmsFile = path.join(runDir, 'cms.json');
-  writeJsonAtomic(cmsFile, opts.cms ?? readBaseCms());
-  const secret = crypto.randomBytes(16).toString('hex');
+  if (opts.removeOnExit) removeOnExit.add(runDir);
+  const cmsFile = opts.cmsFile ? path.resolve(opts.cmsFile) : path.join(runDir, 'cms.json');
+  if (!opts.cmsFile || opts.cms) writeJsonAtomic(cmsFile, opts.cms ?? readBaseCms());
+  const secret = opts.secret ?? crypto.randomBytes(16).toString('hex');
   const instances = [];
   const children = [];
   const logs = {};
@@ -511,6 +596,7 @@ async function startCluster(opts = {}) {
     await lb?.close();
     await Promise.all(children.map(killGroup));
     await cmsServer?.close();
+    removeOnExit.delete(runDir);
     if (keepLogs) log(`next${major} (${mode}): logs kept in ${runDir}`);
     else fs.rmSync(runDir, { recursive: true, force: true });
   }
@@ -528,7 +614,7 @@ async function startCluster(opts = {}) {
     const names = Array.from({ length: count }, (_, i) => `app-${i + 1}`);
     await withLock(versionDir(major), async () => {
       built = await buildUnlocked({ version: major, mode, handler });
-      for (const name of names) prepareInstanceDir(built, path.join(runDir, name));
+      for (const name of names) prepareInstanceDir(built, path.join(runDir, name), { standalone });
     });
     const timings = { ...built.timings };
 
@@ -542,34 +628,51 @@ async function startCluster(opts = {}) {
     const envFor = (name) => {
       const env = {
         ...baseEnv(),
-        NEXT_DIST_DIR: built.distDir,
         INSTANCE_NAME: name,
         CMS_FILE: cmsFile,
         CMS_URL: cmsServer.url,
         REVALIDATE_SECRET: secret,
         ...(opts.env || {}),
       };
-      if (useSharedIsr) {
-        env.SHARED_ISR_HANDLER = handler;
+      // `next start` loads next.config.js, which reads these; a standalone server.js carries
+      // its build-time config and needs neither (a Docker image would not set them).
+      if (!standalone) {
+        env.NEXT_DIST_DIR = built.distDir;
+        if (useSharedIsr) env.SHARED_ISR_HANDLER = handler;
+      }
+      if (useSharedIsr && !redis && !memoryStore && !env.SHARED_ISR_REDIS_URL) {
         // Without our redis, point the handler at a port where nothing listens rather than
         // let it default to 127.0.0.1:6379.
-        if (!redis && !env.SHARED_ISR_REDIS_URL) env.SHARED_ISR_REDIS_URL = `redis://127.0.0.1:${deadPort}`;
+        env.SHARED_ISR_REDIS_URL = `redis://127.0.0.1:${deadPort}`;
       }
+      if (memoryStore) delete env.SHARED_ISR_REDIS_URL;
       if (redis) env.SHARED_ISR_REDIS_URL = redis.url;
       return env;
     };
     const deadPort = await freePort();
+    const fixedPorts = [...(opts.instancePorts || [])];
 
     async function launch(name, dir) {
-      const port = await freePort();
+      const port = fixedPorts.shift() ?? (await freePort());
       const logFile = path.join(runDir, `${name}.log`);
       logs[name] = logFile;
-      const nextBin = path.join(built.vdir, 'node_modules', 'next', 'dist', 'bin', 'next');
-      const child = spawnGuarded(process.execPath, [nextBin, 'start', dir, '-p', String(port), '-H', '127.0.0.1'], {
-        cwd: dir,
-        env: envFor(name),
-        logFile,
-      });
+      let child;
+      if (standalone) {
+        // Exactly what the Dockerfile of Next's docs runs: `node server.js` with PORT/HOSTNAME.
+        const appDir = path.join(dir, built.relativeAppDir || '');
+        child = spawnGuarded(process.execPath, ['server.js'], {
+          cwd: appDir,
+          env: { ...envFor(name), PORT: String(port), HOSTNAME: '127.0.0.1' },
+          logFile,
+        });
+      } else {
+        const nextBin = path.join(built.vdir, 'node_modules', 'next', 'dist', 'bin', 'next');
+        child = spawnGuarded(process.execPath, [nextBin, 'start', dir, '-p', String(port), '-H', '127.0.0.1'], {
+          cwd: dir,
+          env: envFor(name),
+          logFile,
+        });
+      }
       children.push(child);
       const inst = { name, port, url: `http://127.0.0.1:${port}`, logFile, dir, child, stopped: false };
       await waitReady(inst);
@@ -581,7 +684,7 @@ async function startCluster(opts = {}) {
     instances.push(...started);
     timings.startMs = Date.now() - tStart;
 
-    lb = await startBalancer(instances, path.join(runDir, 'lb.log'));
+    lb = await startBalancer(instances, path.join(runDir, 'lb.log'), opts.lbPort);
     logs.lb = path.join(runDir, 'lb.log');
     timings.totalMs = Date.now() - t0;
     log(`next${major} (${mode}): ${count} instances up in ${(timings.startMs / 1000).toFixed(1)}s, lb ${lb.url}, run dir ${runDir}`);
@@ -601,6 +704,7 @@ async function startCluster(opts = {}) {
       secret,
       logs,
       timings,
+      build: built,
       setCms: (obj) => writeJsonAtomic(cmsFile, obj),
       getCms: () => JSON.parse(fs.readFileSync(cmsFile, 'utf8')),
       /** POST the CMS webhook (App Router revalidateTag/revalidatePath); default via the balancer. */
@@ -613,7 +717,7 @@ async function startCluster(opts = {}) {
       addInstance: async () => {
         const name = `app-${count + ++extra}`;
         const dir = path.join(runDir, name);
-        await withLock(versionDir(major), async () => prepareInstanceDir(built, dir));
+        await withLock(versionDir(major), async () => prepareInstanceDir(built, dir, { standalone }));
         const inst = await launch(name, dir);
         instances.push(inst);
         return inst;
@@ -634,13 +738,31 @@ async function startCluster(opts = {}) {
 // What a container image holds: the build output, config, package.json and node_modules.
 // The sources are not needed by `next start`. `cache/` (webpack/turbopack caches, build-time
 // fetch cache) is left out: it is large, and no instance should start with another's cache.
-function prepareInstanceDir(built, dir) {
+//
+// Standalone: what the Dockerfile of Next's docs copies: `.next/standalone` as the app root,
+// `.next/static` into its dist dir and `public/`. Nothing links back to the repository: a
+// symlink in the traced tree that points outside it is an error.
+function prepareInstanceDir(built, dir, { standalone = false } = {}) {
   fs.mkdirSync(dir, { recursive: true });
   const src = path.join(built.vdir, built.distDir);
+  if (standalone) {
+    const tree = path.join(src, 'standalone');
+    fs.cpSync(tree, dir, { recursive: true, verbatimSymlinks: true });
+    const rsf = JSON.parse(fs.readFileSync(path.join(src, 'required-server-files.json'), 'utf8'));
+    built.relativeAppDir = rsf.relativeAppDir || '';
+    const appDir = path.join(dir, built.relativeAppDir);
+    fs.cpSync(path.join(src, 'static'), path.join(appDir, built.distDir, 'static'), { recursive: true });
+    if (fs.existsSync(path.join(built.vdir, 'public'))) {
+      fs.cpSync(path.join(built.vdir, 'public'), path.join(appDir, 'public'), { recursive: true });
+    }
+    const outside = symlinksLeaving(dir);
+    if (outside.length) throw new Error(`the standalone output links outside itself:\n${outside.join('\n')}`);
+    return;
+  }
   fs.cpSync(src, path.join(dir, built.distDir), {
     recursive: true,
     verbatimSymlinks: true,
-    filter: (p) => p !== path.join(src, 'cache'),
+    filter: (p) => p !== path.join(src, 'cache') && p !== path.join(src, 'standalone'),
   });
   fs.copyFileSync(path.join(built.vdir, 'next.config.js'), path.join(dir, 'next.config.js'));
   fs.copyFileSync(path.join(built.vdir, 'package.json'), path.join(dir, 'package.json'));
@@ -648,6 +770,22 @@ function prepareInstanceDir(built, dir) {
     fs.cpSync(path.join(built.vdir, 'public'), path.join(dir, 'public'), { recursive: true });
   }
   fs.symlinkSync(path.join(built.vdir, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+}
+
+/** Symlinks under `root` whose target lies outside it, as "link -> target". */
+function symlinksLeaving(root) {
+  const out = [];
+  const walk = (d) => {
+    for (const ent of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, ent.name);
+      if (ent.isSymbolicLink()) {
+        const target = path.resolve(d, fs.readlinkSync(p));
+        if (target !== root && !target.startsWith(root + path.sep)) out.push(`${p} -> ${target}`);
+      } else if (ent.isDirectory()) walk(p);
+    }
+  };
+  walk(root);
+  return out;
 }
 
 async function waitReady(inst, timeoutMs = 90_000) {
@@ -669,6 +807,8 @@ async function waitReady(inst, timeoutMs = 90_000) {
 
 module.exports = {
   startCluster,
+  onSignal,
+  redisServerAvailable,
   buildApp,
   e2eVersions,
   request,
