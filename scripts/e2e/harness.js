@@ -490,12 +490,13 @@ function redisServerAvailable() {
   return r.status === 0 ? (r.stdout.match(/v=(\S+)/)?.[1] ?? 'unknown version') : null;
 }
 
-async function startRedis(runDir) {
-  const port = await freePort();
+async function startRedis(runDir, port) {
+  port ??= await freePort();
   const logFile = path.join(runDir, 'redis.log');
+  // DEBUG is on so outage tests can stall the server (DEBUG SLEEP).
   const child = spawnGuarded(
     REDIS_SERVER,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', runDir],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', runDir, '--enable-debug-command', 'yes'],
     { cwd: runDir, env: process.env, logFile },
   );
   const deadline = Date.now() + 10_000;
@@ -698,6 +699,17 @@ async function startCluster(opts = {}) {
       routed: lb.routed,
       instances,
       redisUrl: redis ? redis.url : null,
+      /** Outage control: kill the server (SIGKILL), and start an empty one on the same port. */
+      killRedis: async () => {
+        if (redis) await killGroup(redis.child);
+      },
+      restartRedis: async () => {
+        if (!redis) throw new Error('this cluster has no redis');
+        await killGroup(redis.child);
+        redis = await startRedis(runDir, redis.port);
+        children.push(redis.child);
+        return redis.url;
+      },
       runDir,
       cmsFile,
       cmsUrl: cmsServer.url,
