@@ -49,7 +49,7 @@ function lifetimeOf(data, ctx, fetch) {
 function lazyStore(options) {
   let store = null
   let logged = false
-  return () => {
+  const storeFor = () => {
     if (store && !store.closed) return store
     try {
       store = getStore(options)
@@ -63,6 +63,13 @@ function lazyStore(options) {
     }
     return store
   }
+  /** For revalidations: without a store they must fail, never pass as recorded. */
+  storeFor.required = () => {
+    const s = storeFor()
+    if (!s) throw Object.assign(new Error('shared-isr is misconfigured: the revalidation was not recorded'), { code: 'ERR_SHARED_ISR_CONFIG' })
+    return s
+  }
+  return storeFor
 }
 
 /**
@@ -158,9 +165,7 @@ function createHandler(options = {}) {
       const list = normalizeTags(tags)
       if (list.length === 0) return // 14.2 calls this with [] after every route handler
       const d = durations && typeof durations === 'object' ? { expire: durations.expire } : undefined
-      const s = storeFor()
-      if (!s) throw Object.assign(new Error('shared-isr is misconfigured: the revalidation was not recorded'), { code: 'ERR_SHARED_ISR_CONFIG' })
-      await s.revalidateTags(list, d)
+      await storeFor.required().revalidateTags(list, d)
     }
 
     resetRequestCache() {}

@@ -37,12 +37,6 @@ async function bytesOf(stream) {
   return { chunks, size }
 }
 
-function required(storeFor) {
-  const s = storeFor()
-  if (!s) throw Object.assign(new Error('shared-isr is misconfigured: the revalidation was not recorded'), { code: 'ERR_SHARED_ISR_CONFIG' })
-  return s
-}
-
 /** A handler object bound to `options` (anything left out comes from the environment). */
 /** Payload: the client `stale` time (f64), then the entry's bytes. */
 function decodeEntry(payload) {
@@ -127,14 +121,14 @@ function createUseCacheHandler(options = {}) {
       const list = normalizeTags(tags)
       if (list.length === 0) return
       const d = durations && typeof durations === 'object' ? { expire: durations.expire } : undefined
-      await required(storeFor).revalidateTags(list, d)
+      await storeFor.required().revalidateTags(list, d)
     },
 
     /** 15.x: `expireTags(...tags)`. */
     async expireTags(...tags) {
       const list = normalizeTags(tags.flat())
       if (list.length === 0) return
-      await required(storeFor).revalidateTags(list)
+      await storeFor.required().revalidateTags(list)
     },
 
     /** 15.0-15.2 (V1) only; Next calls it in minimal mode. Tags already come from the store. */
