@@ -30,9 +30,9 @@ const FETCH = { kind: 'FETCH', data: { headers: { a: 'b' }, body: 'eyJ4IjoxfQ=='
 const FETCH_GET = { kind: 'FETCH', revalidate: 60, tags: [], softTags: [] }
 
 /** Sets a real entry and returns its Redis key and raw bytes. */
-async function realEntry(options, key = '/victim') {
+async function realEntry(options, key = '/victim', value = PAGE) {
   const H = api.createHandler(options)
-  await new H({}).set(key, PAGE, SET_CTX)
+  await new H({}).set(key, value, SET_CTX)
   const keys = await redis.cmd('KEYS', `${options.prefix}*`)
   const redisKey = keys.find((k) => k.endsWith(key))
   assert.ok(redisKey, `found ${key} in ${keys}`)
@@ -68,7 +68,7 @@ describe('foreign or damaged bytes under our key are a miss', () => {
     },
     'envelope with unknown flags (checksum fixed)': (raw) => {
       const b = Buffer.from(raw)
-      b[5] = 1
+      b[5] |= 0x80 // bit 0 means "compressed"; the others are unassigned
       return fixCrc(b)
     },
   }
@@ -98,7 +98,10 @@ describe('foreign or damaged bytes under our key are a miss', () => {
 
   test('a valid envelope whose payload is another codec version (a newer shared-isr) is a miss, counted as corrupt', async () => {
     const options = { redisUrl: redis.url, prefix: uniquePrefix('badv'), buildId: 'bad', l1MaxBytes: 0 }
-    const { H, redisKey, raw } = await realEntry(options)
+    // Small enough to be stored uncompressed, so the payload can be edited in place.
+    const small = { kind: 'APP_ROUTE', body: Buffer.from('tiny'), status: 200, headers: {} }
+    const { H, redisKey, raw } = await realEntry(options, '/victim', small)
+    assert.equal(raw[5], 0, 'stored uncompressed')
     // Envelope layout: 42 fixed bytes (tag count at 40), tags (u16 len + bytes each), u32 payload length, payload, CRC.
     let at = 40
     const count = raw.readUInt16LE(at)

@@ -100,10 +100,12 @@ impl NativeCache {
         let if_absent = meta.if_absent.unwrap_or(false);
         let meta: crate::core::envelope::EntryMeta = meta.into();
         let expire = meta.expire;
-        let envelope = self.inner.encode(&meta, payload);
+        // One copy here (JS may reuse the buffer once we return); compression and the
+        // envelope happen on the runtime's threads, not the JS thread.
+        let payload = payload.to_vec();
         let inner = self.inner.clone();
         env.spawn_future(async move {
-            let (envelope, write_id) = envelope.map_err(to_napi)?;
+            let (envelope, write_id) = inner.encode(&meta, &payload).map_err(to_napi)?;
             inner.put(&key, envelope, expire, if_absent).await.map_err(to_napi)?;
             Ok(write_id as f64)
         })

@@ -6,7 +6,7 @@
 //! ```text
 //! 0..4    magic "SISR"
 //! 4       format version (1)
-//! 5       flags (bit 0: compressed payload; reserved, never set by version 1)
+//! 5       flags (bit 0: payload is LZ4-compressed: u32 original length, then the LZ4 block)
 //! 6       lifetime bits: 1 = revalidate is a number, 2 = revalidate is `false`, 4 = expire set
 //! 7       reserved (0)
 //! 8..16   write id, u64 (< 2^53): lets strict mode check an L1 copy with GETRANGE 8 15
@@ -28,6 +28,10 @@ const FIXED: usize = 42;
 pub const WRITE_ID_RANGE: (usize, usize) = (8, 15);
 const MAX_TAGS: usize = u16::MAX as usize;
 const MAX_TAG_LEN: usize = u16::MAX as usize;
+
+/// Payloads below this are stored as they are: compressing them saves little.
+pub const COMPRESS_MIN: usize = 1024;
+const COMPRESSED: u8 = 1;
 
 const HAS_REVALIDATE: u8 = 1;
 const REVALIDATE_FALSE: u8 = 2;
@@ -64,8 +68,47 @@ pub fn new_write_id() -> u64 {
     (SEED.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15)) & ((1 << 53) - 1)).max(1)
 }
 
-/// Serializes meta + payload into one buffer, copying the payload exactly once.
+/// Serializes meta + payload into one buffer; payloads of `COMPRESS_MIN` bytes or more are
+/// LZ4-compressed when that saves at least a tenth.
 pub fn encode(meta: &EntryMeta, payload: &[u8]) -> Result<Vec<u8>> {
+    let compressed = (payload.len() >= COMPRESS_MIN)
+        .then(|| lz4_flex::block::compress(payload))
+        .filter(|c| c.len() + 4 < payload.len() - payload.len() / 10);
+    match compressed {
+        Some(c) => {
+            let mut section = Vec::with_capacity(4 + c.len());
+            section.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            section.extend_from_slice(&c);
+            encode_section(meta, &section, COMPRESSED)
+        }
+        None => encode_section(meta, payload, 0),
+    }
+}
+
+/// The payload of a decoded envelope: where it sits, and whether it must be decompressed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payload {
+    pub range: Range<usize>,
+    pub compressed: bool,
+}
+
+/// Decompresses a compressed payload section, refusing to grow past `max` bytes.
+pub fn decompress(section: &[u8], max: usize) -> Result<Vec<u8>> {
+    let (len, block) = section.split_at_checked(4).ok_or_else(|| Error::Corrupt("compressed payload truncated".into()))?;
+    let len = u32::from_le_bytes(len.try_into().unwrap_or_default()) as usize;
+    if len > max {
+        return Err(Error::TooLarge { what: "decompressed value", size: len, max });
+    }
+    let mut out = vec![0u8; len];
+    let n = lz4_flex::block::decompress_into(block, &mut out)
+        .map_err(|e| Error::Corrupt(format!("compressed payload: {e}")))?;
+    if n != len {
+        return Err(Error::Corrupt("compressed payload has the wrong length".into()));
+    }
+    Ok(out)
+}
+
+fn encode_section(meta: &EntryMeta, payload: &[u8], flags: u8) -> Result<Vec<u8>> {
     if meta.tags.len() > MAX_TAGS {
         return Err(Error::TooLarge { what: "tag list", size: meta.tags.len(), max: MAX_TAGS });
     }
@@ -78,7 +121,7 @@ pub fn encode(meta: &EntryMeta, payload: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(FIXED + tags_len + 4 + payload.len() + 4);
     out.extend_from_slice(MAGIC);
     out.push(FORMAT_VERSION);
-    out.push(0);
+    out.push(flags);
     let (bits, revalidate) = match meta.revalidate {
         Revalidate::Unknown => (0, 0.0),
         Revalidate::Never => (REVALIDATE_FALSE, 0.0),
@@ -107,7 +150,7 @@ pub fn encode(meta: &EntryMeta, payload: &[u8]) -> Result<Vec<u8>> {
 
 /// Parses an envelope; returns the meta and where the payload sits in `bytes`.
 /// Never panics: every read is bounds-checked, and the CRC is checked first.
-pub fn decode(bytes: &[u8]) -> Result<(EntryMeta, Range<usize>)> {
+pub fn decode(bytes: &[u8]) -> Result<(EntryMeta, Payload)> {
     if bytes.len() < FIXED + 8 {
         return Err(Error::Corrupt(format!("{} bytes is too short", bytes.len())));
     }
@@ -124,9 +167,10 @@ pub fn decode(bytes: &[u8]) -> Result<(EntryMeta, Range<usize>)> {
     if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().unwrap_or_default()) {
         return Err(Error::Corrupt("checksum mismatch".into()));
     }
-    if bytes[5] != 0 {
+    if bytes[5] & !COMPRESSED != 0 {
         return Err(Error::Corrupt(format!("unknown flags {:#x}", bytes[5])));
     }
+    let compressed = bytes[5] & COMPRESSED != 0;
     let bits = bytes[6];
     let f64_at = |at: usize| f64::from_le_bytes(body[at..at + 8].try_into().unwrap_or_default());
     let revalidate = if bits & REVALIDATE_FALSE != 0 {
@@ -155,7 +199,8 @@ pub fn decode(bytes: &[u8]) -> Result<(EntryMeta, Range<usize>)> {
     if r.at != body.len() {
         return Err(Error::Corrupt("trailing bytes after payload".into()));
     }
-    Ok((EntryMeta { write_id, last_modified, revalidate, expire, tags }, start..start + payload_len))
+    let payload = Payload { range: start..start + payload_len, compressed };
+    Ok((EntryMeta { write_id, last_modified, revalidate, expire, tags }, payload))
 }
 
 struct Reader<'a> {
@@ -197,18 +242,52 @@ mod tests {
     fn roundtrips_meta_and_payload() {
         let payload = b"\x00\x01binary\xff".to_vec();
         let bytes = encode(&meta(), &payload).unwrap();
-        let (m, range) = decode(&bytes).unwrap();
+        let (m, p) = decode(&bytes).unwrap();
         assert_eq!(m, meta());
-        assert_eq!(&bytes[range], &payload[..]);
+        assert!(!p.compressed, "small payloads stay as they are");
+        assert_eq!(&bytes[p.range], &payload[..]);
     }
 
     #[test]
     fn roundtrips_every_revalidate_form_and_empty_payload() {
         for revalidate in [Revalidate::Unknown, Revalidate::Never, Revalidate::Seconds(0.0)] {
             let m = EntryMeta { revalidate, expire: None, tags: vec![], ..meta() };
-            let (back, range) = decode(&encode(&m, b"").unwrap()).unwrap();
+            let (back, p) = decode(&encode(&m, b"").unwrap()).unwrap();
             assert_eq!(back, m);
-            assert!(range.is_empty());
+            assert!(p.range.is_empty());
+        }
+    }
+
+    #[test]
+    fn large_payloads_are_compressed_and_come_back_identical() {
+        let page: Vec<u8> = (0..50_000).flat_map(|i| format!("<li>item {}</li>", i % 300).into_bytes()).collect();
+        let bytes = encode(&meta(), &page).unwrap();
+        assert!(bytes.len() < page.len() / 3, "{} -> {}", page.len(), bytes.len());
+        let (m, p) = decode(&bytes).unwrap();
+        assert_eq!(m, meta());
+        assert!(p.compressed);
+        assert_eq!(decompress(&bytes[p.range.clone()], usize::MAX).unwrap(), page);
+        assert!(matches!(decompress(&bytes[p.range], 10), Err(Error::TooLarge { .. })), "bomb guard");
+        // Incompressible bytes are stored as they are.
+        let mut x: u32 = 1;
+        let noise: Vec<u8> = (0..10_000).map(|_| { x ^= x << 13; x ^= x >> 17; x ^= x << 5; x as u8 }).collect();
+        assert!(!decode(&encode(&meta(), &noise).unwrap()).unwrap().1.compressed);
+    }
+
+    #[test]
+    fn corrupt_compressed_sections_are_errors_not_panics() {
+        let page = b"<p>hello hello hello hello</p>".repeat(200);
+        let bytes = encode(&meta(), &page).unwrap();
+        let (_, p) = decode(&bytes).unwrap();
+        let section = &bytes[p.range];
+        for cut in 0..section.len() {
+            let _ = decompress(&section[..cut], 1 << 20);
+        }
+        let mut bad = section.to_vec();
+        for i in 4..bad.len() {
+            bad[i] ^= 0x5a;
+            let _ = decompress(&bad, 1 << 20);
+            bad[i] ^= 0x5a;
         }
     }
 

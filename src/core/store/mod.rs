@@ -98,7 +98,17 @@ impl Cache {
                 return Err(e);
             }
         };
-        let (meta, payload) = match envelope::decode(&raw) {
+        let decoded = envelope::decode(&raw).and_then(|(meta, p)| {
+            if p.compressed {
+                // Off the JS thread: this runs in the store's async task.
+                let bytes = envelope::decompress(&raw[p.range], self.config.max_value_bytes)?;
+                let len = bytes.len();
+                Ok((meta, bytes, 0..len))
+            } else {
+                Ok((meta, raw, p.range))
+            }
+        });
+        let (meta, raw, payload) = match decoded {
             Ok(d) => d,
             Err(e) => {
                 bump(&self.stats.corrupt);
