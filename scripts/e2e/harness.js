@@ -1,6 +1,7 @@
 'use strict';
-// E2E harness: N real `next start` instances of examples/blog behind a round-robin load
-// balancer, optionally with their own redis-server and the shared-isr cache handler.
+// E2E harness: N real `next start` instances of an example app (examples/blog unless
+// `app` says otherwise) behind a round-robin load balancer, optionally with their own
+// redis-server and the shared-isr cache handler.
 //
 //   const { startCluster } = require('./scripts/e2e/harness');
 //   const c = await startCluster({ version: '16', instances: 3, useSharedIsr: true, redis: true });
@@ -23,6 +24,13 @@
 //               outside the repository, like a Docker image.
 // The shared and standalone builds run with SHARED_ISR_REDIS_URL pointing at a closed port, as
 // in a Docker build where Redis is not reachable.
+//
+// Apps (`app` option of startCluster/buildApp; see APPS):
+//   blog       examples/blog, built in examples/.work/next<major>/ next to the install (default)
+//   use-cache  examples/use-cache ('use cache', cacheComponents on 16), built in
+//              examples/.work/next<major>/apps/use-cache/, which resolves `next` from the
+//              install above it. Its next.config.js also reads SHARED_ISR_USE_CACHE_HANDLER
+//              (the harness sets it with SHARED_ISR_HANDLER) for `cacheHandlers`.
 
 const fs = require('node:fs');
 const os = require('node:os');
@@ -35,11 +43,25 @@ const { ROOT, VERSIONS, normalizeMajor, versionDir, installUnlocked, withLock } 
 const { ensurePackageInstalled } = require('./pack');
 
 const BLOG_DIR = path.join(ROOT, 'examples', 'blog');
+const USE_CACHE_DIR = path.join(ROOT, 'examples', 'use-cache');
 const GUARD = path.join(__dirname, 'guard.js');
 const DEFAULT_HANDLER = defaultHandler();
+const DEFAULT_USE_CACHE_HANDLER = defaultUseCacheHandler();
 const REDIS_SERVER = process.env.REDIS_SERVER || 'redis-server';
 // Bump when the build recipe below changes, to invalidate cached builds.
 const RECIPE = 'blog-build-2';
+
+// The example apps. `workDir(major)` is the Next project the app is copied into and built in.
+const APPS = {
+  blog: { dir: BLOG_DIR, workDir: (major) => versionDir(major) },
+  'use-cache': { dir: USE_CACHE_DIR, workDir: (major) => path.join(versionDir(major), 'apps', 'use-cache') },
+};
+
+function appSpec(name = 'blog') {
+  const app = APPS[name];
+  if (!app) throw new Error(`unknown example app "${name}" (expected one of ${Object.keys(APPS).join(', ')})`);
+  return { name, ...app };
+}
 
 // The module Next loads as `cacheHandler` (its module.exports must be the class):
 // SHARED_ISR_E2E_HANDLER if set, else what the package exports as `shared-isr/handler`.
@@ -51,6 +73,18 @@ function defaultHandler() {
     if (target) return path.resolve(ROOT, target);
   } catch {}
   return path.join(ROOT, 'lib', 'handler.js');
+}
+
+// The module registered as `cacheHandlers.default` and `.remote` ('use cache'):
+// SHARED_ISR_E2E_USE_CACHE_HANDLER if set, else the package's `shared-isr/use-cache` export.
+function defaultUseCacheHandler() {
+  if (process.env.SHARED_ISR_E2E_USE_CACHE_HANDLER) return path.resolve(process.env.SHARED_ISR_E2E_USE_CACHE_HANDLER);
+  try {
+    const exp = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).exports['./use-cache'];
+    const target = typeof exp === 'string' ? exp : exp.default || exp.require;
+    if (target) return path.resolve(ROOT, target);
+  } catch {}
+  return path.join(ROOT, 'lib', 'use-cache-default.js');
 }
 
 const log = (...a) => { if (process.env.E2E_QUIET !== '1') console.error('[e2e]', ...a); };
@@ -202,8 +236,9 @@ async function getPage(url, opts) {
   return { ...res, markers: parseMarkers(res.body), cache: res.headers['x-nextjs-cache'] };
 }
 
-function readBaseCms() {
-  return JSON.parse(fs.readFileSync(path.join(BLOG_DIR, 'data', 'cms.json'), 'utf8'));
+/** The CMS content an app ships with (data/cms.json); examples/blog's by default. */
+function readBaseCms(app = 'blog') {
+  return JSON.parse(fs.readFileSync(path.join(appSpec(app).dir, 'data', 'cms.json'), 'utf8'));
 }
 
 /** The example's CMS content with `rev` set and every title/name/headline tagged with it. */
@@ -250,7 +285,7 @@ async function startCmsServer(cmsFile) {
 
 // ---------------------------------------------------------------- build
 
-// Top-level entries of examples/blog that make up the app (its package.json is replaced by
+// Top-level entries of an example app that make up the app (its package.json is replaced by
 // the pinned one of the version dir; docs don't affect the build).
 function isAppEntry(name) {
   return !['node_modules', 'package.json', 'package-lock.json', 'README.md'].includes(name) && !name.startsWith('.next');
@@ -267,32 +302,37 @@ function listSourceFiles(dir = BLOG_DIR, rel = '') {
   return out.sort();
 }
 
-function buildKey(major, mode, handler, packageHash) {
+function buildKey(major, mode, handler, packageHash, app = appSpec(), useCacheHandler = DEFAULT_USE_CACHE_HANDLER) {
   const h = crypto.createHash('sha256');
-  h.update(JSON.stringify({
+  const what = {
     RECIPE,
     pins: VERSIONS[major],
     mode,
     handler: mode === 'shared' ? handler : null,
     packageHash: mode === 'standalone' ? packageHash : null,
     node: process.versions.node,
-  }));
-  for (const f of listSourceFiles()) {
+  };
+  // (The blog's key is unchanged from before apps existed, so its cached builds stay valid.)
+  if (app.name !== 'blog') Object.assign(what, { app: app.name, useCacheHandler: mode === 'shared' ? useCacheHandler : null });
+  h.update(JSON.stringify(what));
+  for (const f of listSourceFiles(app.dir)) {
     h.update(`\0${f}\0`);
-    h.update(fs.readFileSync(path.join(BLOG_DIR, f)));
+    h.update(fs.readFileSync(path.join(app.dir, f)));
   }
   return h.digest('hex');
 }
 
 // The version dir is a Next project: the pinned package.json + node_modules from
 // install-next.js, plus a copy of examples/blog's sources (its package.json is not copied).
-function syncSources(vdir) {
+// Another app is copied into its own work dir under the version dir (see APPS), with a copy
+// of the pinned package.json; `next` resolves from the node_modules above it.
+function syncSources(vdir, srcDir = BLOG_DIR) {
   const marker = path.join(vdir, '.e2e-synced.json');
   let previous = [];
   try { previous = JSON.parse(fs.readFileSync(marker, 'utf8')); } catch {}
   for (const e of previous) fs.rmSync(path.join(vdir, e), { recursive: true, force: true });
-  const entries = fs.readdirSync(BLOG_DIR).filter(isAppEntry);
-  for (const e of entries) fs.cpSync(path.join(BLOG_DIR, e), path.join(vdir, e), { recursive: true });
+  const entries = fs.readdirSync(srcDir).filter(isAppEntry);
+  for (const e of entries) fs.cpSync(path.join(srcDir, e), path.join(vdir, e), { recursive: true });
   fs.writeFileSync(marker, JSON.stringify(entries));
 }
 
@@ -306,6 +346,7 @@ function baseEnv() {
   delete env.NODE_TEST_CONTEXT;
   // Only what the harness sets may point the handler at a Redis (never a developer's 6379).
   delete env.SHARED_ISR_HANDLER;
+  delete env.SHARED_ISR_USE_CACHE_HANDLER;
   delete env.SHARED_ISR_REDIS_URL;
   delete env.REDIS_URL;
   return env;
@@ -321,36 +362,45 @@ function readBuildRecord(vdir, distDir) {
 }
 
 /**
- * Builds examples/blog against one Next major (installing it first if needed). The build is
+ * Builds an example app (examples/blog unless `app` says otherwise) against one Next major
+ * (installing it first if needed). The build is
  * cached per (sources, pins, mode): `mode` 'shared' builds with the handler configured, as users
  * do, but with no Redis reachable (as in a Docker build); 'default' builds without it;
  * 'standalone' builds `output: 'standalone'` with the packed package as the handler (see top).
- * Must run under the version dir's lock. Returns { vdir, distDir, timings, built, record }.
+ * Must run under the version dir's lock.
+ * Returns { vdir (the project built), nodeModules, app, distDir, timings, built, record }.
  */
-async function buildUnlocked({ version, mode, handler }) {
+async function buildUnlocked({ version, mode, handler, app: appName = 'blog', useCacheHandler = DEFAULT_USE_CACHE_HANDLER }) {
   const major = normalizeMajor(version);
+  const app = appSpec(appName);
   const timings = {};
   const inst = installUnlocked(major, log);
   timings.installMs = inst.ms;
-  const vdir = versionDir(major);
+  const nodeModules = path.join(versionDir(major), 'node_modules');
+  const vdir = app.workDir(major);
+  const label = app.name === 'blog' ? `next${major} (${mode})` : `next${major} ${app.name} (${mode})`;
+  if (vdir !== versionDir(major)) {
+    fs.mkdirSync(vdir, { recursive: true });
+    fs.copyFileSync(path.join(versionDir(major), 'package.json'), path.join(vdir, 'package.json'));
+  }
   const distDir = distDirName(mode);
   let pkg = null;
   if (mode === 'standalone') {
-    pkg = ensurePackageInstalled(vdir, log);
+    pkg = ensurePackageInstalled(versionDir(major), log);
     timings.packMs = pkg.ms;
   }
-  const key = buildKey(major, mode, handler, pkg?.hash);
+  const key = buildKey(major, mode, handler, pkg?.hash, app, useCacheHandler);
   const previous = readBuildRecord(vdir, distDir);
   if (previous?.key === key && fs.existsSync(path.join(vdir, distDir, 'BUILD_ID'))) {
     timings.buildMs = 0;
-    log(`next${major} (${mode}): build is up to date (built in ${(previous.buildMs / 1000).toFixed(1)}s on ${previous.builtAt})`);
-    return { vdir, distDir, timings, built: false, record: previous };
+    log(`${label}: build is up to date (built in ${(previous.buildMs / 1000).toFixed(1)}s on ${previous.builtAt})`);
+    return { vdir, nodeModules, app: app.name, distDir, timings, built: false, record: previous };
   }
 
-  syncSources(vdir);
+  syncSources(vdir, app.dir);
   const buildTmp = fs.mkdtempSync(path.join(os.tmpdir(), `shared-isr-e2e-build-${major}-`));
   const cmsFile = path.join(buildTmp, 'cms.json');
-  fs.copyFileSync(path.join(BLOG_DIR, 'data', 'cms.json'), cmsFile);
+  fs.copyFileSync(path.join(app.dir, 'data', 'cms.json'), cmsFile);
   const cms = await startCmsServer(cmsFile);
   const env = {
     ...baseEnv(),
@@ -365,6 +415,8 @@ async function buildUnlocked({ version, mode, handler }) {
     // What users write: `cacheHandler: require.resolve('shared-isr/handler')` (next.config.js
     // resolves a bare module name that way) for standalone; this checkout's module for shared.
     env.SHARED_ISR_HANDLER = mode === 'standalone' ? 'shared-isr/handler' : handler;
+    // Read by apps with 'use cache' (examples/use-cache) for `cacheHandlers`; the blog ignores it.
+    env.SHARED_ISR_USE_CACHE_HANDLER = mode === 'standalone' ? 'shared-isr/use-cache' : useCacheHandler;
     // Nothing listens there: the handler must cope without Redis at build time. Never let it
     // fall back to a default 127.0.0.1:6379, which may be someone else's Redis.
     redisUrl = `redis://127.0.0.1:${await freePort()}`;
@@ -373,12 +425,12 @@ async function buildUnlocked({ version, mode, handler }) {
   if (mode === 'standalone') env.NEXT_OUTPUT = 'standalone';
   const logFile = path.join(vdir, `build-${mode}.log`);
   fs.writeFileSync(logFile, '');
-  log(`next${major} (${mode}): building (log: ${path.relative(ROOT, logFile)}) ...`);
+  log(`${label}: building (log: ${path.relative(ROOT, logFile)}) ...`);
   const t0 = Date.now();
   fs.rmSync(path.join(vdir, distDir, 'BUILD_ID'), { force: true });
   // A stale standalone tree from an earlier build must not survive into this one.
   fs.rmSync(path.join(vdir, distDir, 'standalone'), { recursive: true, force: true });
-  const child = spawnGuarded(process.execPath, [path.join(vdir, 'node_modules', 'next', 'dist', 'bin', 'next'), 'build'], {
+  const child = spawnGuarded(process.execPath, [path.join(nodeModules, 'next', 'dist', 'bin', 'next'), 'build'], {
     cwd: vdir,
     env,
     logFile,
@@ -389,13 +441,14 @@ async function buildUnlocked({ version, mode, handler }) {
   fs.rmSync(buildTmp, { recursive: true, force: true });
   timings.buildMs = Date.now() - t0;
   if (code !== 0 || !fs.existsSync(path.join(vdir, distDir, 'BUILD_ID'))) {
-    throw new Error(`next build failed for next${major} (${mode}), exit ${code}. Log ${logFile}:\n${tail(logFile, 60)}`);
+    throw new Error(`next build failed for ${label}, exit ${code}. Log ${logFile}:\n${tail(logFile, 60)}`);
   }
   if (mode === 'standalone' && !fs.existsSync(path.join(vdir, distDir, 'standalone'))) {
     throw new Error(`next${major}: output 'standalone' produced no ${distDir}/standalone. Log ${logFile}:\n${tail(logFile, 60)}`);
   }
   const record = {
     key,
+    app: app.name,
     mode,
     nextVersion: VERSIONS[major].next,
     buildMs: timings.buildMs,
@@ -406,15 +459,16 @@ async function buildUnlocked({ version, mode, handler }) {
     logFile,
   };
   fs.writeFileSync(path.join(vdir, distDir, '.e2e-build.json'), JSON.stringify(record, null, 2));
-  log(`next${major} (${mode}): built in ${(timings.buildMs / 1000).toFixed(1)}s`);
-  return { vdir, distDir, timings, built: true, record };
+  log(`${label}: built in ${(timings.buildMs / 1000).toFixed(1)}s`);
+  return { vdir, nodeModules, app: app.name, distDir, timings, built: true, record };
 }
 
-/** Builds (or reuses) one mode: 'default' | 'shared' | 'standalone'. */
-async function buildApp({ version, mode, useSharedIsr = false, handler = DEFAULT_HANDLER } = {}) {
+/** Builds (or reuses) one mode: 'default' | 'shared' | 'standalone', of `app` (default 'blog'). */
+async function buildApp({ version, mode, useSharedIsr = false, handler = DEFAULT_HANDLER, app = 'blog', useCacheHandler = DEFAULT_USE_CACHE_HANDLER } = {}) {
   const major = normalizeMajor(version);
   const m = mode ?? (useSharedIsr ? 'shared' : 'default');
-  return withLock(versionDir(major), () => buildUnlocked({ version: major, mode: m, handler }));
+  appSpec(app);
+  return withLock(versionDir(major), () => buildUnlocked({ version: major, mode: m, handler, app, useCacheHandler: path.resolve(useCacheHandler) }));
 }
 
 // ---------------------------------------------------------------- redis
@@ -553,10 +607,15 @@ async function startBalancer(instances, logFile, port = 0) {
 /**
  * startCluster({ version, instances = 3, useSharedIsr = false, standalone = false,
  *                redis = useSharedIsr, store, handler = <repo>/lib/handler-default.js, env = {},
- *                cms, cmsFile, secret, lbPort, instancePorts, removeOnExit })
- * → { version, lbUrl, instances: [{ name, url, port, logFile, dir, child }], redisUrl, runDir,
+ *                cms, cmsFile, secret, lbPort, instancePorts, removeOnExit,
+ *                app = 'blog', useCacheHandler = <repo>/lib/use-cache-default.js })
+ * → { version, app, lbUrl, instances: [{ name, url, port, logFile, dir, child }], redisUrl, runDir,
  *     logs, build, setCms(obj), getCms(), revalidate(body, { via }), revalidatePages(paths, { via }),
  *     addInstance(), stopInstance(inst), logTail(), timings, stop({ keepLogs }) }
+ *
+ * app: which example app (APPS): 'blog' (default) or 'use-cache'. The CMS starts as that app's
+ *   data/cms.json. useCacheHandler: the 'use cache' module the app registers as
+ *   `cacheHandlers.default`/`.remote` with useSharedIsr (env SHARED_ISR_USE_CACHE_HANDLER).
  *
  * standalone: true runs the 'standalone' build (implies useSharedIsr): each instance is a copy
  *   of `.next/standalone` (+ static, public) in the run dir, started with `node server.js`.
@@ -575,13 +634,17 @@ async function startCluster(opts = {}) {
   const wantRedis = memoryStore ? false : (opts.redis ?? useSharedIsr);
   const handler = path.resolve(opts.handler ?? DEFAULT_HANDLER);
   if (useSharedIsr && !standalone && !fs.existsSync(handler)) throw new Error(`cache handler not found: ${handler}`);
+  const app = appSpec(opts.app ?? 'blog').name;
+  const useCacheHandler = path.resolve(opts.useCacheHandler ?? DEFAULT_USE_CACHE_HANDLER);
+  if (app !== 'blog' && useSharedIsr && !standalone && !fs.existsSync(useCacheHandler)) throw new Error(`'use cache' handler not found: ${useCacheHandler}`);
   const mode = standalone ? 'standalone' : useSharedIsr ? 'shared' : 'default';
+  const label = app === 'blog' ? `next${major} (${mode})` : `next${major} ${app} (${mode})`;
   const t0 = Date.now();
 
-  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), `shared-isr-e2e-next${major}-${mode}-`));
+  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), `shared-isr-e2e-next${major}-${app === 'blog' ? '' : `${app}-`}${mode}-`));
   if (opts.removeOnExit) removeOnExit.add(runDir);
   const cmsFile = opts.cmsFile ? path.resolve(opts.cmsFile) : path.join(runDir, 'cms.json');
-  if (!opts.cmsFile || opts.cms) writeJsonAtomic(cmsFile, opts.cms ?? readBaseCms());
+  if (!opts.cmsFile || opts.cms) writeJsonAtomic(cmsFile, opts.cms ?? readBaseCms(app));
   const secret = opts.secret ?? crypto.randomBytes(16).toString('hex');
   const instances = [];
   const children = [];
@@ -598,7 +661,7 @@ async function startCluster(opts = {}) {
     await Promise.all(children.map(killGroup));
     await cmsServer?.close();
     removeOnExit.delete(runDir);
-    if (keepLogs) log(`next${major} (${mode}): logs kept in ${runDir}`);
+    if (keepLogs) log(`${label}: logs kept in ${runDir}`);
     else fs.rmSync(runDir, { recursive: true, force: true });
   }
 
@@ -614,7 +677,7 @@ async function startCluster(opts = {}) {
     let built;
     const names = Array.from({ length: count }, (_, i) => `app-${i + 1}`);
     await withLock(versionDir(major), async () => {
-      built = await buildUnlocked({ version: major, mode, handler });
+      built = await buildUnlocked({ version: major, mode, handler, app, useCacheHandler });
       for (const name of names) prepareInstanceDir(built, path.join(runDir, name), { standalone });
     });
     const timings = { ...built.timings };
@@ -639,7 +702,10 @@ async function startCluster(opts = {}) {
       // its build-time config and needs neither (a Docker image would not set them).
       if (!standalone) {
         env.NEXT_DIST_DIR = built.distDir;
-        if (useSharedIsr) env.SHARED_ISR_HANDLER = handler;
+        if (useSharedIsr) {
+          env.SHARED_ISR_HANDLER = handler;
+          env.SHARED_ISR_USE_CACHE_HANDLER = useCacheHandler;
+        }
       }
       if (useSharedIsr && !redis && !memoryStore && !env.SHARED_ISR_REDIS_URL) {
         // Without our redis, point the handler at a port where nothing listens rather than
@@ -667,7 +733,7 @@ async function startCluster(opts = {}) {
           logFile,
         });
       } else {
-        const nextBin = path.join(built.vdir, 'node_modules', 'next', 'dist', 'bin', 'next');
+        const nextBin = path.join(built.nodeModules ?? path.join(built.vdir, 'node_modules'), 'next', 'dist', 'bin', 'next');
         child = spawnGuarded(process.execPath, [nextBin, 'start', dir, '-p', String(port), '-H', '127.0.0.1'], {
           cwd: dir,
           env: envFor(name),
@@ -688,12 +754,13 @@ async function startCluster(opts = {}) {
     lb = await startBalancer(instances, path.join(runDir, 'lb.log'), opts.lbPort);
     logs.lb = path.join(runDir, 'lb.log');
     timings.totalMs = Date.now() - t0;
-    log(`next${major} (${mode}): ${count} instances up in ${(timings.startMs / 1000).toFixed(1)}s, lb ${lb.url}, run dir ${runDir}`);
+    log(`${label}: ${count} instances up in ${(timings.startMs / 1000).toFixed(1)}s, lb ${lb.url}, run dir ${runDir}`);
 
     let extra = 0;
     return {
       version: major,
       nextVersion: VERSIONS[major].next,
+      app,
       mode,
       lbUrl: lb.url,
       routed: lb.routed,
@@ -781,7 +848,7 @@ function prepareInstanceDir(built, dir, { standalone = false } = {}) {
   if (fs.existsSync(path.join(built.vdir, 'public'))) {
     fs.cpSync(path.join(built.vdir, 'public'), path.join(dir, 'public'), { recursive: true });
   }
-  fs.symlinkSync(path.join(built.vdir, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  fs.symlinkSync(built.nodeModules ?? path.join(built.vdir, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
 }
 
 /** Symlinks under `root` whose target lies outside it, as "link -> target". */
@@ -832,5 +899,8 @@ module.exports = {
   sleep,
   redisCommand,
   BLOG_DIR,
+  USE_CACHE_DIR,
+  APPS,
   DEFAULT_HANDLER,
+  DEFAULT_USE_CACHE_HANDLER,
 };

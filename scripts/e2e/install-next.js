@@ -3,7 +3,8 @@
 // Prepares an isolated install of one Next.js major for the e2e tests:
 //   examples/.work/next<major>/node_modules  (next + react + react-dom, exact pins)
 // The example app's sources are copied next to it at build time (see harness.js),
-// so one app runs unchanged against every major.
+// so one app runs unchanged against every major. Other example apps (examples/use-cache) are
+// built in examples/.work/next<major>/apps/<app>/ and resolve next from this install.
 //
 // Usage: node scripts/e2e/install-next.js <14|15|16> [...]   (no argument = all)
 // Cached: when node_modules already holds the pinned versions, nothing is run.
