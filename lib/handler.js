@@ -82,6 +82,9 @@ function createHandler(options = {}) {
   return class SharedIsrCacheHandler {
     constructor(ctx = {}) {
       this.ctx = ctx
+      // Next makes one handler per request, before rendering: what this request stores can
+      // be no newer than this, so a revalidation during the render still invalidates it.
+      this.startedAt = Date.now()
     }
 
     key(s, key, fetch) {
@@ -108,7 +111,11 @@ function createHandler(options = {}) {
           decodeValue,
         )
         hit = stored ? await s.read(storeKey, undefined, decodeValue) : null
-        if (!hit) return stored ? null : seeded // store down: the build output beats a miss
+        // Store down: the build output beats a miss, judged against what this process knows.
+        if (!hit && !stored) hit = s.judgeLocal(seeded.value, seeded.lastModified, headerTags(seeded.value))
+        if (!hit) return null
+        // Build output older than data the store lost may be older than what was served.
+        if (hit.freshness === 'fresh' && hit.lastModified < s.resetAt()) hit = { ...hit, freshness: 'stale' }
       }
       if (!hit) return null
       const value = hit.value
@@ -157,7 +164,8 @@ function createHandler(options = {}) {
         s.badKeys.once(`encode:${key}`, `not caching ${JSON.stringify(key)}: ${err.message}`)
         return
       }
-      await s.write(this.key(s, key, fetch), payload, { lastModified: Date.now(), revalidate, expire, tags }, decodeValue)
+      const lastModified = Math.min(this.startedAt, Date.now())
+      await s.write(this.key(s, key, fetch), payload, { lastModified, revalidate, expire, tags }, decodeValue)
     }
 
     /** Resolves once every instance will see it; rejects if it could not be recorded. */

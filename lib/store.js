@@ -190,6 +190,17 @@ class Store {
     return rec
   }
 
+  /** A value that is not in the store (build output while Redis is down), judged locally. */
+  judgeLocal(value, lastModified, tags) {
+    const freshness = tags.length > 0 ? this.native.judge(tags, lastModified).freshness : 'fresh'
+    return { value, lastModified, revalidate: undefined, expire: undefined, tags, freshness, writeId: 0 }
+  }
+
+  /** When this process last saw the store lose data (ms; 0 when never). */
+  resetAt() {
+    return this.native.resetAt()
+  }
+
   /** When the store's copy expires (TTL from `expire`), never later. */
   deadline(from, expire) {
     const ttl = typeof expire === 'number' && expire > 0 ? expire : (this.config.defaultTtlSeconds ?? 31536000)

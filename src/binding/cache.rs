@@ -173,6 +173,12 @@ impl NativeCache {
         env.spawn_future(async move { inner.check(&key, write_id as u64).await.map_err(to_napi) })
     }
 
+    /// When this process last saw the store lose data (ms; 0 when never).
+    #[napi]
+    pub fn reset_at(&self) -> f64 {
+        self.inner.reset_at()
+    }
+
     /// Reclassifies a hit whose payload the caller could not decode as corrupt.
     #[napi]
     pub fn note_undecodable(&self, freshness: String) {

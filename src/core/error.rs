@@ -36,6 +36,14 @@ impl Error {
         }
     }
 
+    /// The message without the category prefix that `Display` adds.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Config(m) | Error::Unavailable(m) | Error::Redis(m) | Error::Corrupt(m) => m.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// Errors that say Redis itself is unhealthy (they open the circuit breaker).
     pub fn is_connectivity(&self) -> bool {
         matches!(self, Error::Unavailable(_) | Error::Timeout { .. })

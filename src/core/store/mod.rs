@@ -240,6 +240,14 @@ impl Cache {
         }
     }
 
+    /// When this process last saw the store lose data (ms since the epoch; 0 when never).
+    pub fn reset_at(&self) -> f64 {
+        match &self.backend {
+            Backend::Redis(r) => r.reset_at(),
+            Backend::Memory(_) => 0.0,
+        }
+    }
+
     /// Strict mode: is the local copy with `write_id` still what the store holds?
     pub async fn check(&self, key: &str, write_id: u64) -> Result<bool> {
         self.check_open()?;

@@ -30,7 +30,10 @@ use std::time::Duration;
 static REVALIDATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-if redis.call('EXISTS', KEYS[4]) == 0 then redis.call('SET', KEYS[4], ARGV[4]) end
+if redis.call('EXISTS', KEYS[4]) == 0 then
+  redis.call('SET', KEYS[4], ARGV[4])
+  redis.call('SET', KEYS[5], ARGV[1])
+end
 local epoch = redis.call('INCR', KEYS[4])
 for i = 5, #ARGV do
   local t = ARGV[i]
@@ -47,7 +50,8 @@ return epoch
     )
 });
 
-/// Returns `epoch, from, (tag, stale, expired)*` for every tag changed after `from`.
+/// Returns `epoch, from, born, (tag, stale, expired)*` for every tag changed after `from`;
+/// `born` is when the epoch counter was created (a new value means the store lost data).
 /// A `from` ahead of the store's epoch means the store was reset: everything is resent.
 static SYNC: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -56,7 +60,7 @@ static SYNC: LazyLock<Script> = LazyLock::new(|| {
 local raw = redis.call('GET', KEYS[4]) or '0'
 local from = ARGV[1]
 if tonumber(from) > tonumber(raw) then from = '0' end
-local out = { raw, from }
+local out = { raw, from, redis.call('GET', KEYS[5]) or '' }
 for _, t in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. from, '+inf')) do
   out[#out + 1] = t
   out[#out + 1] = redis.call('HGET', KEYS[1], t) or ''
@@ -73,18 +77,21 @@ struct MetaKeys {
     expired: String,
     log: String,
     epoch: String,
+    born: String,
 }
 
 impl MetaKeys {
     fn new(prefix: &str) -> Self {
         let k = |name: &str| format!("{prefix}{{{prefix}}}:{name}");
-        MetaKeys { stale: k("stale"), expired: k("expired"), log: k("log"), epoch: k("epoch") }
+        MetaKeys { stale: k("stale"), expired: k("expired"), log: k("log"), epoch: k("epoch"), born: k("born") }
     }
 }
 
 struct Mirror {
     /// Epoch of the store that `manifest` reflects; -1 before the first sync.
     epoch: i64,
+    /// When the store's epoch counter was created, as last seen ("" before the first sync).
+    born: String,
     manifest: Manifest,
 }
 
@@ -136,6 +143,9 @@ struct Inner {
     /// Present when the L1 is on: client tracking feeds it.
     coherence: Option<Coherence>,
     syncs: AtomicU64,
+    /// When this process last saw the store lose data (ms; 0 never): build output read
+    /// through after that may be older than what was lost, so it is served as stale.
+    reset_at: Mutex<f64>,
     closed: AtomicBool,
 }
 
@@ -168,11 +178,12 @@ impl RedisStore {
                 timeout: Duration::from_millis(config.timeout_ms),
                 connect_timeout: Duration::from_millis(config.connect_timeout_ms),
                 breaker: Breaker::default(),
-                mirror: Mutex::new(Mirror { epoch: -1, manifest: Manifest::default() }),
+                mirror: Mutex::new(Mirror { epoch: -1, born: String::new(), manifest: Manifest::default() }),
                 keys: MetaKeys::new(&config.prefix),
                 conn: Mutex::new(None),
                 coherence,
                 syncs: AtomicU64::new(0),
+                reset_at: Mutex::new(0.0),
                 closed: AtomicBool::new(false),
             }),
         })
@@ -196,6 +207,10 @@ impl RedisStore {
 
     pub async fn check(&self, key: &str, write_id: u64) -> Result<Check> {
         self.inner.check(key, write_id).await
+    }
+
+    pub fn reset_at(&self) -> f64 {
+        *self.inner.reset_at.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn coherence(&self) -> Option<&Coherence> {
@@ -299,6 +314,7 @@ impl Inner {
                 // is suspect, and the epoch must be read again to be tracked again.
                 _ => {
                     co.flush();
+                    *self.reset_at.lock().unwrap_or_else(|p| p.into_inner()) = crate::core::clock::now_ms();
                     self.catch_up();
                 }
             },
@@ -344,7 +360,7 @@ impl Inner {
         };
         match &res {
             Ok(_) => self.breaker.success(),
-            Err(e) if e.is_connectivity() => self.breaker.failure(&e.to_string()),
+            Err(e) if e.is_connectivity() => self.breaker.failure(&e.detail()),
             Err(_) if probe => self.breaker.release_probe(),
             Err(_) => {}
         }
@@ -419,6 +435,7 @@ impl Inner {
                     .key(&keys.expired)
                     .key(&keys.log)
                     .key(&keys.epoch)
+                    .key(&keys.born)
                     .arg(from)
                     .invoke_async(&mut c)
                     .await
@@ -427,18 +444,24 @@ impl Inner {
         self.syncs.fetch_add(1, Ordering::Relaxed);
         let bad = || Error::Redis("malformed manifest sync reply".into());
         let num = |s: &String| s.parse::<i64>().map_err(|_| bad());
-        let (epoch, used_from) = match out.as_slice() {
-            [e, f, ..] => (num(e)?, num(f)?),
+        let (epoch, used_from, born) = match out.as_slice() {
+            [e, f, b, ..] => (num(e)?, num(f)?, b.clone()),
             _ => return Err(bad()),
         };
         let stamp = |s: &str| if s.is_empty() { None } else { s.parse::<f64>().ok() };
         {
             let mut m = self.mirror();
-            let reset = used_from == 0 && from > 0;
+            // Lost data shows as an epoch behind ours, or as a counter created anew since.
+            let reborn = !m.born.is_empty() && m.born != born;
+            let reset = (used_from == 0 && from > 0) || reborn;
             if epoch <= m.epoch && !reset {
                 return Ok(()); // a concurrent sync got here first
             }
-            for chunk in out[2..].chunks_exact(3) {
+            if reset {
+                *self.reset_at.lock().unwrap_or_else(|p| p.into_inner()) = crate::core::clock::now_ms();
+            }
+            m.born = born;
+            for chunk in out[3..].chunks_exact(3) {
                 let mut s = TagStamps { stale: stamp(&chunk[1]), expired: stamp(&chunk[2]) };
                 if reset {
                     // The store lost history (flush, restart, failover to an older copy): keep
@@ -498,6 +521,7 @@ impl Inner {
                 inv.key(&keys.expired)
                     .key(&keys.log)
                     .key(&keys.epoch)
+                    .key(&keys.born)
                     .arg(now.to_string())
                     .arg(mode)
                     .arg(expired_at)
