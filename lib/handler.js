@@ -114,8 +114,9 @@ function createHandler(options = {}) {
         // Store down: the build output beats a miss, judged against what this process knows.
         if (!hit && !stored) hit = s.judgeLocal(seeded.value, seeded.lastModified, headerTags(seeded.value))
         if (!hit) return null
-        // Build output older than data the store lost may be older than what was served.
-        if (hit.freshness === 'fresh' && hit.lastModified < s.resetAt()) hit = { ...hit, freshness: 'stale' }
+        // Build output older than data the store lost may be older than what was served:
+        // render anew (or, where a miss would 404, regenerate from it).
+        if (hit.freshness === 'fresh' && hit.lastModified < s.resetAt()) hit = { ...hit, freshness: 'expired' }
       }
       if (!hit) return null
       const value = hit.value

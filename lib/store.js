@@ -185,8 +185,9 @@ class Store {
       size: hit.payload.length,
       deadline: this.deadline(hit.lastModified, hit.expire),
     }
-    // Stored under the generation from before the read: any invalidation after it shows.
-    if (this.l1 && gen > 0) this.l1.set(key, rec)
+    // Stored under the generation from before the read: any invalidation after it shows. A
+    // copy stored meanwhile under a later generation (our own write) is newer: keep it.
+    if (this.l1 && gen > 0 && !(this.l1.map.get(key)?.gen > gen)) this.l1.set(key, rec)
     return rec
   }
 
@@ -235,7 +236,6 @@ class Store {
    * logged and counted.
    */
   async write(key, payload, meta, decode) {
-    const gen = this.l1 ? Math.abs(this.native.coherence()) : 0
     this.l1?.delete(key) // never serve the copy this write replaces
     let writeId
     try {
@@ -247,6 +247,9 @@ class Store {
       else this.health.fail('set', err)
       return false
     }
+    // Redis does not tell this process about its own writes (NOLOOP): a read of the old value
+    // still in flight must not land in the L1 as current.
+    const gen = this.l1 ? this.native.invalidateLocal(key) : 0
     if (this.l1 && gen > 0 && !meta.ifAbsent) {
       this.l1.set(key, {
         value: decode(payload),

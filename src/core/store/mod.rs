@@ -221,6 +221,18 @@ impl Cache {
         }
     }
 
+    /// This process wrote `key` (NOLOOP: Redis does not tell us): copies of it read before now
+    /// are outdated. Returns the generation a copy of the new value may be stored under.
+    pub fn invalidate_local(&self, key: &str) -> Option<u64> {
+        match &self.backend {
+            Backend::Redis(r) => r.coherence().map(|c| {
+                c.invalidate_keys([self.entry_key(key).as_str()]);
+                c.generation()
+            }),
+            Backend::Memory(_) => None,
+        }
+    }
+
     /// Whether a local copy of `key` validated at generation `since` is still the latest.
     pub fn is_valid(&self, key: &str, since: u64) -> bool {
         match &self.backend {
