@@ -407,9 +407,8 @@ class Micro {
     const skipped = {}
     const used = Object.fromEntries(names.map((n) => [n, new Set()]))
     for (const level of this.p.tagLevels) {
-      // Populations are not measured, so they run side by side (all contenders at once).
+      // One contender at a time, so each population rate (and the skip rule) is its own.
       const populateMs = {}
-      const todo = []
       for (const n of names) {
         if (skipped[n]) continue
         const need = level - populated[n]
@@ -418,19 +417,13 @@ class Micro {
           log(`${n}: ${skipped[n]}`)
           continue
         }
-        todo.push(n)
+        log(`tag scale: ${n} populating ${populated[n].toLocaleString('en')} -> ${level.toLocaleString('en')}`)
+        const r = await this.workers[n].call('populate', { from: populated[n], to: level, concurrency: 128 })
+        populateMs[n] = r.ms
+        rates[n] = need / r.ms
+        populated[n] = level
+        if (r.errors) log(`${n}: ${r.errors} populate errors: ${firstLine(r.firstError)}`)
       }
-      log(`tag scale: populating ${todo.join(', ')} to ${level.toLocaleString('en')} entries`)
-      await Promise.all(
-        todo.map(async (n) => {
-          const need = level - populated[n]
-          const r = await this.workers[n].call('populate', { from: populated[n], to: level, concurrency: 128 })
-          populateMs[n] = r.ms
-          rates[n] = need / r.ms
-          populated[n] = level
-          if (r.errors) log(`${n}: ${r.errors} populate errors: ${firstLine(r.firstError)}`)
-        }),
-      )
       const list = names.filter((n) => !skipped[n])
       const parts = Object.fromEntries(list.map((n) => [n, []]))
       const failed = {}

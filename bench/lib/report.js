@@ -409,7 +409,7 @@ function render(res, { docsDir, notes }) {
   if (res.micro.tagScale.length) {
     p('### revalidateTag with 10k, 100k and 1M cached entries')
     p()
-    p(`Each contender is populated with its own \`set\` (small pages, 128 calls in flight, so node-redis pipelines; the populations are not measured and run side by side), then revalidates one tag at a time (one caller), each tag belonging to one entry (\`post:s<j>\`, *j* spread over the population): the everyday CMS webhook. Up to ${res.micro.tagMaxOps} calls per batch, batches of at most ${res.micro.tagBatchMs} ms (at least one call), ${res.micro.tagRounds} interleaved rounds. A contender is skipped at a level when populating it would take more than ${Math.round(res.micro.populateCapMs / 60000)} minutes.`)
+    p(`Each contender is populated with its own \`set\` (small pages, 128 calls in flight, so node-redis pipelines; one contender at a time, not measured), then revalidates one tag at a time (one caller), each tag belonging to one entry (\`post:s<j>\`, *j* spread over the population): the everyday CMS webhook. Up to ${res.micro.tagMaxOps} calls per batch, batches of at most ${res.micro.tagBatchMs} ms (at least one call), ${res.micro.tagRounds} interleaved rounds. A contender is skipped at a level when populating it would take more than ${Math.round(res.micro.populateCapMs / 60000)} minutes.`)
     p()
     if (files.includes('benchmarks-revalidate.svg')) p('![revalidateTag p50 by number of entries](benchmarks-revalidate.svg)')
     p()
