@@ -15,6 +15,7 @@
 //   --no-profile         do not profile missed targets
 //   --only=a,b           micro contenders subset (names as in bench/lib/contenders.js)
 //   --refresh-fixtures   rebuild bench/fixtures/ from the e2e build
+//   --render-only        only re-render the markdown and charts from bench/results/latest.json
 //   --out=<file>         markdown output (default docs/benchmarks.md; with --quick
 //                        bench/results/quick/benchmarks.md, so CI never replaces the docs)
 
@@ -94,7 +95,21 @@ function git(...a) {
   }
 }
 
+function renderOnly() {
+  const { render } = require('./lib/report')
+  const res = JSON.parse(fs.readFileSync(path.join(BENCH, 'results', QUICK ? 'quick.json' : 'latest.json'), 'utf8'))
+  res.peerNotes = peerNotes(res)
+  let notes = null
+  try {
+    notes = fs.readFileSync(path.join(BENCH, 'notes.md'), 'utf8')
+  } catch {}
+  const outFile = opt('out') ? path.resolve(opt('out')) : QUICK ? path.join(BENCH, 'results', 'quick', 'benchmarks.md') : path.join(ROOT, 'docs', 'benchmarks.md')
+  fs.writeFileSync(outFile, render(res, { docsDir: path.dirname(outFile), notes }))
+  log(`re-rendered ${path.relative(process.cwd(), outFile)} from the results of ${res.meta.date}`)
+}
+
 async function main() {
+  if (flag('--render-only')) return renderOnly()
   const started = Date.now()
   const durations = {}
   ensureDeps()
@@ -245,7 +260,10 @@ function peerNotes(res) {
     }
   }
   const ex = res.macro?.excludedPaths || {}
-  for (const [pth, who] of Object.entries(ex)) n.push(`Macro: \`${pth}\` answered 404 with ${who.join(', ')}: prerendered pages of a closed route (\`dynamicParams = false\`) are not in Redis until something writes them, and these handlers do not read the build output on a miss, so Next answers 404. @fortedigital offers \`registerInitialCache\` in \`instrumentation.ts\` for this (not wired in the example app); @trieb.work has no seeding.`)
+  if (Object.keys(ex).length) {
+    const who = [...new Set(Object.values(ex).flat().map((w) => w.replace(/ \(.*\)$/, '')))]
+    n.push(`Macro: ${Object.keys(ex).map((p) => `\`${p}\``).join(', ')} answered 404 with ${who.join(' and ')}. These are prerendered pages of a closed route (\`dynamicParams = false\`): they are not in Redis until something writes them, these handlers do not read the build output on a miss, and Next answers 404. @fortedigital offers \`registerInitialCache\` in \`instrumentation.ts\` for this (not wired in the example app); @trieb.work has no seeding.`)
+  }
   n.push(`@fortedigital ${v('@fortedigital/nextjs-cache-handler')} (the Next 15 line) declares \`engines.node >= 22\` and npm warns on Node 20; it runs on Node ${res.meta.versions.node.slice(1)} without a problem here. 3.x (${v('@fortedigital/nextjs-cache-handler (3.x, alias forte3)')}) declares Node ≥ 22 and Next ≥ 16.1.5: its handler API also runs on Node 20 and is measured in the micro benchmarks (its storage path is 2.x's plus a pluggable serializer); it is not in the Next 15 macro benchmark.`)
   n.push('@fortedigital: a get is three sequential round trips (GET, HEXISTS on the shared tags hash, HMGET of the tag timestamps); set is four commands (two HSETs, SET, EXPIREAT); `revalidateTag` HSCANs the whole `__sharedTags__` hash and also the `__sharedTagsTtl__` hash on every call, so its cost grows with the number of entries. Buffers are stored as base64 inside JSON.')
   n.push('@neshca 1.9: Next 13.5–14 only (`peerDependencies.next < 15`; installed here with `legacy-peer-deps`). A get is GET + HMGET; `revalidateTag` HSCANs the whole tags hash with `COUNT 100`, so one call at 1M entries is ~10k round trips.')
