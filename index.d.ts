@@ -152,8 +152,8 @@ export declare class NativeCache {
   check(key: string, writeId: number): Promise<boolean>
   /** When this process last saw the store lose data (ms; 0 when never). */
   resetAt(): number
-  /** Reclassifies a hit whose payload the caller could not decode as corrupt. */
-  noteUndecodable(freshness: string): void
+  /** Counts a hit whose payload the caller could not decode as corrupt. */
+  noteCorrupt(): void
   stats(): NativeStats
   /** Refuses further calls and drops this URL's shared connection. */
   close(): void

@@ -166,7 +166,7 @@ class Store {
     try {
       value = decode(hit.payload)
     } catch (err) {
-      this.native.noteUndecodable(hit.freshness)
+      this.native.noteCorrupt()
       this.badKeys.once(key, `ignoring the entry under ${JSON.stringify(key)} (ERR_SHARED_ISR_CORRUPT): ${err.message}; treated as a miss`)
       this.l1?.delete(key)
       return BAD

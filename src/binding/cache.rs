@@ -186,14 +186,10 @@ impl NativeCache {
         self.inner.reset_at()
     }
 
-    /// Reclassifies a hit whose payload the caller could not decode as corrupt.
+    /// Counts a hit whose payload the caller could not decode as corrupt.
     #[napi]
-    pub fn note_undecodable(&self, freshness: String) {
-        self.inner.note_undecodable(match freshness.as_str() {
-            "stale" => Freshness::Stale,
-            "expired" => Freshness::Expired,
-            _ => Freshness::Fresh,
-        });
+    pub fn note_corrupt(&self) {
+        self.inner.note_corrupt();
     }
 
     #[napi]

@@ -269,15 +269,9 @@ impl Cache {
         }
     }
 
-    /// The payload of a hit could not be decoded by the caller: count it as corrupt.
-    pub fn note_undecodable(&self, freshness: Freshness) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let counted = match freshness {
-            Freshness::Fresh => &self.stats.hits,
-            Freshness::Stale => &self.stats.stale_hits,
-            Freshness::Expired => &self.stats.expired_hits,
-        };
-        let _ = counted.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+    /// The payload of a hit could not be decoded by the caller: count it as corrupt. (Read
+    /// outcomes as the handler sees them are counted in JS, where the L1 lives.)
+    pub fn note_corrupt(&self) {
         bump(&self.stats.corrupt);
     }
 
