@@ -237,10 +237,6 @@ class Store {
    */
   async write(key, payload, meta, decode) {
     this.l1?.delete(key) // never serve the copy this write replaces
-    // Redis does not tell this process about its own writes (NOLOOP): mark reads of the old
-    // value still in flight as outdated, and keep our copy under this generation, so a write
-    // by anyone else from now on (pushed later, at a higher generation) drops it.
-    const gen = this.l1 ? this.native.invalidateLocal(key) : 0
     let writeId
     try {
       writeId = await this.native.set(key, payload, meta)
@@ -251,6 +247,9 @@ class Store {
       else this.health.fail('set', err)
       return false
     }
+    // Redis does not tell this process about its own writes (NOLOOP): a read of the old value
+    // still in flight must not land in the L1 as current.
+    const gen = this.l1 ? this.native.invalidateLocal(key) : 0
     if (this.l1 && gen > 0 && !meta.ifAbsent) {
       this.l1.set(key, {
         value: decode(payload),

@@ -486,10 +486,7 @@ impl Inner {
         self.run("set", |mut c| async move {
             let mut p = redis::pipe();
             if tracked {
-                // Tracking follows reads only: read the key (not its bytes) BEFORE writing it, so
-                // any write by someone else after ours tells us to drop the copy we keep.
                 p.add_command(tracking_on()).ignore();
-                p.cmd("STRLEN").arg(key).ignore();
             }
             let set = p.cmd("SET").arg(key).arg(envelope).arg("PX").arg(ttl_ms);
             if if_absent {
@@ -497,6 +494,11 @@ impl Inner {
             }
             // NX answers nil when the key exists: that is success too.
             set.ignore();
+            if tracked {
+                // Tracking follows reads only: read the key (not its bytes) so that the next
+                // write by someone else tells us to drop the copy we keep of this one.
+                p.cmd("STRLEN").arg(key).ignore();
+            }
             p.query_async::<()>(&mut c).await
         })
         .await
