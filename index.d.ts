@@ -136,11 +136,6 @@ export declare class NativeCache {
    * under it), 0 without an L1 (memory store, L1 off). One call on the hot path.
    */
   coherence(): number
-  /**
-   * Marks local copies of `key` read before now as outdated (this process just wrote it);
-   * returns the generation to store the new copy under (0 without an L1).
-   */
-  invalidateLocal(key: string): number
   /** Whether a local copy of `key` validated at generation `since` is still the latest. */
   isValid(key: string, since: number): boolean
   /** Judges tags against this process's view of the manifest (no I/O). */

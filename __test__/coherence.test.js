@@ -32,6 +32,7 @@ async function trio(extra) {
   const options = { redisUrl: redis.url, prefix: uniquePrefix('co'), buildId: 'co', timeoutMs: 2000, maxStalenessMs: MAX_STALENESS_MS, ...extra }
   const insts = await Promise.all([0, 1, 2].map(() => startInstance(options, {})))
   all.push(...insts)
+  insts.options = options
   return insts
 }
 
@@ -121,4 +122,32 @@ test('connections killed while revalidating (CLIENT KILL): staleness stays withi
   await insts[0].set('/co/after', route('x', 'after'), SET)
   for (let k = 0; k < 5; k++) await reader.get('/co/after', CTX)
   assert.ok((await reader.call('stats')).l1Hits > before, 'L1 in use again after reconnecting')
+})
+
+// Three instances regenerating one page at once (time-based ISR after the period): each keeps
+// its own write as its L1 copy, and only the last SET survives in Redis. Every other instance
+// must be told, even when another write lands right after its own (issue: an instance kept its
+// own, overwritten render in L1). After all writes returned and a moment for the pushes, every
+// instance must serve what Redis holds.
+test('concurrent writes of one key: afterwards every instance serves the one stored value', async (t) => {
+  const insts = await trio({})
+  const truth = await startInstance({ ...insts.options, l1MaxBytes: 0 }, {})
+  all.push(truth)
+  const { describeValue } = require('./helpers/common')
+  const body = (hit) => hit?.value?.body?.toString()
+  const ROUNDS = 150
+  for (let i = 0; i < ROUNDS; i++) {
+    const key = `/co/race/${i % 10}`
+    await Promise.all(
+      insts.map((w, k) => w.call('set', { key, value: describeValue(route(`r${i}-w${k}`, 'race')), ctx: describeValue(SET) })),
+    )
+    await new Promise((r) => setTimeout(r, 30))
+    const stored = body(await truth.get(key, CTX))
+    assert.match(stored ?? '', new RegExp(`^r${i}-w[0-2]$`), `round ${i}: Redis holds ${stored}`)
+    const served = await Promise.all(insts.map((x) => x.get(key, CTX).then(body)))
+    assert.deepEqual(served, [stored, stored, stored], `round ${i}: instances serve ${served.join(', ')}; Redis holds ${stored}`)
+  }
+  const hits = (await Promise.all(insts.map((x) => x.call('stats')))).reduce((n, s) => n + s.l1Hits, 0)
+  t.diagnostic(`${ROUNDS} rounds of 3 concurrent writes; L1 hits on the reads after them: ${hits}`)
+  assert.ok(hits > 0, 'the writers kept their own copies in L1 (the case under test)')
 })

@@ -67,8 +67,8 @@ function resolveConfig(options = {}, env = process.env) {
   const urlSource =
     options.redisUrl !== undefined ? 'redisUrl' : env.SHARED_ISR_REDIS_URL ? 'SHARED_ISR_REDIS_URL' : 'REDIS_URL'
   if (redisUrl !== undefined && typeof redisUrl !== 'string') throw new ConfigError(`${urlSource} must be a string`)
-  if (redisUrl !== undefined && !/^rediss?:\/\//i.test(redisUrl.trim())) {
-    throw new ConfigError(`${urlSource} must start with redis:// or rediss://`)
+  if (redisUrl !== undefined && !/^rediss?(\+cluster|\+sentinel)?:\/\//i.test(redisUrl.trim())) {
+    throw new ConfigError(`${urlSource} must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://`)
   }
 
   const [prefixName, prefix = DEFAULT_PREFIX] = pick('prefix', 'SHARED_ISR_PREFIX')

@@ -113,12 +113,12 @@ function createHandler(options = {}) {
         hit = stored ? await s.read(storeKey, undefined, decodeValue) : null
         // Store down: the build output beats a miss, judged against what this process knows.
         if (!hit && !stored) hit = s.judgeLocal(seeded.value, seeded.lastModified, headerTags(seeded.value))
-        if (!hit) return null
-        // Build output older than data the store lost may be older than what was served:
-        // render anew (or, where a miss would 404, regenerate from it).
-        if (hit.freshness === 'fresh' && hit.lastModified < s.resetAt()) hit = { ...hit, freshness: 'expired' }
       }
       if (!hit) return null
+      // This process saw the store lose data: anything written before that (build output read
+      // through by any instance, a failover's older copy) may be older than what was lost and
+      // already served. Render anew (or, where a miss would 404, regenerate from it).
+      if (hit.freshness !== 'expired' && hit.lastModified < s.resetAt()) hit = { ...hit, freshness: 'expired' }
       const value = hit.value
       const now = Date.now()
       const rev = hit.revalidate

@@ -68,7 +68,8 @@ class Store {
     this.strict = !!strict
     // The memory store is in-process already; an L1 in front of it would only copy.
     this.l1 = this.kind === 'redis' && config.l1MaxBytes !== 0 ? new L1(config.l1MaxBytes ?? 64 * 1024 * 1024) : null
-    this.flights = new Map() // key -> in-flight read (single-flight)
+    this.flights = new Map() // key -> { promise, tainted }: the in-flight read (single-flight)
+    this.writing = new Map() // key -> { count, overlapped }: writes of this process in progress
     // Reads as the handler sees them (L1 or store); the native counters see only the store.
     this.reads = { gets: 0, hits: 0, staleHits: 0, expiredHits: 0, misses: 0, l1Hits: 0 }
     this.health = new HealthLog(this.kind)
@@ -136,14 +137,19 @@ class Store {
   }
 
   fetch(key, gen, decode) {
-    let flight = this.flights.get(key)
-    if (flight) return flight
-    flight = this.load(key, gen, decode).finally(() => this.flights.delete(key))
+    const current = this.flights.get(key)
+    if (current && !current.tainted) return current.promise
+    // A read that overlaps a write of ours may return either value: it must not become the L1
+    // copy (the write's own copy is the one to keep).
+    const flight = { promise: null, tainted: this.writing.has(key) }
+    flight.promise = this.load(key, gen, decode, flight).finally(() => {
+      if (this.flights.get(key) === flight) this.flights.delete(key)
+    })
     this.flights.set(key, flight)
-    return flight
+    return flight.promise
   }
 
-  async load(key, gen, decode) {
+  async load(key, gen, decode, flight) {
     let hit
     try {
       hit = await this.native.get(key)
@@ -185,9 +191,8 @@ class Store {
       size: hit.payload.length,
       deadline: this.deadline(hit.lastModified, hit.expire),
     }
-    // Stored under the generation from before the read: any invalidation after it shows. A
-    // copy stored meanwhile under a later generation (our own write) is newer: keep it.
-    if (this.l1 && gen > 0 && !(this.l1.map.get(key)?.gen > gen)) this.l1.set(key, rec)
+    // Stored under the generation from before the read: any invalidation after it shows.
+    if (this.l1 && gen > 0 && !flight.tainted) this.l1.set(key, rec)
     return rec
   }
 
@@ -236,37 +241,58 @@ class Store {
    * logged and counted.
    */
   async write(key, payload, meta, decode) {
-    this.l1?.delete(key) // never serve the copy this write replaces
+    if (!this.l1) return (await this.send(key, payload, meta)) !== false
+    this.l1.delete(key) // never serve the copy this write replaces
+    // Taken before the write is sent: any push about this key after it (another instance's
+    // write, even one that landed just before ours) invalidates the copy kept below.
+    const gen = Math.abs(this.native.coherence())
+    let w = this.writing.get(key)
+    if (w) w.overlapped = true
+    else this.writing.set(key, (w = { count: 0, overlapped: false }))
+    w.count++
+    const reading = this.flights.get(key)
+    if (reading) reading.tainted = true
     let writeId
     try {
-      writeId = await this.native.set(key, payload, meta)
+      writeId = await this.send(key, payload, meta)
+    } finally {
+      if (--w.count === 0) this.writing.delete(key)
+    }
+    if (writeId === false) return false
+    // Two writes of one key in flight here: which one Redis kept is unknown, so keep neither.
+    if (w.overlapped || meta.ifAbsent || gen === 0) {
+      this.l1.delete(key)
+      return true
+    }
+    this.l1.set(key, {
+      value: decode(payload),
+      lastModified: meta.lastModified,
+      revalidate: meta.revalidate,
+      expire: meta.expire,
+      tags: meta.tags ?? [],
+      freshness: 'fresh',
+      until: -Infinity,
+      judgedGen: -1,
+      writeId,
+      gen,
+      size: payload.length,
+      deadline: this.deadline(Date.now(), meta.expire),
+    })
+    return true
+  }
+
+  /** The write itself: its write id, or false when it failed (logged and counted). */
+  async send(key, payload, meta) {
+    try {
+      const writeId = await this.native.set(key, payload, meta)
       this.health.ok()
+      return writeId
     } catch (err) {
       retype(err)
       if (err.code === 'ERR_SHARED_ISR_TOO_LARGE') this.badKeys.once(`set:${key}`, `not caching ${JSON.stringify(key)} (${err.code}): ${err.message}`)
       else this.health.fail('set', err)
       return false
     }
-    // Redis does not tell this process about its own writes (NOLOOP): a read of the old value
-    // still in flight must not land in the L1 as current.
-    const gen = this.l1 ? this.native.invalidateLocal(key) : 0
-    if (this.l1 && gen > 0 && !meta.ifAbsent) {
-      this.l1.set(key, {
-        value: decode(payload),
-        lastModified: meta.lastModified,
-        revalidate: meta.revalidate,
-        expire: meta.expire,
-        tags: meta.tags ?? [],
-        freshness: 'fresh',
-        until: -Infinity,
-        judgedGen: -1,
-        writeId,
-        gen,
-        size: payload.length,
-        deadline: this.deadline(Date.now(), meta.expire),
-      })
-    }
-    return true
   }
 
   /** Rejects when the revalidation could not be recorded: callers must see that. */

@@ -152,13 +152,6 @@ impl NativeCache {
         }
     }
 
-    /// Marks local copies of `key` read before now as outdated (this process just wrote it);
-    /// returns the generation to store the new copy under (0 without an L1).
-    #[napi]
-    pub fn invalidate_local(&self, key: String) -> f64 {
-        self.inner.invalidate_local(&key).map_or(0.0, |g| g as f64)
-    }
-
     /// Whether a local copy of `key` validated at generation `since` is still the latest.
     #[napi]
     pub fn is_valid(&self, key: String, since: f64) -> bool {

@@ -55,13 +55,14 @@ impl Default for Config {
 impl Config {
     pub fn validate(&self) -> Result<()> {
         if let Some(url) = &self.redis_url {
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            const SCHEMES: [&str; 6] = ["redis://", "rediss://", "redis+cluster://", "rediss+cluster://", "redis+sentinel://", "rediss+sentinel://"];
+            if !SCHEMES.iter().any(|s| url.len() >= s.len() && url[..s.len()].eq_ignore_ascii_case(s)) {
                 return Err(Error::Config(
-                    "redis URL must start with redis:// or rediss://".into(),
+                    "redis URL must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://".into(),
                 ));
             }
-            redis::Client::open(url.as_str())
-                .map_err(|e| Error::Config(format!("redis URL: {}", super::error::redact(&e.to_string()))))?;
+            // Parsed in full (every node of a Cluster or Sentinel list) when the store is made.
+            crate::core::store::check_url(url)?;
         }
         if self.prefix.is_empty() || self.prefix.len() > 256 {
             return Err(Error::Config("prefix must be 1 to 256 bytes".into()));
@@ -77,8 +78,8 @@ impl Config {
             return Err(Error::Config("maxValueBytes must be between 1 byte and 512 MiB".into()));
         }
         let tls_files = self.tls_ca_file.is_some() || self.tls_cert_file.is_some() || self.tls_key_file.is_some();
-        if tls_files && !self.redis_url.as_deref().is_some_and(|u| u.starts_with("rediss://")) {
-            return Err(Error::Config("TLS files are set but the redis URL is not rediss://".into()));
+        if tls_files && !self.redis_url.as_deref().is_some_and(|u| u.to_ascii_lowercase().starts_with("rediss")) {
+            return Err(Error::Config("TLS files are set but the redis URL is not rediss:// (or rediss+cluster://, rediss+sentinel://)".into()));
         }
         if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
             return Err(Error::Config("tlsCertFile and tlsKeyFile go together (mutual TLS)".into()));

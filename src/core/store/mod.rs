@@ -4,6 +4,7 @@
 mod breaker;
 mod memory;
 mod redis;
+mod topology;
 
 use super::clock::now_ms;
 use super::config::Config;
@@ -13,6 +14,11 @@ use super::stats::{Stats, StatsSnapshot, bump};
 use super::tags::{Durations, Freshness};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether `url` names a Redis topology we can connect to (parsed, nothing contacted).
+pub fn check_url(url: &str) -> crate::core::error::Result<()> {
+    topology::parse(url, None).map(|_| ())
+}
 
 pub use self::redis::RedisStore;
 pub use memory::MemoryStore;
@@ -216,18 +222,6 @@ impl Cache {
             Backend::Redis(r) => r.coherence().map(|c| {
                 let trusted = c.trusted();
                 (c.generation(), trusted)
-            }),
-            Backend::Memory(_) => None,
-        }
-    }
-
-    /// This process wrote `key` (NOLOOP: Redis does not tell us): copies of it read before now
-    /// are outdated. Returns the generation a copy of the new value may be stored under.
-    pub fn invalidate_local(&self, key: &str) -> Option<u64> {
-        match &self.backend {
-            Backend::Redis(r) => r.coherence().map(|c| {
-                c.invalidate_keys([self.entry_key(key).as_str()]);
-                c.generation()
             }),
             Backend::Memory(_) => None,
         }

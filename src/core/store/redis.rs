@@ -17,8 +17,10 @@ use crate::core::envelope::WRITE_ID_RANGE;
 use crate::core::error::{Error, Result};
 use crate::core::stats::StatsSnapshot;
 use crate::core::tags::{Durations, Freshness, Manifest, TagStamps};
+use super::topology::{Conn, Topology};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Script, Value};
+use redis::cluster::ClusterClientBuilder;
+use redis::{Client, ProtocolVersion, PushInfo, PushKind, Script, Value};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
@@ -133,13 +135,17 @@ pub struct RedisStore {
 }
 
 struct Inner {
-    client: Client,
+    topology: Topology,
     timeout: Duration,
     connect_timeout: Duration,
     breaker: Breaker,
     mirror: Mutex<Mirror>,
     keys: MetaKeys,
-    conn: Mutex<Option<(tokio::runtime::Id, ConnectionManager)>>,
+    conn: Mutex<Option<(tokio::runtime::Id, Conn)>>,
+    /// One connection attempt at a time (Cluster and Sentinel connect asynchronously).
+    connecting: tokio::sync::Mutex<()>,
+    /// The runtime the background check runs on (one per runtime, not per connection).
+    checker: Mutex<Option<tokio::runtime::Id>>,
     /// Present when the L1 is on: client tracking feeds it.
     coherence: Option<Coherence>,
     syncs: AtomicU64,
@@ -157,30 +163,49 @@ fn tracking_on() -> redis::Cmd {
     c
 }
 
+/// `read` (of one entry key) and `GET epoch`, with tracking re-armed wherever they go: one
+/// pipeline on one server; on a Cluster two in parallel, as the two keys live in different slots.
+async fn with_epoch<T: redis::FromRedisValue>(mut c: Conn, tracked: bool, read: redis::Cmd, epoch_key: &str) -> redis::RedisResult<(T, Option<i64>)> {
+    let pipe = |cmds: &[&redis::Cmd]| {
+        let mut p = redis::pipe();
+        if tracked {
+            p.add_command(tracking_on()).ignore();
+        }
+        for cmd in cmds {
+            p.add_command((*cmd).clone());
+        }
+        p
+    };
+    let mut epoch = redis::cmd("GET");
+    epoch.arg(epoch_key);
+    if !c.is_cluster() {
+        return pipe(&[&read, &epoch]).query_async(&mut c).await;
+    }
+    let mut c2 = c.clone();
+    let (value, epoch) = tokio::join!(
+        async { pipe(&[&read]).query_async::<(T,)>(&mut c).await },
+        async { pipe(&[&epoch]).query_async::<(Option<i64>,)>(&mut c2).await },
+    );
+    Ok((value?.0, epoch?.0))
+}
+
 impl RedisStore {
     pub fn new(config: &Config) -> Result<Self> {
         let url = config.redis_url.as_deref().ok_or_else(|| Error::Config("no redis URL".into()))?;
-        let info = url
-            .into_connection_info()
-            .map_err(|e| Error::Config(format!("redis URL: {}", crate::core::error::redact(&e.to_string()))))?;
-        // RESP3: pushes (tracking invalidations, disconnects) and proactive reconnects.
-        let redis = info.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
-        let info = info.set_redis_settings(redis);
-        let client = match tls_certificates(config)? {
-            Some(certs) => Client::build_with_tls(info, certs),
-            None => Client::open(info),
-        }
-        .map_err(|e| Error::Config(format!("redis client: {}", crate::core::error::redact(&e.to_string()))))?;
+        // RESP3 everywhere: pushes (tracking invalidations, disconnects) and proactive reconnects.
+        let topology = super::topology::parse(url, tls_certificates(config)?)?;
         let coherence = (config.l1_max_bytes > 0).then(|| Coherence::new(Duration::from_millis(config.max_staleness_ms)));
         Ok(RedisStore {
             inner: Arc::new(Inner {
-                client,
+                topology,
                 timeout: Duration::from_millis(config.timeout_ms),
                 connect_timeout: Duration::from_millis(config.connect_timeout_ms),
                 breaker: Breaker::default(),
                 mirror: Mutex::new(Mirror { epoch: -1, born: String::new(), manifest: Manifest::default() }),
                 keys: MetaKeys::new(&config.prefix),
                 conn: Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+                checker: Mutex::new(None),
                 coherence,
                 syncs: AtomicU64::new(0),
                 reset_at: Mutex::new(0.0),
@@ -253,38 +278,101 @@ impl Inner {
 
     /// The connection; created lazily inside the tokio runtime (redis-rs spawns its driver
     /// there, and napi-rs may replace the runtime when worker threads come and go).
-    fn connection(self: &Arc<Self>) -> Result<ConnectionManager> {
+    async fn connection(self: &Arc<Self>) -> Result<Conn> {
+        if let Some(c) = self.current_connection()? {
+            return Ok(c);
+        }
+        let _one = self.connecting.lock().await;
+        if let Some(c) = self.current_connection()? {
+            return Ok(c);
+        }
+        let id = tokio::runtime::Handle::current().id();
+        let conn = match tokio::time::timeout(self.connect_timeout, self.connect()).await {
+            Ok(c) => c?,
+            Err(_) => return Err(Error::Timeout { op: "connect", ms: self.connect_timeout.as_millis() as u64 }),
+        };
+        let mut checker = self.checker.lock().unwrap_or_else(|p| p.into_inner());
+        if self.coherence.is_some() && *checker != Some(id) {
+            *checker = Some(id);
+            spawn_checker(Arc::downgrade(self), self.check_period());
+        }
+        drop(checker);
+        *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, conn.clone()));
+        Ok(conn)
+    }
+
+    fn current_connection(&self) -> Result<Option<Conn>> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
         let id = tokio::runtime::Handle::try_current()
             .map_err(|_| Error::Unavailable("no async runtime".into()))?
             .id();
-        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((rid, c)) = slot.as_ref() {
-            if *rid == id {
-                return Ok(c.clone());
+        let slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(slot.as_ref().filter(|(rid, _)| *rid == id).map(|(_, c)| c.clone()))
+    }
+
+    /// Forgets the connection: the next operation connects anew (Sentinel: asks for the
+    /// primary again).
+    fn drop_connection(&self) {
+        *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        if let Some(co) = &self.coherence {
+            co.disconnected();
+        }
+    }
+
+    fn push_handler(self: &Arc<Self>) -> impl Fn(PushInfo) -> std::result::Result<(), ()> + Send + Sync + 'static {
+        let weak = Arc::downgrade(self);
+        move |info: PushInfo| {
+            if let Some(inner) = weak.upgrade() {
+                inner.on_push(info);
+            }
+            Ok(())
+        }
+    }
+
+    async fn connect(self: &Arc<Self>) -> Result<Conn> {
+        let manager = |client: Client| -> Result<Conn> {
+            let mut cfg = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(self.connect_timeout))
+                .set_response_timeout(Some(self.timeout))
+                // Our own breaker decides when to try again; keep redis-rs from queueing retries.
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_millis(500));
+            if self.coherence.is_some() {
+                cfg = cfg.set_push_sender(self.push_handler());
+            }
+            Ok(Conn::Single(ConnectionManager::new_lazy_with_config(client, cfg)?))
+        };
+        match &self.topology {
+            Topology::Single(client) => manager(client.clone()),
+            Topology::Sentinel(sentinel) => {
+                let client = sentinel.lock().await.async_get_client().await.map_err(|e| {
+                    let e = Error::from(e);
+                    Error::Unavailable(format!("no primary from Sentinel: {}", e.detail()))
+                })?;
+                manager(client)
+            }
+            Topology::Cluster { nodes, certs } => {
+                let mut b = ClusterClientBuilder::new(nodes.clone())
+                    .use_protocol(ProtocolVersion::RESP3)
+                    .connection_timeout(self.connect_timeout)
+                    .response_timeout(self.timeout)
+                    // MOVED/ASK after a failover or a slot migration: follow them quickly,
+                    // inside our own per-operation timeout.
+                    .retries(3)
+                    .min_retry_wait(10)
+                    .max_retry_wait(100);
+                if let Some(c) = certs {
+                    b = b.certs(c.clone());
+                }
+                if self.coherence.is_some() {
+                    b = b.push_sender(self.push_handler());
+                }
+                let client = b.build().map_err(|e| Error::Config(format!("redis cluster: {}", crate::core::error::redact(&e.to_string()))))?;
+                Ok(Conn::Cluster(client.get_async_connection().await?))
             }
         }
-        let mut cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(Some(self.timeout))
-            // Our own breaker decides when to try again; keep redis-rs from queueing retries.
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        if self.coherence.is_some() {
-            let weak = Arc::downgrade(self);
-            cfg = cfg.set_push_sender(move |info: PushInfo| -> std::result::Result<(), ()> {
-                if let Some(inner) = weak.upgrade() {
-                    inner.on_push(info);
-                }
-                Ok(())
-            });
-            spawn_checker(Arc::downgrade(self), self.check_period());
-        }
-        let conn = ConnectionManager::new_lazy_with_config(self.client.clone(), cfg)?;
-        *slot = Some((id, conn.clone()));
-        Ok(conn)
     }
 
     fn check_period(&self) -> Duration {
@@ -318,7 +406,13 @@ impl Inner {
                     self.catch_up();
                 }
             },
-            PushKind::Disconnection => co.disconnected(),
+            PushKind::Disconnection => {
+                co.disconnected();
+                if matches!(self.topology, Topology::Sentinel(_)) {
+                    // Sentinel drops clients when it moves the primary: ask it where it is now.
+                    *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                }
+            }
             _ => {}
         }
     }
@@ -336,10 +430,12 @@ impl Inner {
         }
     }
 
-    /// Runs one Redis operation under the breaker and the timeout.
+    /// Runs one Redis operation under the breaker and the timeout. Behind Sentinel, an
+    /// operation that finds its primary gone or demoted asks for the primary again and runs
+    /// once more, so a failover costs one extra round trip, not an error.
     async fn run<T, F, Fut>(self: &Arc<Self>, op: &'static str, f: F) -> Result<T>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: Fn(Conn) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         let probe = match self.breaker.admit() {
@@ -352,19 +448,46 @@ impl Inner {
                 )));
             }
         };
-        let conn = self.connection()?;
-        let res = match tokio::time::timeout(self.timeout, f(conn)).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(Error::from(e)),
-            Err(_) => Err(Error::Timeout { op, ms: self.timeout.as_millis() as u64 }),
-        };
+        let mut res = self.attempt(op, &f).await;
+        if matches!(res, Err((_, true))) {
+            self.drop_connection();
+            res = self.attempt(op, &f).await;
+        }
+        let res = res.map_err(|(e, _)| e);
         match &res {
             Ok(_) => self.breaker.success(),
-            Err(e) if e.is_connectivity() => self.breaker.failure(&e.detail()),
+            Err(e) if e.is_connectivity() => {
+                self.breaker.failure(&e.detail());
+                if matches!(self.topology, Topology::Sentinel(_)) {
+                    self.drop_connection(); // the next attempt asks Sentinel again
+                }
+            }
             Err(_) if probe => self.breaker.release_probe(),
             Err(_) => {}
         }
         res
+    }
+
+    /// One try; the flag says the primary moved (Sentinel) and a retry may succeed.
+    async fn attempt<T, F, Fut>(self: &Arc<Self>, op: &'static str, f: &F) -> std::result::Result<T, (Error, bool)>
+    where
+        F: Fn(Conn) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let conn = self.connection().await.map_err(|e| (e, false))?;
+        match tokio::time::timeout(self.timeout, f(conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                let moved = matches!(self.topology, Topology::Sentinel(_))
+                    && (matches!(
+                        e.kind(),
+                        redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly | redis::ServerErrorKind::MasterDown)
+                    ) || e.is_connection_dropped()
+                        || e.is_connection_refusal());
+                Err((Error::from(e), moved))
+            }
+            Err(_) => Err((Error::Timeout { op, ms: self.timeout.as_millis() as u64 }, false)),
+        }
     }
 
     async fn get(self: &Arc<Self>, key: &str) -> Result<Option<Vec<u8>>> {
@@ -372,12 +495,10 @@ impl Inner {
         let tracked = self.coherence.is_some();
         let seq = self.coherence.as_ref().map_or(0, Coherence::dirty_seq);
         let (raw, epoch): (Option<Vec<u8>>, Option<i64>) = self
-            .run("get", |mut c| async move {
-                let mut p = redis::pipe();
-                if tracked {
-                    p.add_command(tracking_on()).ignore();
-                }
-                p.get(key).get(epoch_key).query_async(&mut c).await
+            .run("get", |c| {
+                let mut get = redis::cmd("GET");
+                get.arg(key);
+                with_epoch(c, tracked, get, epoch_key)
             })
             .await?;
         self.heard();
@@ -410,13 +531,10 @@ impl Inner {
         let tracked = self.coherence.is_some();
         let seq = self.coherence.as_ref().map_or(0, Coherence::dirty_seq);
         let (id, epoch): (Vec<u8>, Option<i64>) = self
-            .run("check", |mut c| async move {
-                let mut p = redis::pipe();
-                if tracked {
-                    p.add_command(tracking_on()).ignore();
-                }
-                p.cmd("GETRANGE").arg(key).arg(WRITE_ID_RANGE.0).arg(WRITE_ID_RANGE.1);
-                p.get(epoch_key).query_async(&mut c).await
+            .run("check", |c| {
+                let mut range = redis::cmd("GETRANGE");
+                range.arg(key).arg(WRITE_ID_RANGE.0).arg(WRITE_ID_RANGE.1);
+                with_epoch(c, tracked, range, epoch_key)
             })
             .await?;
         self.heard();
@@ -483,25 +601,41 @@ impl Inner {
 
     async fn put(self: &Arc<Self>, key: &str, envelope: Vec<u8>, ttl_ms: u64, if_absent: bool) -> Result<()> {
         let tracked = self.coherence.is_some();
-        self.run("set", |mut c| async move {
-            let mut p = redis::pipe();
-            if tracked {
-                p.add_command(tracking_on()).ignore();
-            }
-            let set = p.cmd("SET").arg(key).arg(envelope).arg("PX").arg(ttl_ms);
-            if if_absent {
-                set.arg("NX");
-            }
-            // NX answers nil when the key exists: that is success too.
-            set.ignore();
-            if tracked {
-                // Tracking follows reads only: read the key (not its bytes) so that the next
-                // write by someone else tells us to drop the copy we keep of this one.
-                p.cmd("STRLEN").arg(key).ignore();
-            }
-            p.query_async::<()>(&mut c).await
-        })
-        .await
+        let envelope = &envelope;
+        let reply: Value = self
+            .run("set", |mut c| async move {
+                let mut p = redis::pipe();
+                if tracked {
+                    p.add_command(tracking_on()).ignore();
+                    // Tracking follows reads only, and any write (ours too, NOLOOP or not) drops
+                    // the key's tracking table: read the key (not its bytes) right after our SET,
+                    // in one transaction, so that no other write can land between the two
+                    // unseen. Every later write by someone else is then pushed to us.
+                    p.cmd("MULTI").ignore();
+                }
+                let set = p.cmd("SET").arg(key).arg(envelope).arg("PX").arg(ttl_ms);
+                if if_absent {
+                    set.arg("NX");
+                }
+                if tracked {
+                    set.ignore();
+                    p.cmd("STRLEN").arg(key).ignore();
+                    p.cmd("EXEC");
+                }
+                let (v,): (Value,) = p.query_async(&mut c).await?;
+                Ok(v)
+            })
+            .await?;
+        // Inside a transaction, a failed SET (OOM, ACL) comes back as an element of EXEC's reply.
+        // NX answers nil when the key exists: that is success too.
+        match reply {
+            Value::Array(items) => match items.into_iter().next() {
+                Some(Value::ServerError(e)) => Err(Error::from(redis::RedisError::from(e))),
+                _ => Ok(()),
+            },
+            Value::ServerError(e) => Err(Error::from(redis::RedisError::from(e))),
+            _ => Ok(()),
+        }
     }
 
     async fn revalidate(self: &Arc<Self>, tags: &[String], now: f64, durations: Option<Durations>) -> Result<()> {
@@ -514,6 +648,7 @@ impl Inner {
             None => ("x", String::new()),
             Some(d) => ("s", d.expire.map(|e| (now + e * 1000.0).to_string()).unwrap_or_default()),
         };
+        let expired_at = &expired_at;
         let keys = &self.keys;
         let epoch: i64 = self
             .run("revalidate", |mut c| async move {
