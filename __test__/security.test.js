@@ -61,6 +61,8 @@ async function roundTrip(options) {
   assert.equal((await new H({}).get('/tls', CTX))?.value?.body?.toString(), 'over tls')
   await new H({}).revalidateTag('t')
   assert.equal(await new H({}).get('/tls', CTX), null, 'revalidated')
+  const s = api.stats(options)
+  assert.deepEqual([s.setErrors, s.getErrors, s.revalidationErrors], [0, 0, 0], 'no command was refused')
   return H
 }
 
@@ -123,7 +125,7 @@ test('TLS settings are checked up front, naming the setting and never the conten
 const aclFor = (user, prefix) => [
   'ACL', 'SETUSER', user, 'reset', 'on', `>${SECRET}`, `~${prefix}*`, 'resetchannels', '-@all',
   '+hello', '+auth', '+ping', '+client|tracking', // Redis >= 7.2 also: '+client|setinfo'
-  '+get', '+set', '+strlen', '+getrange', '+evalsha', '+eval', '+script|load',
+  '+get', '+set', '+strlen', '+getrange', '+multi', '+exec', '+evalsha', '+eval', '+script|load',
   '+incr', '+exists', '+hset', '+hget', '+zadd', '+zrangebyscore',
 ]
 
