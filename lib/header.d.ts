@@ -2,7 +2,11 @@
 
 /** Options accepted everywhere; each falls back to its environment variable. */
 export interface SharedIsrOptions {
-  /** `redis://` or `rediss://` URL (user/password allowed). Env: SHARED_ISR_REDIS_URL, then REDIS_URL. Absent: in-memory store. */
+  /**
+   * `redis://` or `rediss://` URL (user/password allowed); `redis+cluster://h1:7000,h2:7000` for a Cluster;
+   * `redis+sentinel://s1:26379,s2:26379/<service>` for Sentinel (`rediss+` for TLS). Env: SHARED_ISR_REDIS_URL,
+   * then REDIS_URL. Absent: in-memory store.
+   */
   redisUrl?: string | null
   /** Key prefix; lets several apps share one Redis. Env: SHARED_ISR_PREFIX. Default `shared-isr:`. */
   prefix?: string
