@@ -16,8 +16,10 @@ const STEP_TIMEOUT = 3 * 60_000;
 function useCluster(options) {
   const state = { cluster: null, failed: false };
   before(async () => {
-    state.cluster = await startCluster(options);
-    state.cluster.options = options;
+    // A function: options known only once earlier hooks ran (e.g. a Redis the test started).
+    const opts = typeof options === 'function' ? options() : options;
+    state.cluster = await startCluster(opts);
+    state.cluster.options = opts;
   }, { timeout: SETUP_TIMEOUT });
   after(async () => {
     if (!state.cluster) return;

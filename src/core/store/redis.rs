@@ -288,6 +288,9 @@ impl Inner {
         }
         let id = tokio::runtime::Handle::current().id();
         let conn = match tokio::time::timeout(self.connect_timeout, self.connect()).await {
+            // Whatever stopped us connecting (refused, no slot map yet, no primary), it is an
+            // outage for the breaker, not a bad command.
+            Ok(Err(Error::Redis(m))) => return Err(Error::Unavailable(m)),
             Ok(c) => c?,
             Err(_) => return Err(Error::Timeout { op: "connect", ms: self.connect_timeout.as_millis() as u64 }),
         };
@@ -493,6 +496,22 @@ impl Inner {
     async fn get(self: &Arc<Self>, key: &str) -> Result<Option<Vec<u8>>> {
         let epoch_key = self.keys.epoch.as_str();
         let tracked = self.coherence.is_some();
+        // On a Cluster the manifest is one slot on one node: while tracking pushes every epoch
+        // change to us (trusted feed), reads leave that node alone and go only to the entry's
+        // node, so read traffic spreads over the primaries. Visibility of a revalidation is
+        // then what it is for L1 hits: the push's delay.
+        if matches!(self.topology, Topology::Cluster { .. }) && self.coherence.as_ref().is_some_and(Coherence::trusted) {
+            let (raw,): (Option<Vec<u8>>,) = self
+                .run("get", |mut c| async move {
+                    let mut p = redis::pipe();
+                    p.add_command(tracking_on()).ignore();
+                    p.get(key).query_async(&mut c).await
+                })
+                .await?;
+            // Not `heard`: the feed's health is the manifest node's, kept by the background
+            // check (and by reads that take the long way while it is not trusted).
+            return Ok(raw);
+        }
         let seq = self.coherence.as_ref().map_or(0, Coherence::dirty_seq);
         let (raw, epoch): (Option<Vec<u8>>, Option<i64>) = self
             .run("get", |c| {

@@ -1,0 +1,243 @@
+'use strict'
+// Real Redis Cluster and Sentinel setups for the tests, on free ports, in temp dirs: every
+// process dies with the test process (helpers/redis.js tracks them).
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+const { freePort, startRedis, connectClient, sleep } = require('./redis')
+
+const REDIS_CLI = process.env.SHARED_ISR_TEST_REDIS_CLI || '/usr/bin/redis-cli'
+
+async function cmdOn(port, ...args) {
+  const c = await connectClient(port)
+  try {
+    return await c.cmd(...args)
+  } finally {
+    c.close()
+  }
+}
+
+async function waitUntil(what, fn, timeoutMs = 20_000) {
+  const t0 = Date.now()
+  let last
+  for (;;) {
+    try {
+      last = await fn()
+      if (last) return last
+    } catch (err) {
+      last = err.message
+    }
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms (last: ${last})`)
+    await sleep(100)
+  }
+}
+
+function run(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    p.stdout.on('data', (d) => (out += d))
+    p.stderr.on('data', (d) => (out += d))
+    p.on('error', reject)
+    p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out}`))))
+  })
+}
+
+const info = (text, field) => new RegExp(`^${field}:(.*)$`, 'm').exec(String(text))?.[1]?.trim()
+
+/**
+ * A Redis Cluster of `primaries` primaries with `replicasPerPrimary` replicas each.
+ * → { url, ports, primaries (ports, as created), cmd(port, ...args), primaryFor(key),
+ *     failover(primaryPort) → { from, to }, stop() }
+ */
+async function startCluster({ primaries = 3, replicasPerPrimary = 1 } = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-isr-cluster-'))
+  const servers = []
+  const stop = async () => {
+    await Promise.all(servers.map((s) => s.stop()))
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    const n = primaries * (1 + replicasPerPrimary)
+    for (let i = 0; i < n; i++) {
+      servers.push(
+        await startRedis([
+          '--cluster-enabled', 'yes',
+          '--cluster-config-file', path.join(dir, `nodes-${i}.conf`),
+          '--cluster-node-timeout', '2000',
+          '--dir', dir,
+        ]),
+      )
+    }
+    const ports = servers.map((s) => s.port)
+    await run(REDIS_CLI, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicasPerPrimary), '--cluster-yes'])
+    await waitUntil('cluster state ok on every node, replicas attached', async () => {
+      for (const p of ports) if (info(await cmdOn(p, 'CLUSTER', 'INFO'), 'cluster_state') !== 'ok') return false
+      const nodes = String(await cmdOn(ports[0], 'CLUSTER', 'NODES')).trim().split('\n')
+      return nodes.filter((l) => / (slave|replica) [0-9a-f]{40} /.test(l)).length === primaries * replicasPerPrimary
+    })
+    const cluster = {
+      url: `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
+      ports,
+      servers,
+      primaries: ports.slice(0, primaries), // redis-cli makes the first nodes primaries
+      cmd: cmdOn,
+      /** The port of the primary serving `key`'s slot now. */
+      async primaryFor(key) {
+        const slot = Number(await cmdOn(ports[0], 'CLUSTER', 'KEYSLOT', key))
+        for (const [from, to, [, port]] of await cmdOn(ports[0], 'CLUSTER', 'SLOTS')) {
+          if (slot >= Number(from) && slot <= Number(to)) return Number(port)
+        }
+        throw new Error(`no node serves slot ${slot}`)
+      },
+      /** Promotes a replica of `primaryPort` (CLUSTER FAILOVER on it) and waits until it serves. */
+      async failover(primaryPort) {
+        const id = String(await cmdOn(primaryPort, 'CLUSTER', 'MYID'))
+        const nodes = String(await cmdOn(primaryPort, 'CLUSTER', 'NODES')).trim().split('\n')
+        const replica = nodes.map((l) => l.split(' ')).find((f) => f[3] === id)
+        if (!replica) throw new Error(`no replica of ${primaryPort}`)
+        const to = Number(replica[1].split('@')[0].split(':')[1])
+        await cmdOn(to, 'CLUSTER', 'FAILOVER')
+        await waitUntil(`replica ${to} takes over from ${primaryPort}`, async () => {
+          if (info(await cmdOn(to, 'INFO', 'replication'), 'role') !== 'master') return false
+          for (const p of ports) if (info(await cmdOn(p, 'CLUSTER', 'INFO'), 'cluster_state') !== 'ok') return false
+          return info(await cmdOn(primaryPort, 'INFO', 'replication'), 'role') === 'slave'
+        })
+        cluster.primaries = cluster.primaries.map((p) => (p === primaryPort ? to : p))
+        return { from: primaryPort, to }
+      },
+      stop,
+    }
+    return cluster
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+/**
+ * One primary, one replica and `sentinels` sentinels watching them as `serviceName`.
+ * → { url, serviceName, primaryPort(), cmd(port, ...args), failover() → { from, to }, stop() }
+ */
+async function startSentinel({ serviceName = 'shared-isr', sentinels = 3 } = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-isr-sentinel-'))
+  const servers = []
+  const stop = async () => {
+    await Promise.all(servers.map((s) => s.stop()))
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    const primary = await startRedis()
+    servers.push(primary)
+    const replica = await startRedis(['--replicaof', '127.0.0.1', String(primary.port)])
+    servers.push(replica)
+    await waitUntil('replica linked', async () => info(await replica.cmd('INFO', 'replication'), 'master_link_status') === 'up')
+    const sentinelPorts = []
+    for (let i = 0; i < sentinels; i++) {
+      const port = await freePort()
+      const conf = path.join(dir, `sentinel-${port}.conf`)
+      fs.writeFileSync(
+        conf,
+        [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          `dir ${dir}`,
+          `sentinel monitor ${serviceName} 127.0.0.1 ${primary.port} 2`,
+          `sentinel down-after-milliseconds ${serviceName} 1000`,
+          `sentinel failover-timeout ${serviceName} 5000`,
+          `sentinel parallel-syncs ${serviceName} 1`,
+          '',
+        ].join('\n'),
+      )
+      const s = new SentinelProcess(port, conf)
+      servers.push(s)
+      await s.start()
+      sentinelPorts.push(port)
+    }
+    const ports = [primary.port, replica.port]
+    await waitUntil('sentinels see the replica and each other', async () => {
+      for (const p of sentinelPorts) {
+        if ((await cmdOn(p, 'SENTINEL', 'REPLICAS', serviceName)).length < 1) return false
+        if ((await cmdOn(p, 'SENTINEL', 'SENTINELS', serviceName)).length < sentinels - 1) return false
+      }
+      return true
+    }, 30_000)
+    const primaryPort = async () => Number((await cmdOn(sentinelPorts[0], 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', serviceName))[1])
+    return {
+      url: `redis+sentinel://${sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',')}/${serviceName}`,
+      serviceName,
+      ports,
+      sentinelPorts,
+      cmd: cmdOn,
+      primaryPort,
+      /** SENTINEL FAILOVER; waits until every sentinel names the new primary and roles flipped. */
+      async failover() {
+        const from = await primaryPort()
+        const to = ports.find((p) => p !== from)
+        await cmdOn(sentinelPorts[0], 'SENTINEL', 'FAILOVER', serviceName)
+        await waitUntil(`sentinels move ${serviceName} from ${from} to ${to}`, async () => {
+          for (const p of sentinelPorts) {
+            if (Number((await cmdOn(p, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', serviceName))[1]) !== to) return false
+          }
+          if (info(await cmdOn(to, 'INFO', 'replication'), 'role') !== 'master') return false
+          const old = await cmdOn(from, 'INFO', 'replication')
+          return info(old, 'role') === 'slave' && info(old, 'master_link_status') === 'up'
+        })
+        return { from, to }
+      },
+      stop,
+    }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+/** `redis-server <conf> --sentinel` (Debian ships no separate redis-sentinel binary). */
+class SentinelProcess {
+  constructor(port, conf) {
+    this.port = port
+    this.conf = conf
+    this.server = null
+  }
+
+  async start() {
+    // RedisServer handles spawning, tracking and the PING wait; sentinel answers PING too.
+    const { RedisServer } = require('./redis')
+    const s = new RedisServer(this.port, [])
+    s.start = startWith(s, [this.conf, '--sentinel'])
+    this.server = s
+    await s.start()
+  }
+
+  async stop() {
+    await this.server?.stop()
+  }
+}
+
+/** A RedisServer start() that runs `args` instead of the data-node flags. */
+function startWith(server, args) {
+  const REDIS_SERVER = process.env.SHARED_ISR_TEST_REDIS_SERVER || '/usr/bin/redis-server'
+  return async function start() {
+    const proc = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    server.proc = proc
+    server.exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })))
+    process.once('exit', () => proc.exitCode === null && proc.kill('SIGKILL'))
+    let output = ''
+    proc.stdout.on('data', (d) => (output = (output + d).slice(-4000)))
+    proc.stderr.on('data', (d) => (output = (output + d).slice(-4000)))
+    const deadline = Date.now() + 10_000
+    while (Date.now() < deadline && proc.exitCode === null) {
+      try {
+        if ((await cmdOn(server.port, 'PING')) === 'PONG') return server
+      } catch {}
+      await sleep(25)
+    }
+    await server.kill()
+    throw new Error(`sentinel on port ${server.port} did not start:\n${output}`)
+  }
+}
+
+module.exports = { startCluster, startSentinel }

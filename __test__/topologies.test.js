@@ -1,0 +1,266 @@
+'use strict'
+// Outgrowing one Redis (issue #7): the same handler on a 3-primary Redis Cluster (6
+// redis-server processes) and on a Sentinel-managed primary (1 primary, 1 replica, 3
+// sentinels), from the connection URL alone. Every test starts its own servers.
+
+const { describe, test, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const { clearEnv, uniquePrefix, assertLossless, describeValue, captureConsole } = require('./helpers/common')
+const { versions, fetchKey } = require('./helpers/values')
+const { startInstance } = require('./helpers/instances')
+const { startCluster, startSentinel } = require('./helpers/redis-topologies')
+
+clearEnv()
+const api = require('../lib/index')
+
+const CTX = { kind: 'APP_ROUTE' }
+const SET = { cacheControl: { revalidate: 3600, expire: 7200 } }
+const route = (body, tag) => ({ kind: 'APP_ROUTE', body: Buffer.from(body), status: 200, headers: { 'x-next-cache-tags': tag } })
+const body = (hit) => hit?.value?.body?.toString()
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+async function eventually(what, fn, timeoutMs = 10_000) {
+  const t0 = Date.now()
+  let last
+  for (;;) {
+    last = await fn()
+    if (last.ok) return { ...last, ms: Date.now() - t0 }
+    if (Date.now() - t0 > timeoutMs) assert.fail(`${what}: not within ${timeoutMs} ms (last: ${JSON.stringify(last)})`)
+    await sleep(50)
+  }
+}
+
+const TOPOLOGIES = {
+  cluster: () => startCluster({ primaries: 3, replicasPerPrimary: 1 }),
+  sentinel: () => startSentinel({ serviceName: 'shared-isr' }),
+}
+
+for (const [name, start] of Object.entries(TOPOLOGIES)) {
+  describe(`Redis ${name}`, () => {
+    let topo
+    const workers = []
+    before(async () => {
+      topo = await start()
+    })
+    after(async () => {
+      await api.close()
+      await Promise.all(workers.map((w) => w.stop()))
+      await topo?.stop()
+    })
+    const options = (extra = {}) => ({ redisUrl: topo.url, prefix: uniquePrefix(name), buildId: 'b1', timeoutMs: 1000, ...extra })
+    async function instances(n, opts) {
+      const list = await Promise.all(Array.from({ length: n }, () => startInstance(opts, {})))
+      workers.push(...list)
+      return list
+    }
+
+    test('every kind of every Next version comes back lossless', async () => {
+      const Handler = api.createHandler(options())
+      let n = 0
+      for (const [version, v] of Object.entries(versions())) {
+        for (const [kind, sample] of Object.entries(v.values)) {
+          const fetch = sample.value?.kind === 'FETCH'
+          const key = fetch ? fetchKey(`${version}-${kind}`) : `/lossless/${version}/${encodeURIComponent(kind)}`
+          const [getCtx, setCtx] = fetch
+            ? [version === '14.2' ? v.getCtx.fetch(['t']) : v.getCtx.FETCH(['t']), v.setCtx.fetch(['t'])]
+            : [v.getCtx[sample.ctx], version === '14.2' ? v.setCtx.page(60) : v.setCtx.page(60, 3600)]
+          await new Handler({}).set(key, sample.value, setCtx)
+          const hit = await new Handler({}).get(key, getCtx)
+          assert.ok(hit, `${version} ${kind}: hit`)
+          if (sample.value === null) assert.equal(hit.value, null)
+          else assertLossless(hit.value, sample.value)
+          n++
+        }
+      }
+      assert.ok(n > 10, `${n} values`)
+      const s = api.stats(options())
+      assert.equal(s.setErrors, 0)
+      assert.equal(s.getErrors, 0)
+    })
+
+    test('a revalidation and a rewrite on one instance reach the others (L1 on, entries and manifest on different nodes)', async (t) => {
+      const opts = options()
+      const [a, b, c] = await instances(3, opts)
+      for (let i = 0; i < 20; i++) {
+        const key = `/multi/${i}`
+        await a.set(key, route(`v${i}`, `m-${i}`), SET)
+        for (const r of [b, c]) assert.equal(body(await r.get(key, CTX)), `v${i}`)
+        for (const r of [b, c]) assert.equal(body(await r.get(key, CTX)), `v${i}`) // L1
+        if (i % 2) {
+          await b.set(key, route(`v${i}-new`, `m-${i}`), SET)
+          for (const r of [a, c]) {
+            await eventually(`${key} rewritten on b, seen by the others`, async () => ({ ok: body(await r.get(key, CTX)) === `v${i}-new` }), 2000)
+          }
+        } else {
+          await c.revalidateTag([`m-${i}`])
+          // L1 copies are dropped by the epoch's push: a few ms at most (default mode).
+          for (const r of [a, b]) {
+            await eventually(`${key} revalidated on c, a miss on the others`, async () => ({ ok: (await r.get(key, CTX)) === null }), 1000)
+          }
+        }
+      }
+      const stats = await Promise.all([a, b, c].map((w) => w.call('stats')))
+      t.diagnostic(`L1 hits: ${stats.map((s) => s.l1Hits).join(', ')}; get errors: ${stats.map((s) => s.getErrors).join(', ')}`)
+      assert.ok(stats[1].l1Hits > 0 && stats[2].l1Hits > 0, 'readers were served from their L1')
+      for (const s of stats) assert.equal(s.getErrors + s.setErrors + s.revalidationErrors, 0)
+    })
+
+    test('concurrent writes of one key: afterwards every instance serves the one stored value', async () => {
+      const opts = options()
+      const insts = await instances(3, opts)
+      const [truth] = await instances(1, { ...opts, l1MaxBytes: 0 })
+      for (let i = 0; i < 60; i++) {
+        const key = `/race/${i % 5}`
+        await Promise.all(insts.map((w, k) => w.set(key, route(`r${i}-w${k}`, 'race'), SET)))
+        await sleep(30)
+        const stored = body(await truth.get(key, CTX))
+        const served = await Promise.all(insts.map((x) => x.get(key, CTX).then(body)))
+        assert.deepEqual(served, [stored, stored, stored], `round ${i}: Redis holds ${stored}`)
+      }
+    })
+
+    if (name === 'cluster') {
+      test('entries spread over every primary; the manifest lives in one slot', async (t) => {
+        const opts = options()
+        const Handler = api.createHandler(opts)
+        for (let i = 0; i < 300; i++) await new Handler({}).set(`/spread/${i}`, route(`s${i}`, `spread-${i % 7}`), SET)
+        await new Handler({}).revalidateTag(['spread-1'])
+        const primaries = topo.primaries
+        const counts = await Promise.all(primaries.map((p) => topo.cmd(p, 'DBSIZE')))
+        t.diagnostic(`keys per primary after 300 entries: ${counts.join(', ')}`)
+        for (const c of counts) assert.ok(Number(c) >= 50, `every primary holds entries: ${counts}`)
+        const prefix = opts.prefix
+        const metaSlots = new Set()
+        for (const k of ['stale', 'expired', 'log', 'epoch', 'born']) {
+          metaSlots.add(String(await topo.cmd(primaries[0], 'CLUSTER', 'KEYSLOT', `${prefix}{${prefix}}:${k}`)))
+        }
+        assert.equal(metaSlots.size, 1, 'manifest keys share one slot (scripts need that)')
+      })
+
+      test('reads spread over the primaries: the manifest node sees no per-read traffic while the feed is healthy', async (t) => {
+        const opts = options()
+        const [writer, reader] = await instances(2, opts)
+        const keys = Array.from({ length: 300 }, (_, i) => `/hot/${i}`)
+        for (const k of keys) await writer.set(k, route(k, 'hot'), SET)
+        await reader.get(keys[0], CTX) // connects; the feed becomes trusted
+        await sleep(300)
+        const metaKey = `${opts.prefix}{${opts.prefix}}:epoch`
+        const metaNode = await topo.primaryFor(metaKey)
+        const gets = async () =>
+          Promise.all(topo.primaries.map(async (p) => Number(/cmdstat_get:calls=(\d+)/.exec(await topo.cmd(p, 'INFO', 'commandstats'))?.[1] ?? 0)))
+        const before = await gets()
+        const t0 = Date.now()
+        for (const k of keys) assert.equal(body(await reader.get(k, CTX)), k) // none in the reader's L1: all from Redis
+        const ms = Date.now() - t0
+        const after = await gets()
+        const delta = after.map((n, i) => n - before[i])
+        let entriesOnMeta = 0
+        for (const k of keys) if ((await topo.primaryFor(`${opts.prefix}e:p:b1:${k}`)) === metaNode) entriesOnMeta++
+        const extra = delta[topo.primaries.indexOf(metaNode)] - entriesOnMeta
+        t.diagnostic(`GETs per primary for 300 reads from Redis: ${delta.join(', ')}; on the manifest node ${extra} beyond its ${entriesOnMeta} entries (${ms} ms)`)
+        // Only the background epoch check (every maxStalenessMs / 4 = 250 ms) reaches it.
+        assert.ok(extra <= 5 + Math.ceil(ms / 250) * 2, `manifest node GETs beyond its entries: ${extra}`)
+        assert.ok(delta.reduce((a, b) => a + b, 0) >= 300, 'every read reached its entry node')
+      })
+
+      test('a wrong password is a clear error without the secret', async () => {
+        // A user with a password on every node; the URL gives the wrong one.
+        for (const p of topo.ports) await topo.cmd(p, 'ACL', 'SETUSER', 'app', 'on', '>right-password', '~*', '&*', '+@all')
+        const cap = captureConsole()
+        try {
+          const url = topo.url.replace('redis+cluster://', 'redis+cluster://app:hunter2-secret@')
+          const Handler = api.createHandler({ ...options(), redisUrl: url })
+          const h = new Handler({})
+          assert.equal(await h.get('/x', CTX), null, 'reads are misses, never errors')
+          await assert.rejects(h.revalidateTag(['x']), (err) => {
+            assert.match(err.code, /^ERR_SHARED_ISR_/)
+            assert.doesNotMatch(err.message, /hunter2/)
+            return true
+          })
+          assert.doesNotMatch(cap.all().join('\n'), /hunter2/)
+        } finally {
+          cap.restore()
+        }
+      })
+    }
+
+    test('a primary failover under load: no handler call rejects; writes resume and a revalidation after it reaches the other instance', async (t) => {
+      const opts = options({ timeoutMs: 500 })
+      const [w1, w2] = await instances(2, opts)
+      const keys = Array.from({ length: 12 }, (_, i) => `/fo/${i}`)
+      for (const k of keys) await w1.set(k, route(`${k}@0`, 'fo'), SET)
+      let stop = false
+      let rejected = 0
+      let ops = 0
+      const loop = async (w, k0) => {
+        for (let i = 0; !stop; i++) {
+          const k = keys[(k0 + i) % keys.length]
+          try {
+            if (i % 4 === 0) await w.set(k, route(`${k}@${i}`, 'fo'), SET)
+            else await w.get(k, CTX)
+            ops++
+          } catch (err) {
+            rejected++
+            t.diagnostic(`handler call rejected: ${err.code} ${err.message}`)
+          }
+        }
+      }
+      const loops = [loop(w1, 0), loop(w1, 5), loop(w2, 3), loop(w2, 8)]
+      t.after(async () => {
+        stop = true
+        await Promise.all(loops)
+      })
+      await sleep(500)
+      const key = keys[0]
+      const t0 = Date.now()
+      const moved = name === 'cluster' ? await topo.failover(await topo.primaryFor(`${opts.prefix}e:p:b1:${key}`)) : await topo.failover()
+      const failoverMs = Date.now() - t0
+      // Writes land again: a value written on one instance is read back on the other.
+      const resumed = await eventually(
+        'writes resume after the failover',
+        async () => {
+          const v = `after-${Date.now()}`
+          await w1.set(key, route(v, 'fo'), SET)
+          return { ok: body(await w2.get(key, CTX)) === v }
+        },
+        15_000,
+      )
+      // A revalidation after the failover succeeds and reaches the other instance.
+      const reval = await eventually(
+        'revalidateTag succeeds after the failover',
+        async () => {
+          try {
+            await w1.revalidateTag(['fo'])
+            return { ok: true }
+          } catch (err) {
+            return { ok: false, err: err.code }
+          }
+        },
+        15_000,
+      )
+      assert.equal(await w2.get(key, CTX), null, 'the revalidation reached the other instance')
+      stop = true
+      await Promise.all(loops)
+      const stats = await Promise.all([w1, w2].map((w) => w.call('stats')))
+      t.diagnostic(
+        `${name} failover ${JSON.stringify(moved)} took ${failoverMs} ms; writes resumed ${resumed.ms} ms later, revalidateTag ${reval.ms} ms after that; ` +
+          `${ops} handler calls under load, ${rejected} rejected; store errors (answered as misses / dropped writes): ` +
+          stats.map((s) => `get ${s.getErrors} set ${s.setErrors}`).join('; '),
+      )
+      assert.equal(rejected, 0, 'handler get/set never reject')
+      assert.ok(ops > 100, `load ran (${ops} calls)`)
+    })
+  })
+}
+
+describe('topology URLs', () => {
+  const configError = (re) => (err) => err.code === 'ERR_SHARED_ISR_CONFIG' && re.test(err.message) && !/hunter2/.test(err.message)
+  test('Cluster and Sentinel URLs are checked before anything connects', () => {
+    assert.throws(() => api.stats({ redisUrl: 'redis+sentinel://127.0.0.1:26379' }), configError(/service name/))
+    assert.throws(() => api.stats({ redisUrl: 'redis+sentinel://127.0.0.1:26379/svc/notadb' }), configError(/database/))
+    assert.throws(() => api.stats({ redisUrl: 'redis+cluster://127.0.0.1:7000/2' }), configError(/database 0/))
+    assert.throws(() => api.stats({ redisUrl: 'redis+cluster://u:hunter2@' }), configError(/host/))
+    assert.throws(() => api.stats({ redisUrl: 'redis+unknown://h:1' }), configError(/redis\+cluster/))
+    assert.equal(api.stats({ redisUrl: 'redis+cluster://127.0.0.1:1,127.0.0.1:2', prefix: uniquePrefix('u') }).store, 'redis', 'nothing is contacted until used')
+  })
+})
