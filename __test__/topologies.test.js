@@ -163,6 +163,36 @@ for (const [name, start] of Object.entries(TOPOLOGIES)) {
         assert.ok(delta.reduce((a, b) => a + b, 0) >= 300, 'every read reached its entry node')
       })
 
+      test('slot migration of an entry and of the manifest (MOVED, ASK): reads, writes and revalidations follow', async (t) => {
+        const opts = options()
+        const [a, b] = await instances(2, opts)
+        const key = '/migrating'
+        const entryKey = `${opts.prefix}e:p:b1:${key}`
+        const metaKey = `${opts.prefix}{${opts.prefix}}:epoch`
+        await a.set(key, route('before', 'mig'), SET)
+        assert.equal(body(await b.get(key, CTX)), 'before')
+        assert.equal(body(await b.get(key, CTX)), 'before') // now in b's L1, tracked on the old node
+        const target = async (k) => {
+          const from = await topo.primaryFor(k)
+          return topo.primaries.find((p) => p !== from)
+        }
+        const moved = await topo.migrateSlot(entryKey, await target(entryKey), async () => {
+          // Half-moved: the key answers with ASK on the old node.
+          assert.equal(body(await a.get(key, CTX)), 'before', 'read during the migration')
+        })
+        // After the move, the next write by a lands on the new node and b is told about it.
+        await a.set(key, route('after', 'mig'), SET)
+        const seen = await eventually('b serves the write made after the migration', async () => ({ ok: body(await b.get(key, CTX)) === 'after' }), 3000)
+        await a.revalidateTag(['unrelated']) // the manifest keys exist before they move
+        const movedMeta = await topo.migrateSlot(metaKey, await target(metaKey))
+        assert.ok(movedMeta.keys >= 4, `manifest keys moved: ${movedMeta.keys}`)
+        await b.revalidateTag(['mig'])
+        await eventually('a revalidation after the manifest moved reaches a', async () => ({ ok: (await a.get(key, CTX)) === null }), 3000)
+        const stats = await Promise.all([a, b].map((w) => w.call('stats')))
+        t.diagnostic(`entry slot ${JSON.stringify(moved)}, manifest slot ${JSON.stringify(movedMeta)}; b saw the new write after ${seen.ms} ms; store errors: ${stats.map((s) => s.getErrors + s.setErrors + s.revalidationErrors).join(', ')}`)
+        for (const s of stats) assert.equal(s.setErrors + s.revalidationErrors, 0, 'no write or revalidation was lost to the migration')
+      })
+
       test('a wrong password is a clear error without the secret', async () => {
         // A user with a password on every node; the URL gives the wrong one.
         for (const p of topo.ports) await topo.cmd(p, 'ACL', 'SETUSER', 'app', 'on', '>right-password', '~*', '&*', '+@all')

@@ -108,6 +108,34 @@ async function startCluster({ primaries = 3, replicasPerPrimary = 1 } = {}) {
         cluster.primaries = cluster.primaries.map((p) => (p === primaryPort ? to : p))
         return { from: primaryPort, to }
       },
+      /**
+       * Moves `key`'s slot (and every key in it) to the primary on `toPort`, the way
+       * `redis-cli --cluster reshard` does: IMPORTING/MIGRATING, MIGRATE, then SETSLOT NODE on
+       * every primary. `during` runs while the slot is half-moved (ASK redirections).
+       */
+      async migrateSlot(key, toPort, during = async () => {}) {
+        const slot = Number(await cmdOn(ports[0], 'CLUSTER', 'KEYSLOT', key))
+        const fromPort = await cluster.primaryFor(key)
+        if (fromPort === toPort) throw new Error(`slot ${slot} is already on ${toPort}`)
+        const [fromId, toId] = await Promise.all([fromPort, toPort].map(async (p) => String(await cmdOn(p, 'CLUSTER', 'MYID'))))
+        await cmdOn(toPort, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', fromId)
+        await cmdOn(fromPort, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', toId)
+        const keys = await cmdOn(fromPort, 'CLUSTER', 'GETKEYSINSLOT', slot, 1000)
+        const [first, ...rest] = keys
+        if (first !== undefined) await cmdOn(fromPort, 'MIGRATE', '127.0.0.1', toPort, first, 0, 5000)
+        await during()
+        if (rest.length) await cmdOn(fromPort, 'MIGRATE', '127.0.0.1', toPort, '', 0, 5000, 'KEYS', ...rest)
+        for (const p of cluster.primaries) await cmdOn(p, 'CLUSTER', 'SETSLOT', slot, 'NODE', toId)
+        await waitUntil(`slot ${slot} served by ${toPort} everywhere`, async () => {
+          for (const p of ports) {
+            const slots = await cmdOn(p, 'CLUSTER', 'SLOTS')
+            const owner = slots.find(([a, b]) => slot >= Number(a) && slot <= Number(b))
+            if (!owner || Number(owner[2][1]) !== toPort) return false
+          }
+          return true
+        })
+        return { slot, from: fromPort, to: toPort, keys: keys.length }
+      },
       stop,
     }
     return cluster

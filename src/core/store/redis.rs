@@ -163,30 +163,38 @@ fn tracking_on() -> redis::Cmd {
     c
 }
 
-/// `read` (of one entry key) and `GET epoch`, with tracking re-armed wherever they go: one
-/// pipeline on one server; on a Cluster two in parallel, as the two keys live in different slots.
+/// `read` (one command on one key) with tracking armed on the connection it runs on, in the
+/// same round trip. On a Cluster it is a transaction: the ASKING redis-rs sends before a
+/// redirected pipeline then covers every command of it.
+async fn tracked_read<T: redis::FromRedisValue>(mut c: Conn, tracked: bool, read: redis::Cmd) -> redis::RedisResult<T> {
+    if !tracked {
+        return read.query_async(&mut c).await;
+    }
+    let mut p = redis::pipe();
+    if c.is_cluster() {
+        p.cmd("MULTI").ignore().add_command(tracking_on()).ignore().add_command(read).ignore().cmd("EXEC");
+        let ((_, v),): ((Value, T),) = p.query_async(&mut c).await?;
+        return Ok(v);
+    }
+    p.add_command(tracking_on()).ignore().add_command(read);
+    let (v,): (T,) = p.query_async(&mut c).await?;
+    Ok(v)
+}
+
+/// `read` (of one entry key) and `GET epoch`, tracking armed wherever they go: one pipeline on
+/// one server; on a Cluster two in parallel, as the two keys live in different slots.
 async fn with_epoch<T: redis::FromRedisValue>(mut c: Conn, tracked: bool, read: redis::Cmd, epoch_key: &str) -> redis::RedisResult<(T, Option<i64>)> {
-    let pipe = |cmds: &[&redis::Cmd]| {
-        let mut p = redis::pipe();
-        if tracked {
-            p.add_command(tracking_on()).ignore();
-        }
-        for cmd in cmds {
-            p.add_command((*cmd).clone());
-        }
-        p
-    };
     let mut epoch = redis::cmd("GET");
     epoch.arg(epoch_key);
-    if !c.is_cluster() {
-        return pipe(&[&read, &epoch]).query_async(&mut c).await;
+    if c.is_cluster() {
+        let (value, epoch) = tokio::join!(tracked_read::<T>(c.clone(), tracked, read), tracked_read::<Option<i64>>(c, tracked, epoch));
+        return Ok((value?, epoch?));
     }
-    let mut c2 = c.clone();
-    let (value, epoch) = tokio::join!(
-        async { pipe(&[&read]).query_async::<(T,)>(&mut c).await },
-        async { pipe(&[&epoch]).query_async::<(Option<i64>,)>(&mut c2).await },
-    );
-    Ok((value?.0, epoch?.0))
+    let mut p = redis::pipe();
+    if tracked {
+        p.add_command(tracking_on()).ignore();
+    }
+    p.add_command(read).add_command(epoch).query_async(&mut c).await
 }
 
 impl RedisStore {
@@ -501,11 +509,11 @@ impl Inner {
         // node, so read traffic spreads over the primaries. Visibility of a revalidation is
         // then what it is for L1 hits: the push's delay.
         if matches!(self.topology, Topology::Cluster { .. }) && self.coherence.as_ref().is_some_and(Coherence::trusted) {
-            let (raw,): (Option<Vec<u8>>,) = self
-                .run("get", |mut c| async move {
-                    let mut p = redis::pipe();
-                    p.add_command(tracking_on()).ignore();
-                    p.get(key).query_async(&mut c).await
+            let raw: Option<Vec<u8>> = self
+                .run("get", |c| {
+                    let mut get = redis::cmd("GET");
+                    get.arg(key);
+                    tracked_read(c, true, get)
                 })
                 .await?;
             // Not `heard`: the feed's health is the manifest node's, kept by the background
@@ -625,12 +633,11 @@ impl Inner {
             .run("set", |mut c| async move {
                 let mut p = redis::pipe();
                 if tracked {
-                    p.add_command(tracking_on()).ignore();
                     // Tracking follows reads only, and any write (ours too, NOLOOP or not) drops
                     // the key's tracking table: read the key (not its bytes) right after our SET,
                     // in one transaction, so that no other write can land between the two
                     // unseen. Every later write by someone else is then pushed to us.
-                    p.cmd("MULTI").ignore();
+                    p.cmd("MULTI").ignore().add_command(tracking_on()).ignore();
                 }
                 let set = p.cmd("SET").arg(key).arg(envelope).arg("PX").arg(ttl_ms);
                 if if_absent {
@@ -645,14 +652,15 @@ impl Inner {
                 Ok(v)
             })
             .await?;
-        // Inside a transaction, a failed SET (OOM, ACL) comes back as an element of EXEC's reply.
-        // NX answers nil when the key exists: that is success too.
-        match reply {
-            Value::Array(items) => match items.into_iter().next() {
-                Some(Value::ServerError(e)) => Err(Error::from(redis::RedisError::from(e))),
-                _ => Ok(()),
-            },
-            Value::ServerError(e) => Err(Error::from(redis::RedisError::from(e))),
+        // Inside a transaction, a failed command (OOM, ACL) comes back as an element of EXEC's
+        // reply. NX answers nil when the key exists: that is success too.
+        let failed = match reply {
+            Value::Array(items) => items.into_iter().find(|v| matches!(v, Value::ServerError(_))),
+            v @ Value::ServerError(_) => Some(v),
+            _ => None,
+        };
+        match failed {
+            Some(Value::ServerError(e)) => Err(Error::from(redis::RedisError::from(e))),
             _ => Ok(()),
         }
     }
@@ -699,13 +707,11 @@ impl Inner {
         let epoch_key = self.keys.epoch.as_str();
         let tracked = self.coherence.is_some();
         let seq = self.coherence.as_ref().map_or(0, Coherence::dirty_seq);
-        let (epoch,): (Option<i64>,) = self
-            .run("refresh", |mut c| async move {
-                let mut p = redis::pipe();
-                if tracked {
-                    p.add_command(tracking_on()).ignore();
-                }
-                p.get(epoch_key).query_async(&mut c).await
+        let epoch: Option<i64> = self
+            .run("refresh", |c| {
+                let mut get = redis::cmd("GET");
+                get.arg(epoch_key);
+                tracked_read(c, tracked, get)
             })
             .await?;
         self.heard();

@@ -196,11 +196,8 @@ impl ConnectionLike for Conn {
     fn req_packed_commands<'a>(&'a mut self, pipeline: &'a redis::Pipeline, offset: usize, count: usize) -> RedisFuture<'a, Vec<redis::Value>> {
         match self {
             Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Conn::Cluster(c) => match tracked_slot(pipeline) {
-                Some(slot) => Box::pin(async move {
-                    let route = SingleNodeRoutingInfo::SpecificNode(Route::with_slot(slot, SlotAddr::Master));
-                    c.route_pipeline(pipeline.clone(), offset, count, route).await
-                }),
+            Conn::Cluster(c) => match tracked_key(pipeline) {
+                Some(key) => Box::pin(tracked_on_cluster(c, pipeline, key, offset, count)),
                 None => c.req_packed_commands(pipeline, offset, count),
             },
         }
@@ -214,29 +211,31 @@ impl ConnectionLike for Conn {
     }
 }
 
-/// On a Cluster, a pipeline that starts with `CLIENT TRACKING` must go to the node of the
-/// key it then reads or writes, so that tracking is armed on that node's connection. redis-rs
-/// would route it by the word `TRACKING` (an unknown command's first argument is taken for a
-/// key) and refuse the pipeline as cross-slot.
-fn tracked_slot(p: &redis::Pipeline) -> Option<Slot> {
+/// On a Cluster, a pipeline that arms `CLIENT TRACKING` must go to the node of the key it
+/// then reads or writes, so that tracking is armed on that node's connection. redis-rs would
+/// route it by the word `TRACKING` (an unknown command's first argument is taken for a key)
+/// and refuse the pipeline as cross-slot. Redirections (MOVED, ASK) are followed by redis-rs;
+/// such pipelines are transactions, so the ASKING it sends first holds for all of them.
+async fn tracked_on_cluster(c: &mut ClusterConnection, pipeline: &redis::Pipeline, key: Vec<u8>, offset: usize, count: usize) -> redis::RedisResult<Vec<redis::Value>> {
+    let route = SingleNodeRoutingInfo::SpecificNode(Route::with_slot(Slot::for_key(&key), SlotAddr::Master));
+    c.route_pipeline(pipeline.clone(), offset, count, route).await
+}
+
+/// The key of a tracked pipeline (one with `CLIENT TRACKING` among its first two commands):
+/// the first argument of its first other command; `None` for any other pipeline.
+fn tracked_key(p: &redis::Pipeline) -> Option<Vec<u8>> {
     fn arg(c: &redis::Cmd, i: usize) -> Option<&[u8]> {
         match c.args_iter().nth(i)? {
             redis::Arg::Simple(b) => Some(b),
             _ => None,
         }
     }
-    let mut cmds = p.cmd_iter();
-    if !arg(cmds.next()?, 0)?.eq_ignore_ascii_case(b"CLIENT") {
+    let is = |c: &redis::Cmd, name: &[u8]| arg(c, 0).is_some_and(|n| n.eq_ignore_ascii_case(name));
+    if !p.cmd_iter().take(2).any(|c| is(c, b"CLIENT")) {
         return None;
     }
-    for c in cmds {
-        let name = arg(c, 0)?;
-        if [&b"MULTI"[..], b"EXEC", b"CLIENT"].iter().any(|n| name.eq_ignore_ascii_case(n)) {
-            continue;
-        }
-        return arg(c, 1).map(Slot::for_key);
-    }
-    None
+    let c = p.cmd_iter().find(|c| !is(c, b"MULTI") && !is(c, b"EXEC") && !is(c, b"CLIENT"))?;
+    arg(c, 1).map(<[u8]>::to_vec)
 }
 
 #[cfg(test)]
@@ -283,12 +282,12 @@ mod tests {
     #[test]
     fn tracked_pipelines_go_to_the_node_of_their_key() {
         let mut p = redis::pipe();
-        p.cmd("CLIENT").arg("TRACKING").arg("ON").arg("NOLOOP").ignore();
-        p.cmd("MULTI").ignore().cmd("SET").arg("k{a}").arg("v").ignore().cmd("STRLEN").arg("k{a}").ignore().cmd("EXEC");
-        assert_eq!(tracked_slot(&p), Some(Slot::for_key("a")));
+        p.cmd("MULTI").ignore().cmd("CLIENT").arg("TRACKING").arg("ON").arg("NOLOOP").ignore();
+        p.cmd("SET").arg("k{a}").arg("v").ignore().cmd("STRLEN").arg("k{a}").ignore().cmd("EXEC");
+        assert_eq!(tracked_key(&p).as_deref(), Some(&b"k{a}"[..]));
         let mut plain = redis::pipe();
         plain.cmd("GET").arg("x");
-        assert_eq!(tracked_slot(&plain), None);
+        assert_eq!(tracked_key(&plain), None);
     }
 
     #[test]
