@@ -9,7 +9,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { execFileSync } = require('node:child_process')
 const { startRedis, freePort } = require('./helpers/redis')
-const { clearEnv, uniquePrefix, captureConsole } = require('./helpers/common')
+const { aclLine, clearEnv, uniquePrefix, captureConsole } = require('./helpers/common')
 
 clearEnv()
 const api = require('../lib/index')
@@ -120,14 +120,7 @@ test('TLS settings are checked up front, naming the setting and never the conten
   bad({ redisUrl: `rediss://localhost:${tlsPort}`, tlsCaFile: f('missing.crt') }, /tlsCaFile.*missing\.crt/)
 })
 
-// The documented ACL line (docs/operations.md): keys under the prefix, no channels, and only
-// the commands shared-isr sends (scripts' inner commands included).
-const aclFor = (user, prefix) => [
-  'ACL', 'SETUSER', user, 'reset', 'on', `>${SECRET}`, `~${prefix}*`, 'resetchannels', '-@all',
-  '+hello', '+auth', '+ping', '+client|tracking', // Redis >= 7.2 also: '+client|setinfo'
-  '+get', '+set', '+strlen', '+getrange', '+multi', '+exec', '+evalsha', '+eval', '+script|load',
-  '+incr', '+exists', '+hset', '+hget', '+zadd', '+zrangebyscore',
-]
+const aclFor = (user, prefix) => aclLine(user, SECRET, prefix)
 
 test('an ACL user limited to its prefix is enough; another app with its own user is untouched', async () => {
   const p1 = uniquePrefix('app1')

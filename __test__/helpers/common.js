@@ -228,7 +228,18 @@ function fixCrc(envelope) {
   return out
 }
 
+// The documented ACL line (docs/operations.md): keys under the prefix, no channels, and only
+// the commands shared-isr sends (scripts' inner commands included); `extra` per topology.
+const aclLine = (user, password, prefix, extra = []) => [
+  'ACL', 'SETUSER', user, 'reset', 'on', `>${password}`, `~${prefix}*`, 'resetchannels', '-@all',
+  '+hello', '+auth', '+ping', '+client|tracking', // Redis >= 7.2 also: '+client|setinfo'
+  '+get', '+set', '+strlen', '+getrange', '+multi', '+exec', '+evalsha', '+eval', '+script|load',
+  '+incr', '+exists', '+hset', '+hget', '+zadd', '+zrangebyscore',
+  ...extra,
+]
+
 module.exports = {
+  aclLine,
   clearEnv,
   uniquePrefix,
   sleep,
