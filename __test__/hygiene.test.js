@@ -4,9 +4,9 @@
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { spawn } = require('node:child_process')
 const path = require('node:path')
 const { startRedis } = require('./helpers/redis')
+const { runNode } = require('./helpers/common')
 
 const LIB = path.join(__dirname, '..', 'lib', 'index.js')
 let redis
@@ -17,20 +17,7 @@ after(async () => {
   await redis?.stop()
 })
 
-function run(code, timeoutMs = 15_000) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SHARED_ISR_REDIS_URL: '' } })
-    let out = ''
-    child.stdout.on('data', (d) => (out += d))
-    child.stderr.on('data', (d) => (out += d))
-    const started = Date.now()
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code, signal, out, ms: Date.now() - started })
-    })
-  })
-}
+const run = runNode
 
 test('a process that used the handler (Redis, L1, use-cache) exits on its own without close()', async () => {
   const r = await run(`

@@ -5,7 +5,8 @@
 
 const { describe, test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { aclLine, clearEnv, uniquePrefix, assertLossless, captureConsole } = require('./helpers/common')
+const { aclLine, clearEnv, uniquePrefix, assertLossless, captureConsole, runNode } = require('./helpers/common')
+const LIB = require('node:path').join(__dirname, '..', 'lib', 'index.js')
 const { versions, fetchKey } = require('./helpers/values')
 const { startInstance } = require('./helpers/instances')
 const { startCluster, startSentinel } = require('./helpers/redis-topologies')
@@ -117,6 +118,26 @@ for (const [name, start] of Object.entries(TOPOLOGIES)) {
         const served = await Promise.all(insts.map((x) => x.get(key, CTX).then(body)))
         assert.deepEqual(served, [stored, stored, stored], `round ${i}: Redis holds ${stored}`)
       }
+    })
+
+    test('a process that used it exits on its own without close(), and so does one whose servers are all down', async () => {
+      const script = (url) => `
+        const api = require(${JSON.stringify(LIB)})
+        const H = api.createHandler({ redisUrl: ${JSON.stringify(url)}, prefix: 'exit:', timeoutMs: 300, connectTimeoutMs: 300 })
+        ;(async () => {
+          const h = new H({})
+          await h.set('/a', { kind: 'APP_ROUTE', body: Buffer.from('x'), status: 200, headers: {} }, { revalidate: 60 })
+          console.log('get', (await h.get('/a', { kind: 'APP_ROUTE' }))?.value?.body?.toString() ?? null)
+          await h.revalidateTag('t').then(() => console.log('revalidated'), (e) => console.log('rejected', e.code))
+        })()
+      `
+      const up = await runNode(script(topo.url))
+      assert.equal(up.signal, null, `killed after ${up.ms} ms\n${up.out}`)
+      assert.match(up.out, /get x\nrevalidated/)
+      const closed = name === 'cluster' ? 'redis+cluster://127.0.0.1:1,127.0.0.1:2' : 'redis+sentinel://127.0.0.1:1,127.0.0.1:2/nobody'
+      const down = await runNode(script(closed))
+      assert.equal(down.signal, null, `killed after ${down.ms} ms\n${down.out}`)
+      assert.match(down.out, /get null\nrejected ERR_SHARED_ISR_(UNAVAILABLE|TIMEOUT)/)
     })
 
     test('an ACL user limited to its prefix with the documented line is enough', async () => {

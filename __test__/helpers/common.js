@@ -238,8 +238,26 @@ const aclLine = (user, password, prefix, extra = []) => [
   ...extra,
 ]
 
+/** Runs `code` in a fresh Node process (no Redis URL from our environment); killed after `timeoutMs`. */
+function runNode(code, timeoutMs = 15_000) {
+  const { spawn } = require('node:child_process')
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SHARED_ISR_REDIS_URL: '' } })
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (out += d))
+    const started = Date.now()
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, out, ms: Date.now() - started })
+    })
+  })
+}
+
 module.exports = {
   aclLine,
+  runNode,
   clearEnv,
   uniquePrefix,
   sleep,
