@@ -14,6 +14,7 @@ const worse = (a, b) => (RANK[b] > RANK[a] ? b : a)
 const CONNECTIVITY = new Set(['ERR_SHARED_ISR_UNAVAILABLE', 'ERR_SHARED_ISR_TIMEOUT'])
 const FAILED = Symbol('failed') // the store could not answer (distinct from a miss)
 const BAD = Symbol('bad') // an entry we refuse to read (corrupt, foreign): a miss, counted as corrupt
+const UNDECODED = Symbol('undecoded') // an L1 copy of our own write, decoded on its first hit
 
 /** One log line when the store starts failing, one when it recovers; none per call. */
 class HealthLog {
@@ -215,6 +216,10 @@ class Store {
 
   /** The entry's own tags are re-judged only when the manifest may have changed. */
   verdict(rec, readTags, gen) {
+    if (rec.value === UNDECODED) {
+      rec.value = rec.decode(rec.payload) // our own bytes, encoded by the same codec
+      rec.payload = rec.decode = null
+    }
     const now = Date.now()
     if (rec.tags.length > 0 && (gen <= 0 || rec.judgedGen !== gen || now >= rec.until)) {
       const j = this.native.judge(rec.tags, rec.lastModified)
@@ -236,8 +241,8 @@ class Store {
   }
 
   /**
-   * Stores `payload` and keeps `decode(payload)` as this process's L1 copy (decoded from our
-   * own bytes, so the caller's objects are never shared). Never rejects: a failed write is
+   * Stores `payload` and keeps it as this process's L1 copy, decoded from our own bytes on its
+   * first hit (the caller's objects are never shared). Never rejects: a failed write is
    * logged and counted.
    */
   async write(key, payload, meta, decode) {
@@ -264,8 +269,11 @@ class Store {
       this.l1.delete(key)
       return true
     }
+    // Decoded on the first hit, not here: a set does not pay for a read that may never come.
     this.l1.set(key, {
-      value: decode(payload),
+      value: UNDECODED,
+      payload,
+      decode,
       lastModified: meta.lastModified,
       revalidate: meta.revalidate,
       expire: meta.expire,
