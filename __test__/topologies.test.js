@@ -23,9 +23,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 async function eventually(what, fn, timeoutMs = 10_000) {
   const t0 = Date.now()
   let last
-  for (;;) {
+  for (let tries = 1; ; tries++) {
     last = await fn()
-    if (last.ok) return { ...last, ms: Date.now() - t0 }
+    if (last.ok) return { ...last, ms: Date.now() - t0, tries }
     if (Date.now() - t0 > timeoutMs) assert.fail(`${what}: not within ${timeoutMs} ms (last: ${JSON.stringify(last)})`)
     await sleep(50)
   }
@@ -82,6 +82,7 @@ for (const [name, start] of Object.entries(TOPOLOGIES)) {
     test('a revalidation and a rewrite on one instance reach the others (L1 on, entries and manifest on different nodes)', async (t) => {
       const opts = options()
       const [a, b, c] = await instances(3, opts)
+      const lag = { rewrite: [], revalidate: [] } // per reader: { ms, tries } until its first new answer
       for (let i = 0; i < 20; i++) {
         const key = `/multi/${i}`
         await a.set(key, route(`v${i}`, `m-${i}`), SET)
@@ -90,17 +91,19 @@ for (const [name, start] of Object.entries(TOPOLOGIES)) {
         if (i % 2) {
           await b.set(key, route(`v${i}-new`, `m-${i}`), SET)
           for (const r of [a, c]) {
-            await eventually(`${key} rewritten on b, seen by the others`, async () => ({ ok: body(await r.get(key, CTX)) === `v${i}-new` }), 2000)
+            lag.rewrite.push(await eventually(`${key} rewritten on b, seen by the others`, async () => ({ ok: body(await r.get(key, CTX)) === `v${i}-new` }), 2000))
           }
         } else {
           await c.revalidateTag([`m-${i}`])
           // L1 copies are dropped by the epoch's push: a few ms at most (default mode).
           for (const r of [a, b]) {
-            await eventually(`${key} revalidated on c, a miss on the others`, async () => ({ ok: (await r.get(key, CTX)) === null }), 1000)
+            lag.revalidate.push(await eventually(`${key} revalidated on c, a miss on the others`, async () => ({ ok: (await r.get(key, CTX)) === null }), 1000))
           }
         }
       }
       const stats = await Promise.all([a, b, c].map((w) => w.call('stats')))
+      const late = (l) => `old on the first read ${l.filter((x) => x.tries > 1).length} of ${l.length} times, new after at most ${Math.max(...l.map((x) => x.ms))} ms`
+      t.diagnostic(`first read on another instance after the change returned: rewrite ${late(lag.rewrite)}; revalidateTag ${late(lag.revalidate)}`)
       t.diagnostic(`L1 hits: ${stats.map((s) => s.l1Hits).join(', ')}; get errors: ${stats.map((s) => s.getErrors).join(', ')}`)
       assert.ok(stats[1].l1Hits > 0 && stats[2].l1Hits > 0, 'readers were served from their L1')
       for (const s of stats) assert.equal(s.getErrors + s.setErrors + s.revalidationErrors, 0)

@@ -67,6 +67,10 @@ async function startCluster({ primaries = 3, replicasPerPrimary = 1 } = {}) {
           '--cluster-enabled', 'yes',
           '--cluster-config-file', path.join(dir, `nodes-${i}.conf`),
           '--cluster-node-timeout', '2000',
+          // The bus port defaults to port + 10000: taken, or past 65535 for a high free port.
+          '--cluster-port', String(await freePort()),
+          // A new replica (and a demoted primary) syncs at once, not after 5 s.
+          '--repl-diskless-sync-delay', '0',
           '--dir', dir,
         ]),
       )
@@ -157,9 +161,10 @@ async function startSentinel({ serviceName = 'shared-isr', sentinels = 3 } = {})
     fs.rmSync(dir, { recursive: true, force: true })
   }
   try {
-    const primary = await startRedis()
+    const fast = ['--repl-diskless-sync-delay', '0']
+    const primary = await startRedis(fast)
     servers.push(primary)
-    const replica = await startRedis(['--replicaof', '127.0.0.1', String(primary.port)])
+    const replica = await startRedis([...fast, '--replicaof', '127.0.0.1', String(primary.port)])
     servers.push(replica)
     await waitUntil('replica linked', async () => info(await replica.cmd('INFO', 'replication'), 'master_link_status') === 'up')
     const sentinelPorts = []
@@ -182,6 +187,9 @@ async function startSentinel({ serviceName = 'shared-isr', sentinels = 3 } = {})
       const s = new SentinelProcess(port, conf)
       servers.push(s)
       await s.start()
+      // Sentinel's INFO period (10 s) sets how long a demoted primary keeps its role after a
+      // failover; 1 s keeps the tests short without changing what a client sees.
+      await cmdOn(port, 'SENTINEL', 'DEBUG', 'info-period', '1000', 'publish-period', '500')
       sentinelPorts.push(port)
     }
     const ports = [primary.port, replica.port]
