@@ -173,3 +173,31 @@ test('after a Redis restart on the same port, both processes reconnect and agree
   }, { timeoutMs: 10_000, what: 'B can revalidate after restart' })
   assertMiss(await a.get('/r2', PAGE_CTX))
 })
+
+// Tracking drops everything on FLUSHDB of ANY database; that says nothing about ours. A
+// long-lived handler (entries stamped with its start) must keep reading what it writes.
+test('FLUSHDB of another database on the same Redis: entries stay served, old ones and new ones', async () => {
+  const api = require('../lib/index')
+  const options = { redisUrl: redis.url, prefix: uniquePrefix('fdb'), buildId: 'mp-build', timeoutMs: 2000 } // L1 on
+  const Handler = api.createHandler(options)
+  const h = new Handler({ serverDistDir })
+  try {
+    await h.revalidateTag('unrelated') // the manifest exists: a real loss would show in it
+    await h.set('/kept', { ...PAGE, headers: { 'x-next-cache-tags': 'kept' } }, PAGE_SET)
+    await h.set(fetchKey('kept'), FETCH, v16.setCtx.fetch(['kept']))
+    assertServed(await h.get('/kept', PAGE_CTX))
+    const other = await redis.client()
+    await other.cmd('SELECT', 1)
+    await other.cmd('SET', 'someone-else', 'x')
+    await other.cmd('FLUSHDB')
+    other.close()
+    await sleep(100) // the tracking push (flush) arrives and the mirror re-syncs
+    assertServed(await h.get('/kept', PAGE_CTX), 'an entry written before the flush')
+    await h.set('/after', { ...PAGE, headers: { 'x-next-cache-tags': 'after' } }, PAGE_SET)
+    assertServed(await h.get('/after', PAGE_CTX), 'an entry written after it by the same handler')
+    const f = await h.get(fetchKey('kept'), v16.getCtx.FETCH(['kept']))
+    assert.equal(f?.value?.kind, 'FETCH', 'a fetch entry written before the flush')
+  } finally {
+    await api.close()
+  }
+})

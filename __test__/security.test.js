@@ -7,7 +7,7 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { execFileSync } = require('node:child_process')
+const certs = require('./helpers/certs')
 const { startRedis, freePort } = require('./helpers/redis')
 const { aclLine, clearEnv, uniquePrefix, captureConsole } = require('./helpers/common')
 
@@ -17,16 +17,8 @@ const api = require('../lib/index')
 const SECRET = 'p4ss-DO-NOT-LEAK'
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-isr-tls-'))
 const f = (name) => path.join(dir, name)
-const ossl = (...args) => execFileSync('openssl', args, { stdio: 'pipe' })
-
-function makeCa(name) {
-  ossl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.crt`), '-days', '2', '-subj', `/CN=${name}`)
-}
-function makeCert(name, ca, san) {
-  ossl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${name}`)
-  fs.writeFileSync(f(`${name}.ext`), `subjectAltName=${san}\n`)
-  ossl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${ca}.crt`), '-CAkey', f(`${ca}.key`), '-CAcreateserial', '-out', f(`${name}.crt`), '-days', '2', '-extfile', f(`${name}.ext`))
-}
+const makeCa = (name) => certs.makeCa(dir, name)
+const makeCert = (name, ca, san) => certs.makeCert(dir, name, ca, san)
 
 let tls // TLS port with optional client certs, plus a plain port for the test's own admin commands
 let mtls // TLS port that requires a client certificate

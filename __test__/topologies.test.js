@@ -326,6 +326,51 @@ for (const [name, start] of Object.entries(TOPOLOGIES)) {
   })
 }
 
+describe('Redis Cluster over TLS (rediss+cluster://, CA file, TLS cluster bus)', () => {
+  const fs = require('node:fs')
+  const os = require('node:os')
+  const path = require('node:path')
+  const certs = require('./helpers/certs')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-isr-tls-cluster-'))
+  const f = (x) => path.join(dir, x)
+  let topo
+  before(async () => {
+    certs.makeCa(dir, 'ca')
+    certs.makeCert(dir, 'node', 'ca', 'IP:127.0.0.1,DNS:localhost') // nodes announce 127.0.0.1
+    topo = await startCluster({ primaries: 3, replicasPerPrimary: 1, tls: { cert: f('node.crt'), key: f('node.key'), ca: f('ca.crt') } })
+  })
+  after(async () => {
+    await api.close()
+    await topo?.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  test('entries and revalidations work over TLS on every node; a wrong CA is refused with a clear error', async () => {
+    const opts = { redisUrl: topo.url, tlsCaFile: f('ca.crt'), prefix: uniquePrefix('tlsc'), buildId: 'b1', timeoutMs: 2000, connectTimeoutMs: 2000 }
+    const Handler = api.createHandler(opts)
+    for (let i = 0; i < 30; i++) await new Handler({}).set(`/tls/${i}`, route(`t${i}`, `tls-${i % 3}`), SET)
+    for (let i = 0; i < 30; i++) assert.equal(body(await new Handler({}).get(`/tls/${i}`, CTX)), `t${i}`)
+    await new Handler({}).revalidateTag(['tls-1'])
+    let misses = 0
+    for (let i = 0; i < 30; i++) if ((await new Handler({}).get(`/tls/${i}`, CTX)) === null) misses++
+    assert.equal(misses, 10, 'exactly the entries tagged tls-1')
+    const s = api.stats(opts)
+    assert.deepEqual([s.setErrors, s.getErrors, s.revalidationErrors], [0, 0, 0])
+    const counts = await Promise.all(topo.primaries.map((p) => topo.cmd(p, 'DBSIZE')))
+    for (const c of counts) assert.ok(Number(c) > 0, `entries on every primary: ${counts}`)
+
+    certs.makeCa(dir, 'other-ca')
+    const wrong = api.createHandler({ ...opts, tlsCaFile: f('other-ca.crt'), prefix: uniquePrefix('tlsw') })
+    const cap = captureConsole()
+    try {
+      assert.equal(await new wrong({}).get('/tls/0', CTX), null, 'a miss, not an error')
+      await assert.rejects(new wrong({}).revalidateTag(['x']), (err) => /ERR_SHARED_ISR_(UNAVAILABLE|REDIS)/.test(err.code) && /certificate|tls|handshake|unknown/i.test(err.message))
+    } finally {
+      cap.restore()
+    }
+  })
+})
+
 describe('topology URLs', () => {
   const configError = (re) => (err) => err.code === 'ERR_SHARED_ISR_CONFIG' && re.test(err.message) && !/hunter2/.test(err.message)
   test('Cluster and Sentinel URLs are checked before anything connects', () => {

@@ -49,10 +49,13 @@ const info = (text, field) => new RegExp(`^${field}:(.*)$`, 'm').exec(String(tex
 
 /**
  * A Redis Cluster of `primaries` primaries with `replicasPerPrimary` replicas each.
- * → { url, ports, primaries (ports, as created), cmd(port, ...args), primaryFor(key),
- *     failover(primaryPort) → { from, to }, stop() }
+ * `tls: { cert, key, ca }` (PEM files) adds a TLS port to every node, TLS on the cluster bus and
+ * replication, and makes `url` a `rediss+cluster://` URL of the TLS ports (`ports` stay plain,
+ * for the test's own commands).
+ * → { url, ports, tlsPorts, primaries (ports, as created), cmd(port, ...args), primaryFor(key),
+ *     failover(primaryPort) → { from, to }, migrateSlot(key, toPort, during), stop() }
  */
-async function startCluster({ primaries = 3, replicasPerPrimary = 1 } = {}) {
+async function startCluster({ primaries = 3, replicasPerPrimary = 1, tls = null } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-isr-cluster-'))
   const servers = []
   const stop = async () => {
@@ -61,7 +64,17 @@ async function startCluster({ primaries = 3, replicasPerPrimary = 1 } = {}) {
   }
   try {
     const n = primaries * (1 + replicasPerPrimary)
+    const tlsPorts = []
     for (let i = 0; i < n; i++) {
+      const tlsArgs = []
+      if (tls) {
+        tlsPorts.push(await freePort())
+        tlsArgs.push(
+          '--tls-port', String(tlsPorts[i]),
+          '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca,
+          '--tls-cluster', 'yes', '--tls-replication', 'yes', '--tls-auth-clients', 'no',
+        )
+      }
       servers.push(
         await startRedis([
           '--cluster-enabled', 'yes',
@@ -72,6 +85,7 @@ async function startCluster({ primaries = 3, replicasPerPrimary = 1 } = {}) {
           // A new replica (and a demoted primary) syncs at once, not after 5 s.
           '--repl-diskless-sync-delay', '0',
           '--dir', dir,
+          ...tlsArgs,
         ]),
       )
     }
@@ -83,8 +97,9 @@ async function startCluster({ primaries = 3, replicasPerPrimary = 1 } = {}) {
       return nodes.filter((l) => / (slave|replica) [0-9a-f]{40} /.test(l)).length === primaries * replicasPerPrimary
     })
     const cluster = {
-      url: `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
+      url: tls ? `rediss+cluster://${tlsPorts.map((p) => `127.0.0.1:${p}`).join(',')}` : `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
       ports,
+      tlsPorts,
       servers,
       primaries: ports.slice(0, primaries), // redis-cli makes the first nodes primaries
       cmd: cmdOn,

@@ -409,11 +409,11 @@ impl Inner {
                     }
                     co.invalidate_keys(names.iter().map(String::as_str));
                 }
-                // Nil: the server dropped its tracking table (FLUSHALL, FLUSHDB): everything
-                // is suspect, and the epoch must be read again to be tracked again.
+                // Nil: the server dropped its tracking table (FLUSHALL, or FLUSHDB of ANY
+                // database): every copy is suspect, and the epoch must be read again to be
+                // tracked again. Whether our data was lost is for that sync to tell.
                 _ => {
                     co.flush();
-                    *self.reset_at.lock().unwrap_or_else(|p| p.into_inner()) = crate::core::clock::now_ms();
                     self.catch_up();
                 }
             },
