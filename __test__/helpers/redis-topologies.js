@@ -7,6 +7,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const { freePort, startRedis, connectClient, sleep } = require('./redis')
+const { waitFor } = require('./common')
 
 const REDIS_CLI = process.env.SHARED_ISR_TEST_REDIS_CLI || '/usr/bin/redis-cli'
 
@@ -19,20 +20,8 @@ async function cmdOn(port, ...args) {
   }
 }
 
-async function waitUntil(what, fn, timeoutMs = 20_000) {
-  const t0 = Date.now()
-  let last
-  for (;;) {
-    try {
-      last = await fn()
-      if (last) return last
-    } catch (err) {
-      last = err.message
-    }
-    if (Date.now() - t0 > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms (last: ${last})`)
-    await sleep(100)
-  }
-}
+// Topology changes take seconds: poll less often and wait longer than common.waitFor's defaults.
+const waitUntil = (what, fn, timeoutMs = 20_000) => waitFor(fn, { timeoutMs, intervalMs: 100, what })
 
 function run(cmd, args) {
   return new Promise((resolve, reject) => {
