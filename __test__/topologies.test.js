@@ -326,50 +326,85 @@ for (const [name, start] of Object.entries(TOPOLOGIES)) {
   })
 }
 
-describe('Redis Cluster over TLS (rediss+cluster://, CA file, TLS cluster bus)', () => {
-  const fs = require('node:fs')
-  const os = require('node:os')
-  const path = require('node:path')
-  const certs = require('./helpers/certs')
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-isr-tls-cluster-'))
-  const f = (x) => path.join(dir, x)
-  let topo
-  before(async () => {
-    certs.makeCa(dir, 'ca')
-    certs.makeCert(dir, 'node', 'ca', 'IP:127.0.0.1,DNS:localhost') // nodes announce 127.0.0.1
-    topo = await startCluster({ primaries: 3, replicasPerPrimary: 1, tls: { cert: f('node.crt'), key: f('node.key'), ca: f('ca.crt') } })
-  })
-  after(async () => {
-    await api.close()
-    await topo?.stop()
-    fs.rmSync(dir, { recursive: true, force: true })
-  })
+// TLS with a CA file on both topologies: the client checks every node's certificate (and the
+// sentinels'); a CA that did not sign them is refused with a clear error, never a throw on get.
+const TLS_TOPOLOGIES = {
+  'Cluster over TLS (rediss+cluster://, CA file, TLS cluster bus)': (tls) => startCluster({ primaries: 3, replicasPerPrimary: 1, tls }),
+  'Sentinel over TLS (rediss+sentinel://, CA file, TLS replication and sentinel links)': (tls) => startSentinel({ serviceName: 'shared-isr-tls', tls }),
+}
 
-  test('entries and revalidations work over TLS on every node; a wrong CA is refused with a clear error', async () => {
-    const opts = { redisUrl: topo.url, tlsCaFile: f('ca.crt'), prefix: uniquePrefix('tlsc'), buildId: 'b1', timeoutMs: 2000, connectTimeoutMs: 2000 }
-    const Handler = api.createHandler(opts)
-    for (let i = 0; i < 30; i++) await new Handler({}).set(`/tls/${i}`, route(`t${i}`, `tls-${i % 3}`), SET)
-    for (let i = 0; i < 30; i++) assert.equal(body(await new Handler({}).get(`/tls/${i}`, CTX)), `t${i}`)
-    await new Handler({}).revalidateTag(['tls-1'])
-    let misses = 0
-    for (let i = 0; i < 30; i++) if ((await new Handler({}).get(`/tls/${i}`, CTX)) === null) misses++
-    assert.equal(misses, 10, 'exactly the entries tagged tls-1')
-    const s = api.stats(opts)
-    assert.deepEqual([s.setErrors, s.getErrors, s.revalidationErrors], [0, 0, 0])
-    const counts = await Promise.all(topo.primaries.map((p) => topo.cmd(p, 'DBSIZE')))
-    for (const c of counts) assert.ok(Number(c) > 0, `entries on every primary: ${counts}`)
+for (const [name, start] of Object.entries(TLS_TOPOLOGIES)) {
+  describe(`Redis ${name}`, () => {
+    const fs = require('node:fs')
+    const os = require('node:os')
+    const path = require('node:path')
+    const certs = require('./helpers/certs')
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-isr-tls-topology-'))
+    const f = (x) => path.join(dir, x)
+    let topo
+    before(async () => {
+      certs.makeCa(dir, 'ca')
+      certs.makeCert(dir, 'node', 'ca', 'IP:127.0.0.1,DNS:localhost') // nodes announce 127.0.0.1
+      topo = await start({ cert: f('node.crt'), key: f('node.key'), ca: f('ca.crt') })
+    })
+    after(async () => {
+      await api.close()
+      await topo?.stop()
+      fs.rmSync(dir, { recursive: true, force: true })
+    })
 
-    certs.makeCa(dir, 'other-ca')
-    const wrong = api.createHandler({ ...opts, tlsCaFile: f('other-ca.crt'), prefix: uniquePrefix('tlsw') })
-    const cap = captureConsole()
-    try {
-      assert.equal(await new wrong({}).get('/tls/0', CTX), null, 'a miss, not an error')
-      await assert.rejects(new wrong({}).revalidateTag(['x']), (err) => /ERR_SHARED_ISR_(UNAVAILABLE|REDIS)/.test(err.code) && /certificate|tls|handshake|unknown/i.test(err.message))
-    } finally {
-      cap.restore()
-    }
+    test('entries and revalidations work over TLS; a wrong CA is refused with a clear error', async () => {
+      assert.match(topo.url, /^rediss\+/)
+      const opts = { redisUrl: topo.url, tlsCaFile: f('ca.crt'), prefix: uniquePrefix('tls'), buildId: 'b1', timeoutMs: 2000, connectTimeoutMs: 2000 }
+      const Handler = api.createHandler(opts)
+      const roundTrip = async (round) => {
+        for (let i = 0; i < 30; i++) await new Handler({}).set(`/tls/${i}`, route(`${round}${i}`, `tls-${round}-${i % 3}`), SET)
+        for (let i = 0; i < 30; i++) assert.equal(body(await new Handler({}).get(`/tls/${i}`, CTX)), `${round}${i}`)
+        await new Handler({}).revalidateTag([`tls-${round}-1`])
+        let misses = 0
+        for (let i = 0; i < 30; i++) if ((await new Handler({}).get(`/tls/${i}`, CTX)) === null) misses++
+        assert.equal(misses, 10, `exactly the entries tagged tls-${round}-1`)
+      }
+      await roundTrip('a')
+      if (topo.primaries) {
+        const counts = await Promise.all(topo.primaries.map((p) => topo.cmd(p, 'DBSIZE')))
+        for (const c of counts) assert.ok(Number(c) > 0, `entries on every primary: ${counts}`)
+      } else {
+        // Sentinel: the client follows a failover over TLS (new primary found through the
+        // sentinels' TLS ports) and the entries were replicated over TLS.
+        const { from, to } = await topo.failover()
+        assert.notEqual(from, to)
+        await eventually('writes reach the new primary', async () => {
+          try {
+            await new Handler({}).revalidateTag(['after-failover'])
+            return { ok: true }
+          } catch (err) {
+            return { ok: false, err: err.code }
+          }
+        })
+        // Read from Redis (no L1), on a connection made after the failover.
+        const fromRedis = api.createHandler({ ...opts, l1MaxBytes: 0 })
+        assert.equal(body(await new fromRedis({}).get('/tls/0', CTX)), 'a0', 'replicated over TLS')
+        await roundTrip('b')
+        assert.ok(Number(await topo.cmd(to, 'DBSIZE')) > 0)
+      }
+      if (topo.primaries) {
+        const s = api.stats(opts)
+        assert.deepEqual([s.setErrors, s.getErrors, s.revalidationErrors], [0, 0, 0])
+      }
+
+      certs.makeCa(dir, 'other-ca')
+      const wrong = api.createHandler({ ...opts, tlsCaFile: f('other-ca.crt'), prefix: uniquePrefix('tlsw') })
+      const cap = captureConsole()
+      try {
+        assert.equal(await new wrong({}).get('/tls/0', CTX), null, 'a miss, not an error')
+        await assert.rejects(new wrong({}).revalidateTag(['x']), (err) => /ERR_SHARED_ISR_(UNAVAILABLE|REDIS)/.test(err.code) && /certificate|tls|handshake|unknown/i.test(err.message))
+      } finally {
+        cap.restore()
+      }
+    })
   })
-})
+}
 
 describe('topology URLs', () => {
   const configError = (re) => (err) => err.code === 'ERR_SHARED_ISR_CONFIG' && re.test(err.message) && !/hunter2/.test(err.message)
