@@ -151,3 +151,25 @@ test('concurrent writes of one key: afterwards every instance serves the one sto
   t.diagnostic(`${ROUNDS} rounds of 3 concurrent writes; L1 hits on the reads after them: ${hits}`)
   assert.ok(hits > 0, 'the writers kept their own copies in L1 (the case under test)')
 })
+
+test('a local copy that cannot be decoded is dropped and the read goes to Redis, never a rejection', async () => {
+  const { getStore } = require('../lib/store')
+  const { encodeValue, decodeValue } = require('../lib/codec')
+  const { captureConsole } = require('./helpers/common')
+  const s = getStore({ redisUrl: redis.url, prefix: uniquePrefix('dec') })
+  assert.equal(await s.read('warm-up', undefined, decodeValue), null) // connects (a new connection drops older copies)
+  const payload = encodeValue(route('stored', 'd'))
+  const cap = captureConsole()
+  try {
+    assert.equal(await s.write('k', payload, { lastModified: Date.now(), tags: [] }, () => { throw new Error('boom') }), true)
+    assert.equal(s.stats().l1Entries, 1, 'the write kept its bytes as the local copy')
+    const hit = await s.read('k', undefined, decodeValue)
+    assert.equal(hit?.value?.body?.toString(), 'stored', 'served from Redis')
+    assert.equal(s.stats().l1Hits, 0)
+    const again = await s.read('k', undefined, decodeValue)
+    assert.equal(again?.value?.body?.toString(), 'stored')
+    assert.equal(s.stats().l1Hits, 1, 'the copy read from Redis serves the next read')
+  } finally {
+    cap.restore()
+  }
+})

@@ -157,6 +157,14 @@ for (const [name, start] of Object.entries(TOPOLOGIES)) {
       assert.equal(body(await new Handler({}).get('/acl', CTX)), 'ok')
       await new Handler({}).revalidateTag(['acl'])
       assert.equal(await new Handler({}).get('/acl', CTX), null)
+      // The background checks (epoch, and on a Cluster every primary's connection id) pass
+      // too: a copy read now is still served from the L1 after several of them.
+      await new Handler({}).set('/acl-l1', route('kept', 'acl-l1'), SET)
+      assert.equal(body(await new Handler({}).get('/acl-l1', CTX)), 'kept')
+      await sleep(800)
+      const hits = api.stats(opts).l1Hits
+      assert.equal(body(await new Handler({}).get('/acl-l1', CTX)), 'kept')
+      assert.equal(api.stats(opts).l1Hits, hits + 1, 'served from the L1 after 800 ms of background checks')
       const s = api.stats(opts)
       assert.deepEqual([s.setErrors, s.getErrors, s.revalidationErrors], [0, 0, 0], 'no command was refused')
     })
@@ -253,6 +261,55 @@ for (const [name, start] of Object.entries(TOPOLOGIES)) {
         } finally {
           cap.restore()
         }
+      })
+
+      test('a primary that freezes (no reset, no push): its keys stop being served from copies, and the write made after the failover is seen', async (t) => {
+        const opts = options({ timeoutMs: 500 })
+        const [a, b] = await instances(2, opts)
+        const entry = (k) => `${opts.prefix}e:p:b1:${k}`
+        const metaNode = await topo.primaryFor(`${opts.prefix}{${opts.prefix}}:epoch`)
+        let key = null
+        for (let i = 0; key === null; i++) if ((await topo.primaryFor(entry(`/freeze/${i}`))) !== metaNode) key = `/freeze/${i}`
+        const frozen = await topo.primaryFor(entry(key))
+        const other = topo.primaries.find((p) => p !== frozen)
+        await b.set(key, route('old', 'frz'), SET)
+        assert.equal(body(await a.get(key, CTX)), 'old')
+        assert.equal(body(await a.get(key, CTX)), 'old')
+        const hitsBefore = (await a.call('stats')).l1Hits
+        assert.equal(body(await a.get(key, CTX)), 'old')
+        assert.equal((await a.call('stats')).l1Hits, hitsBefore + 1, 'a serves its copy from the L1')
+
+        const server = topo.servers[topo.ports.indexOf(frozen)]
+        server.proc.kill('SIGSTOP') // no FIN, no RST: a hung host
+        const resume = () => server.proc?.kill('SIGCONT')
+        t.after(resume)
+        const t0 = Date.now()
+        const slotOwner = async () => {
+          const slot = Number(await topo.cmd(other, 'CLUSTER', 'KEYSLOT', entry(key)))
+          for (const [from, to, [, port]] of await topo.cmd(other, 'CLUSTER', 'SLOTS')) if (slot >= Number(from) && slot <= Number(to)) return Number(port)
+        }
+        const promoted = await eventually('a replica takes over the frozen primary\'s slots', async () => {
+          const owner = await slotOwner()
+          return { ok: owner !== frozen, owner }
+        }, 20_000)
+        // The write lands on the new primary (b learns the new slot map on its own).
+        const fromRedis = api.createHandler({ ...opts, l1MaxBytes: 0 })
+        const landed = await eventually('b\'s write lands on the new primary', async () => {
+          await b.set(key, route('new', 'frz'), SET)
+          const got = body(await new fromRedis({}).get(key, CTX))
+          return { ok: got === 'new', got, b: await b.call('stats'), direct: api.stats({ ...opts, l1MaxBytes: 0 }) }
+        }, 10_000)
+        const seen = await eventually('a serves the new value', async () => {
+          const v = body(await a.get(key, CTX))
+          return { ok: v === 'new', v }
+        }, 3000)
+        t.diagnostic(`primary ${frozen} frozen; replica ${promoted.owner} serving its slots after ${promoted.ms} ms; b's write landed ${landed.ms} ms later; a served it ${seen.ms} ms after that (${seen.tries} read(s))`)
+        resume()
+        // The old primary rejoins as a replica; the next tests start from a healthy cluster.
+        await eventually('cluster healthy again', async () => {
+          for (const p of topo.ports) if (!/cluster_state:ok/.test(await topo.cmd(p, 'CLUSTER', 'INFO'))) return { ok: false, p }
+          return { ok: /role:slave/.test(await topo.cmd(frozen, 'INFO', 'replication')) }
+        }, 20_000)
       })
     }
 
@@ -415,5 +472,39 @@ describe('topology URLs', () => {
     assert.throws(() => api.stats({ redisUrl: 'redis+cluster://u:hunter2@' }), configError(/host/))
     assert.throws(() => api.stats({ redisUrl: 'redis+unknown://h:1' }), configError(/redis\+cluster/))
     assert.equal(api.stats({ redisUrl: 'redis+cluster://127.0.0.1:1,127.0.0.1:2', prefix: uniquePrefix('u') }).store, 'redis', 'nothing is contacted until used')
+    // A percent sign before a multi-byte character is kept as written (it once panicked).
+    assert.equal(api.stats({ redisUrl: 'redis+sentinel://127.0.0.1:1/svc?sentinelPassword=%a\u00e9', prefix: uniquePrefix('u') }).store, 'redis')
   })
+
+  for (const scheme of ['redis+cluster', 'redis+sentinel']) {
+    test(`${scheme}: servers that accept and never answer: concurrent first calls each wait one connect timeout at most, not one per caller ahead of them`, async () => {
+      const net = require('node:net')
+      const sockets = new Set()
+      const hang = net.createServer((sock) => sockets.add(sock)) // accepts, never replies
+      await new Promise((r) => hang.listen(0, '127.0.0.1', r))
+      const { port } = hang.address()
+      try {
+        const url = scheme === 'redis+cluster' ? `${scheme}://127.0.0.1:${port}` : `${scheme}://127.0.0.1:${port}/svc`
+        const Handler = api.createHandler({ redisUrl: url, prefix: uniquePrefix('hang'), timeoutMs: 300, connectTimeoutMs: 300 })
+        const cap = captureConsole()
+        let times
+        try {
+          times = await Promise.all(
+            Array.from({ length: 20 }, async (_, i) => {
+              const t0 = Date.now()
+              assert.equal(await new Handler({}).get(`/hang/${i}`, CTX), null)
+              return Date.now() - t0
+            }),
+          )
+        } finally {
+          cap.restore()
+        }
+        // Before: the 20th caller waited for 19 failed attempts ahead of it (~20 x 100-300 ms).
+        assert.ok(Math.max(...times) < 1000, `slowest first call ${Math.max(...times)} ms (${times.join(', ')})`)
+      } finally {
+        for (const s of sockets) s.destroy()
+        await new Promise((r) => hang.close(r))
+      }
+    })
+  }
 })

@@ -106,7 +106,7 @@ class Store {
       local = undefined
     }
     if (local !== undefined && gen > 0) {
-      if (local.gen === gen || this.native.isValid(key, local.gen)) {
+      if ((local.gen === gen || this.native.isValid(key, local.gen)) && this.decoded(key, local)) {
         local.gen = gen
         if (!this.strict) {
           this.reads.l1Hits++
@@ -123,7 +123,7 @@ class Store {
     }
     const rec = await this.fetch(key, Math.abs(gen), decode)
     // Stale-if-error: with the store unreachable, the last copy we had beats a miss.
-    if (rec === FAILED) return local ? this.verdict(local, readTags, 0) : FAILED
+    if (rec === FAILED) return local && this.decoded(key, local) ? this.verdict(local, readTags, 0) : FAILED
     if (rec === null || rec === BAD) return rec
     return this.verdict(rec, readTags, gen)
   }
@@ -139,10 +139,12 @@ class Store {
 
   fetch(key, gen, decode) {
     const current = this.flights.get(key)
-    if (current && !current.tainted) return current.promise
+    // Join a read in flight only if no invalidation of the key arrived since it started: its
+    // answer may predate that change.
+    if (current && !current.tainted && (current.gen === gen || !this.l1 || this.native.isValid(key, current.gen))) return current.promise
     // A read that overlaps a write of ours may return either value: it must not become the L1
     // copy (the write's own copy is the one to keep).
-    const flight = { promise: null, tainted: this.writing.has(key) }
+    const flight = { promise: null, tainted: this.writing.has(key), gen }
     flight.promise = this.load(key, gen, decode, flight).finally(() => {
       if (this.flights.get(key) === flight) this.flights.delete(key)
     })
@@ -214,12 +216,25 @@ class Store {
     return from + Math.max(ttl, 1) * 1000
   }
 
+  /**
+   * An L1 copy of our own write keeps its bytes until its first hit. Decoding them cannot fail
+   * short of a bug; if it does, the copy is dropped and the read goes to the store.
+   */
+  decoded(key, rec) {
+    if (rec.value !== UNDECODED) return true
+    try {
+      rec.value = rec.decode(rec.payload)
+      rec.payload = rec.decode = null
+      return true
+    } catch (err) {
+      this.l1.delete(key)
+      this.badKeys.once(key, `dropping the local copy of ${JSON.stringify(key)}: ${err.message}`)
+      return false
+    }
+  }
+
   /** The entry's own tags are re-judged only when the manifest may have changed. */
   verdict(rec, readTags, gen) {
-    if (rec.value === UNDECODED) {
-      rec.value = rec.decode(rec.payload) // our own bytes, encoded by the same codec
-      rec.payload = rec.decode = null
-    }
     const now = Date.now()
     if (rec.tags.length > 0 && (gen <= 0 || rec.judgedGen !== gen || now >= rec.until)) {
       const j = this.native.judge(rec.tags, rec.lastModified)

@@ -279,6 +279,10 @@ fn client_tracking_tells_a_reader_when_another_process_changes_what_it_read() {
     rt().block_on(async {
         let (a, b) = (cache(&server.url(), "t10:"), cache(&server.url(), "t10:"));
         b.set("k", &meta(&["t"]), b"v1").await.unwrap();
+        // a's first call connects, and a new connection invalidates every earlier copy.
+        let (g0, _) = a.coherence().unwrap();
+        assert!(a.get("warm-up", &[]).await.unwrap().is_none());
+        assert!(!a.is_valid("k", g0), "copies from before the connection are not trusted");
         let (g, _) = a.coherence().unwrap();
         a.get("k", &[]).await.unwrap().unwrap();
         let (g_now, trusted) = a.coherence().unwrap();

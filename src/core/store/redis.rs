@@ -2,10 +2,12 @@
 //! log (sorted set scored by epoch) so each process keeps an exact local mirror of the
 //! manifest and catches up on precisely what changed. No SCAN, no KEYS, ever.
 //!
-//! Every `get` pipelines `GET entry` with `GET epoch`: one round trip tells both the value
-//! and whether the mirror is current, so a revalidation on any process is seen by the very
-//! next read on every other process. With the L1 on, the same connection has client tracking
-//! enabled, and Redis pushes the keys we read once someone else changes them (see coherence).
+//! A `get` pipelines `GET entry` with `GET epoch`: one round trip tells both the value and
+//! whether the mirror is current, so a revalidation on any process is seen by the very next
+//! read on every other process. With the L1 on, the connection has client tracking enabled,
+//! and Redis pushes the keys we read once someone else changes them (see coherence). On a
+//! Cluster with a trusted feed, reads skip the epoch (it lives on one node): a revalidation is
+//! then seen once its push arrives, as for L1 hits.
 //!
 //! One connection per store, and one store per configuration per process (lib/store.js):
 //! Next constructs the handler per request, so nothing here is per handler instance.
@@ -141,7 +143,14 @@ struct Inner {
     breaker: Breaker,
     mirror: Mutex<Mirror>,
     keys: MetaKeys,
-    conn: Mutex<Option<(tokio::runtime::Id, Conn)>>,
+    /// The connection, with the runtime it lives on and its serial (pushes and failures of a
+    /// connection already replaced must not drop its successor).
+    conn: Mutex<Option<(tokio::runtime::Id, u64, Conn)>>,
+    serial: AtomicU64,
+    /// Cluster: ids of our connections to every primary at the last check (see `check_nodes`).
+    node_ids: Mutex<Option<Vec<(String, i64)>>>,
+    /// Cluster: a replacement connection is being built in the background (see `rebuild`).
+    rebuilding: AtomicBool,
     /// One connection attempt at a time (Cluster and Sentinel connect asynchronously).
     connecting: tokio::sync::Mutex<()>,
     /// The runtime the background check runs on (one per runtime, not per connection).
@@ -212,6 +221,9 @@ impl RedisStore {
                 mirror: Mutex::new(Mirror { epoch: -1, born: String::new(), manifest: Manifest::default() }),
                 keys: MetaKeys::new(&config.prefix),
                 conn: Mutex::new(None),
+                serial: AtomicU64::new(0),
+                node_ids: Mutex::new(None),
+                rebuilding: AtomicBool::new(false),
                 connecting: tokio::sync::Mutex::new(()),
                 checker: Mutex::new(None),
                 coherence,
@@ -286,33 +298,47 @@ impl Inner {
 
     /// The connection; created lazily inside the tokio runtime (redis-rs spawns its driver
     /// there, and napi-rs may replace the runtime when worker threads come and go).
-    async fn connection(self: &Arc<Self>) -> Result<Conn> {
+    async fn connection(self: &Arc<Self>) -> Result<(u64, Conn)> {
         if let Some(c) = self.current_connection()? {
             return Ok(c);
         }
-        let _one = self.connecting.lock().await;
+        // One deadline for waiting on another caller's attempt and making our own: callers
+        // queued behind failing attempts never wait longer than one connect timeout.
+        let timed_out = || Error::Timeout { op: "connect", ms: self.connect_timeout.as_millis() as u64 };
+        let deadline = tokio::time::Instant::now() + self.connect_timeout;
+        let _one = tokio::time::timeout_at(deadline, self.connecting.lock()).await.map_err(|_| timed_out())?;
         if let Some(c) = self.current_connection()? {
             return Ok(c);
         }
         let id = tokio::runtime::Handle::current().id();
-        let conn = match tokio::time::timeout(self.connect_timeout, self.connect()).await {
+        let serial = self.serial.fetch_add(1, Ordering::AcqRel) + 1;
+        let conn = match tokio::time::timeout_at(deadline, self.connect(serial)).await {
             // Whatever stopped us connecting (refused, no slot map yet, no primary), it is an
             // outage for the breaker, not a bad command.
             Ok(Err(Error::Redis(m))) => return Err(Error::Unavailable(m)),
             Ok(c) => c?,
-            Err(_) => return Err(Error::Timeout { op: "connect", ms: self.connect_timeout.as_millis() as u64 }),
+            Err(_) => return Err(timed_out()),
         };
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
         let mut checker = self.checker.lock().unwrap_or_else(|p| p.into_inner());
         if self.coherence.is_some() && *checker != Some(id) {
             *checker = Some(id);
             spawn_checker(Arc::downgrade(self), self.check_period());
         }
         drop(checker);
-        *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, conn.clone()));
-        Ok(conn)
+        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        // Copies validated through an earlier connection (another runtime's, or one dropped)
+        // lost their tracking with it.
+        if let Some(co) = &self.coherence {
+            co.flush();
+        }
+        *slot = Some((id, serial, conn.clone()));
+        Ok((serial, conn))
     }
 
-    fn current_connection(&self) -> Result<Option<Conn>> {
+    fn current_connection(&self) -> Result<Option<(u64, Conn)>> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
@@ -320,29 +346,35 @@ impl Inner {
             .map_err(|_| Error::Unavailable("no async runtime".into()))?
             .id();
         let slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(slot.as_ref().filter(|(rid, _)| *rid == id).map(|(_, c)| c.clone()))
+        Ok(slot.as_ref().filter(|(rid, _, _)| *rid == id).map(|(_, serial, c)| (*serial, c.clone())))
     }
 
-    /// Forgets the connection: the next operation connects anew (Sentinel: asks for the
-    /// primary again).
-    fn drop_connection(&self) {
-        *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    /// Forgets connection `serial` if it is still the current one (the next operation connects
+    /// anew; Sentinel: asks for the primary again), then distrusts the L1: in this order, so no
+    /// read can pick up the old connection after the flush and arm tracking on it.
+    fn drop_connection(&self, serial: u64) {
+        {
+            let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.as_ref().is_some_and(|(_, s, _)| *s == serial) {
+                *slot = None;
+            }
+        }
         if let Some(co) = &self.coherence {
             co.disconnected();
         }
     }
 
-    fn push_handler(self: &Arc<Self>) -> impl Fn(PushInfo) -> std::result::Result<(), ()> + Send + Sync + 'static {
+    fn push_handler(self: &Arc<Self>, serial: u64) -> impl Fn(PushInfo) -> std::result::Result<(), ()> + Send + Sync + 'static {
         let weak = Arc::downgrade(self);
         move |info: PushInfo| {
             if let Some(inner) = weak.upgrade() {
-                inner.on_push(info);
+                inner.on_push(serial, info);
             }
             Ok(())
         }
     }
 
-    async fn connect(self: &Arc<Self>) -> Result<Conn> {
+    async fn connect(self: &Arc<Self>, serial: u64) -> Result<Conn> {
         let manager = |client: Client| -> Result<Conn> {
             let mut cfg = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(self.connect_timeout))
@@ -351,7 +383,7 @@ impl Inner {
                 .set_number_of_retries(1)
                 .set_max_delay(Duration::from_millis(500));
             if self.coherence.is_some() {
-                cfg = cfg.set_push_sender(self.push_handler());
+                cfg = cfg.set_push_sender(self.push_handler(serial));
             }
             Ok(Conn::Single(ConnectionManager::new_lazy_with_config(client, cfg)?))
         };
@@ -367,7 +399,10 @@ impl Inner {
             Topology::Cluster { nodes, certs } => {
                 let mut b = ClusterClientBuilder::new(nodes.clone())
                     .use_protocol(ProtocolVersion::RESP3)
-                    .connection_timeout(self.connect_timeout)
+                    // Building the connection waits for every seed node, then for every node of
+                    // the slot map: a node that hangs (no answer, no reset) must cost a fraction
+                    // of our connect budget, not all of it, or no new process could connect.
+                    .connection_timeout((self.connect_timeout / 3).max(Duration::from_millis(50)))
                     .response_timeout(self.timeout)
                     // MOVED/ASK after a failover or a slot migration: follow them quickly,
                     // inside our own per-operation timeout.
@@ -378,10 +413,16 @@ impl Inner {
                     b = b.certs(c.clone());
                 }
                 if self.coherence.is_some() {
-                    b = b.push_sender(self.push_handler());
+                    b = b.push_sender(self.push_handler(serial));
                 }
                 let client = b.build().map_err(|e| Error::Config(format!("redis cluster: {}", crate::core::error::redact(&e.to_string()))))?;
-                Ok(Conn::Cluster(client.get_async_connection().await?))
+                let mut conn = Conn::Cluster(client.get_async_connection().await?);
+                if self.coherence.is_some() {
+                    // The baseline `check_nodes` compares with (none: its first check flushes).
+                    let ids = conn.primary_connection_ids().await.ok();
+                    *self.node_ids.lock().unwrap_or_else(|p| p.into_inner()) = ids;
+                }
+                Ok(conn)
             }
         }
     }
@@ -391,7 +432,7 @@ impl Inner {
     }
 
     /// Runs on the connection's driver: must not block.
-    fn on_push(self: Arc<Self>, info: PushInfo) {
+    fn on_push(self: Arc<Self>, serial: u64, info: PushInfo) {
         let Some(co) = &self.coherence else { return };
         match info.kind {
             PushKind::Invalidate => match info.data.first() {
@@ -418,10 +459,11 @@ impl Inner {
                 }
             },
             PushKind::Disconnection => {
-                co.disconnected();
                 if matches!(self.topology, Topology::Sentinel(_)) {
                     // Sentinel drops clients when it moves the primary: ask it where it is now.
-                    *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    self.drop_connection(serial);
+                } else {
+                    co.disconnected();
                 }
             }
             _ => {}
@@ -460,17 +502,22 @@ impl Inner {
             }
         };
         let mut res = self.attempt(op, &f).await;
-        if matches!(res, Err((_, true))) {
-            self.drop_connection();
+        if let Err(Failure { moved: true, serial: Some(serial), .. }) = res {
+            self.drop_connection(serial);
             res = self.attempt(op, &f).await;
         }
-        let res = res.map_err(|(e, _)| e);
+        let (res, used) = match res {
+            Ok(v) => (Ok(v), None),
+            Err(f) => (Err(f.error), f.serial),
+        };
         match &res {
             Ok(_) => self.breaker.success(),
             Err(e) if e.is_connectivity() => {
                 self.breaker.failure(&e.detail());
-                if matches!(self.topology, Topology::Sentinel(_)) {
-                    self.drop_connection(); // the next attempt asks Sentinel again
+                match (&self.topology, used) {
+                    (Topology::Sentinel(_), Some(serial)) => self.drop_connection(serial), // the next attempt asks Sentinel again
+                    (Topology::Cluster { .. }, Some(serial)) => self.rebuild(serial),
+                    _ => {}
                 }
             }
             Err(_) if probe => self.breaker.release_probe(),
@@ -479,13 +526,13 @@ impl Inner {
         res
     }
 
-    /// One try; the flag says the primary moved (Sentinel) and a retry may succeed.
-    async fn attempt<T, F, Fut>(self: &Arc<Self>, op: &'static str, f: &F) -> std::result::Result<T, (Error, bool)>
+    /// One try.
+    async fn attempt<T, F, Fut>(self: &Arc<Self>, op: &'static str, f: &F) -> std::result::Result<T, Failure>
     where
         F: Fn(Conn) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let conn = self.connection().await.map_err(|e| (e, false))?;
+        let (serial, conn) = self.connection().await.map_err(|error| Failure { error, moved: false, serial: None })?;
         match tokio::time::timeout(self.timeout, f(conn)).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
@@ -495,9 +542,78 @@ impl Inner {
                         redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly | redis::ServerErrorKind::MasterDown)
                     ) || e.is_connection_dropped()
                         || e.is_connection_refusal());
-                Err((Error::from(e), moved))
+                Err(Failure { error: Error::from(e), moved, serial: Some(serial) })
             }
-            Err(_) => Err((Error::Timeout { op, ms: self.timeout.as_millis() as u64 }, false)),
+            Err(_) => Err(Failure { error: Error::Timeout { op, ms: self.timeout.as_millis() as u64 }, moved: false, serial: Some(serial) }),
+        }
+    }
+
+    /// Cluster: redis-rs refreshes its slot map on MOVED and on dropped connections, not on
+    /// timeouts. Behind a primary that hangs (a paused host, a partition without a reset) it
+    /// keeps sending that node's slots to it, failover or not, until the node answers again.
+    /// A timeout on a Cluster therefore builds a new connection (a fresh slot map from the
+    /// nodes that answer) in the background, one at a time; calls go on over the old one
+    /// until the new one replaces it.
+    fn rebuild(self: &Arc<Self>, serial: u64) {
+        if !matches!(self.topology, Topology::Cluster { .. }) || self.rebuilding.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            self.rebuilding.store(false, Ordering::Release);
+            return;
+        };
+        let inner = self.clone();
+        rt.spawn(async move {
+            let next = inner.serial.fetch_add(1, Ordering::AcqRel) + 1;
+            if let Ok(Ok(conn)) = tokio::time::timeout(inner.connect_timeout * 2, inner.connect(next)).await {
+                let id = tokio::runtime::Handle::current().id();
+                let replaced = {
+                    let mut slot = inner.conn.lock().unwrap_or_else(|p| p.into_inner());
+                    let current = slot.as_ref().is_some_and(|(rid, s, _)| *s == serial && *rid == id);
+                    if current && !inner.closed.load(Ordering::Acquire) {
+                        *slot = Some((id, next, conn));
+                    }
+                    current
+                };
+                // After the swap: a read that took the old connection started before this.
+                if let (true, Some(co)) = (replaced, &inner.coherence) {
+                    co.flush();
+                }
+            }
+            inner.rebuilding.store(false, Ordering::Release);
+        });
+    }
+
+    /// Cluster: redis-rs replaces a node's connection (a slot refresh that found it slow, a
+    /// node that left the map) without a push, and the server forgets our tracking with the old
+    /// connection: copies of that node's keys would then never hear of later writes. Compare
+    /// our connection ids on every primary with the last check: a change, or a primary that
+    /// does not answer (frozen, partitioned), makes every copy suspect. Outside the breaker:
+    /// one slow node must not fail the process's other calls.
+    async fn check_nodes(self: &Arc<Self>) {
+        let Some(co) = &self.coherence else { return };
+        if !matches!(self.topology, Topology::Cluster { .. }) {
+            return;
+        }
+        let Ok(Some((serial, mut conn))) = self.current_connection() else { return };
+        let ids = match tokio::time::timeout(self.timeout, conn.primary_connection_ids()).await {
+            Ok(Ok(ids)) => Some(ids),
+            _ => None,
+        };
+        if ids.is_none() {
+            self.rebuild(serial);
+        }
+        let mut last = self.node_ids.lock().unwrap_or_else(|p| p.into_inner());
+        match ids {
+            Some(ids) if last.as_ref() == Some(&ids) => {}
+            Some(ids) => {
+                co.flush();
+                *last = Some(ids);
+            }
+            None => {
+                co.disconnected();
+                *last = None;
+            }
         }
     }
 
@@ -737,6 +853,15 @@ fn spawn_checker(weak: Weak<Inner>, period: Duration) {
                 break;
             }
             let _ = inner.refresh().await;
+            inner.check_nodes().await;
         }
     });
+}
+
+/// Why one try failed; `moved`: the primary moved (Sentinel) and a retry may succeed;
+/// `serial`: the connection it ran on.
+struct Failure {
+    error: Error,
+    moved: bool,
+    serial: Option<u64>,
 }

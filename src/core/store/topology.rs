@@ -6,9 +6,9 @@
 use crate::core::error::{Error, Result, redact};
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, SingleNodeRoutingInfo, Slot, SlotAddr};
+use redis::cluster_routing::{MultipleNodeRoutingInfo, Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
-use redis::{Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, RedisFuture, TlsCertificates, TlsMode};
+use redis::{Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, RedisFuture, TlsCertificates, TlsMode, Value};
 
 pub enum Topology {
     Single(Client),
@@ -67,15 +67,17 @@ impl MultiHost<'_> {
     }
 }
 
-/// Percent-decoding of one query value (credentials may hold reserved characters).
+/// Percent-decoding of one query value (credentials may hold reserved characters). Works on
+/// bytes: a `%` before a multi-byte character must not slice inside it.
 fn decode_component(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(h << 4 | l);
                 i += 3;
                 continue;
             }
@@ -183,6 +185,38 @@ impl Conn {
     pub fn is_cluster(&self) -> bool {
         matches!(self, Conn::Cluster(_))
     }
+
+    /// Cluster: `(node, connection id)` of our connection to every primary, sorted; empty for
+    /// one server. redis-rs may replace a node's connection without telling us (a slot refresh
+    /// that found it slow, a node that left), and the server forgets our tracking with the old
+    /// one: a changed id says so. `HELLO` without arguments only reports (and every ACL that
+    /// lets the client connect allows it).
+    pub async fn primary_connection_ids(&mut self) -> redis::RedisResult<Vec<(String, i64)>> {
+        let Conn::Cluster(c) = self else { return Ok(Vec::new()) };
+        let reply = c.route_command(redis::cmd("HELLO"), RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None))).await?;
+        let bad = |what: &str| redis::RedisError::from((redis::ErrorKind::UnexpectedReturnType, "HELLO on every primary", what.to_owned()));
+        let Value::Map(nodes) = reply else { return Err(bad("not a map of nodes")) };
+        let mut ids = Vec::with_capacity(nodes.len());
+        for (node, hello) in nodes {
+            let node = match node {
+                Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+                Value::SimpleString(s) => s,
+                _ => return Err(bad("node name")),
+            };
+            let id = match hello {
+                Value::Map(fields) => fields.into_iter().find_map(|(k, v)| match (k, v) {
+                    (Value::BulkString(k), Value::Int(id)) if k == b"id" => Some(id),
+                    (Value::SimpleString(k), Value::Int(id)) if k == "id" => Some(id),
+                    _ => None,
+                }),
+                Value::ServerError(e) => return Err(e.into()),
+                _ => None,
+            };
+            ids.push((node, id.ok_or_else(|| bad("no id"))?));
+        }
+        ids.sort();
+        Ok(ids)
+    }
 }
 
 impl ConnectionLike for Conn {
@@ -271,6 +305,19 @@ mod tests {
         let e = parse("redis+sentinel://10.0.0.1:26379", None).err().unwrap();
         assert!(e.to_string().contains("service name"), "{e}");
         assert!(matches!(parse("redis+sentinel://h:1/m/x", None), Err(Error::Config(_))));
+    }
+
+    #[test]
+    fn query_values_are_percent_decoded_by_bytes() {
+        assert_eq!(decode_component("x%26y%3d"), "x&y=");
+        assert_eq!(decode_component("caf%C3%A9"), "café");
+        // A `%` before a multi-byte character, a sign, or the end: kept as written, no panic.
+        assert_eq!(decode_component("%aé"), "%aé");
+        assert_eq!(decode_component("%é1"), "%é1");
+        assert_eq!(decode_component("%+5"), "%+5");
+        assert_eq!(decode_component("50%"), "50%");
+        assert_eq!(decode_component("%4"), "%4");
+        assert_eq!(parse("redis+sentinel://h:26379/m?sentinelPassword=%a\u{e9}", None).unwrap().name(), "sentinel");
     }
 
     #[test]
