@@ -23,6 +23,13 @@ async function cmdOn(port, ...args) {
 // Topology changes take seconds: poll less often and wait longer than common.waitFor's defaults.
 const waitUntil = (what, fn, timeoutMs = 20_000) => waitFor(fn, { timeoutMs, intervalMs: 100, what })
 
+/** redis-server flags for a TLS port (server cert, CA, TLS replication, no client certs). */
+const tlsServerArgs = (tls, port) => [
+  '--tls-port', String(port),
+  '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca,
+  '--tls-replication', 'yes', '--tls-auth-clients', 'no',
+]
+
 function run(cmd, args) {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -58,11 +65,7 @@ async function startCluster({ primaries = 3, replicasPerPrimary = 1, tls = null 
       const tlsArgs = []
       if (tls) {
         tlsPorts.push(await freePort())
-        tlsArgs.push(
-          '--tls-port', String(tlsPorts[i]),
-          '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca,
-          '--tls-cluster', 'yes', '--tls-replication', 'yes', '--tls-auth-clients', 'no',
-        )
+        tlsArgs.push(...tlsServerArgs(tls, tlsPorts[i]), '--tls-cluster', 'yes')
       }
       servers.push(
         await startRedis([
@@ -178,8 +181,7 @@ async function startSentinel({ serviceName = 'shared-isr', sentinels = 3, tls = 
     const tlsArgs = async () => {
       if (!tls) return { args: [], port: null }
       const port = await freePort()
-      const args = ['--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca, '--tls-replication', 'yes', '--tls-auth-clients', 'no', '--repl-diskless-sync', 'no']
-      return { args, port }
+      return { args: [...tlsServerArgs(tls, port), '--repl-diskless-sync', 'no'], port }
     }
     const pt = await tlsArgs()
     const primary = await startRedis([...fast, ...pt.args])

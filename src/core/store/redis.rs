@@ -319,23 +319,35 @@ impl Inner {
             Ok(c) => c?,
             Err(_) => return Err(timed_out()),
         };
-        if self.closed.load(Ordering::Acquire) {
-            return Err(Error::Closed);
-        }
         let mut checker = self.checker.lock().unwrap_or_else(|p| p.into_inner());
         if self.coherence.is_some() && *checker != Some(id) {
             *checker = Some(id);
             spawn_checker(Arc::downgrade(self), self.check_period());
         }
         drop(checker);
-        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        // Copies validated through an earlier connection (another runtime's, or one dropped)
-        // lost their tracking with it.
+        if !self.install(None, id, serial, conn.clone()) {
+            return Err(Error::Closed);
+        }
+        Ok((serial, conn))
+    }
+
+    /// Makes `conn` the current connection, unless the store is closed or (with `replacing`)
+    /// the current one is no longer that serial. Then drops every L1 copy: those validated
+    /// through an earlier connection lost their tracking with it, and a read that took the old
+    /// connection started before the flush.
+    fn install(&self, replacing: Option<u64>, id: tokio::runtime::Id, serial: u64, conn: Conn) -> bool {
+        {
+            let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+            let current = replacing.is_none_or(|old| slot.as_ref().is_some_and(|(rid, s, _)| *s == old && *rid == id));
+            if !current || self.closed.load(Ordering::Acquire) {
+                return false;
+            }
+            *slot = Some((id, serial, conn));
+        }
         if let Some(co) = &self.coherence {
             co.flush();
         }
-        *slot = Some((id, serial, conn.clone()));
-        Ok((serial, conn))
+        true
     }
 
     fn current_connection(&self) -> Result<Option<(u64, Conn)>> {
@@ -555,7 +567,7 @@ impl Inner {
     /// nodes that answer) in the background, one at a time; calls go on over the old one
     /// until the new one replaces it.
     fn rebuild(self: &Arc<Self>, serial: u64) {
-        if !matches!(self.topology, Topology::Cluster { .. }) || self.rebuilding.swap(true, Ordering::AcqRel) {
+        if self.rebuilding.swap(true, Ordering::AcqRel) {
             return;
         }
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
@@ -566,19 +578,7 @@ impl Inner {
         rt.spawn(async move {
             let next = inner.serial.fetch_add(1, Ordering::AcqRel) + 1;
             if let Ok(Ok(conn)) = tokio::time::timeout(inner.connect_timeout * 2, inner.connect(next)).await {
-                let id = tokio::runtime::Handle::current().id();
-                let replaced = {
-                    let mut slot = inner.conn.lock().unwrap_or_else(|p| p.into_inner());
-                    let current = slot.as_ref().is_some_and(|(rid, s, _)| *s == serial && *rid == id);
-                    if current && !inner.closed.load(Ordering::Acquire) {
-                        *slot = Some((id, next, conn));
-                    }
-                    current
-                };
-                // After the swap: a read that took the old connection started before this.
-                if let (true, Some(co)) = (replaced, &inner.coherence) {
-                    co.flush();
-                }
+                inner.install(Some(serial), tokio::runtime::Handle::current().id(), next, conn);
             }
             inner.rebuilding.store(false, Ordering::Release);
         });
@@ -596,23 +596,18 @@ impl Inner {
             return;
         }
         let Ok(Some((serial, mut conn))) = self.current_connection() else { return };
-        let ids = match tokio::time::timeout(self.timeout, conn.primary_connection_ids()).await {
-            Ok(Ok(ids)) => Some(ids),
-            _ => None,
-        };
-        if ids.is_none() {
-            self.rebuild(serial);
-        }
+        let ids = tokio::time::timeout(self.timeout, conn.primary_connection_ids()).await;
         let mut last = self.node_ids.lock().unwrap_or_else(|p| p.into_inner());
         match ids {
-            Some(ids) if last.as_ref() == Some(&ids) => {}
-            Some(ids) => {
+            Ok(Ok(ids)) if last.as_ref() == Some(&ids) => {}
+            Ok(Ok(ids)) => {
                 co.flush();
                 *last = Some(ids);
             }
-            None => {
+            _ => {
                 co.disconnected();
                 *last = None;
+                self.rebuild(serial);
             }
         }
     }
