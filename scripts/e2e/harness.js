@@ -903,4 +903,9 @@ module.exports = {
   APPS,
   DEFAULT_HANDLER,
   DEFAULT_USE_CACHE_HANDLER,
+  spawnGuarded,
+  killGroup,
+  startRedis,
+  baseEnv,
+  tail,
 };
