@@ -48,7 +48,7 @@ function flag(name, value, envName, envValue) {
  * Resolves options, falling back to the environment:
  * SHARED_ISR_REDIS_URL (then REDIS_URL), SHARED_ISR_PREFIX, SHARED_ISR_TIMEOUT_MS,
  * SHARED_ISR_CONNECT_TIMEOUT_MS, SHARED_ISR_MEMORY_MAX_MB, SHARED_ISR_MAX_VALUE_MB,
- * SHARED_ISR_DEFAULT_TTL_SECONDS, SHARED_ISR_L1_MAX_MB, SHARED_ISR_MAX_STALENESS_MS,
+ * SHARED_ISR_DEFAULT_TTL_SECONDS, SHARED_ISR_TAG_CACHE_MB, SHARED_ISR_L1_MAX_MB, SHARED_ISR_MAX_STALENESS_MS,
  * SHARED_ISR_STRICT, SHARED_ISR_TLS_CA_FILE, SHARED_ISR_TLS_CERT_FILE, SHARED_ISR_TLS_KEY_FILE,
  * SHARED_ISR_BUILD_ID.
  */
@@ -88,6 +88,7 @@ function resolveConfig(options = {}, env = process.env) {
     memoryMaxBytes: mb('memoryMaxBytes', 'SHARED_ISR_MEMORY_MAX_MB'),
     maxValueBytes: mb('maxValueBytes', 'SHARED_ISR_MAX_VALUE_MB'),
     defaultTtlSeconds: number(...pick('defaultTtlSeconds', 'SHARED_ISR_DEFAULT_TTL_SECONDS'), { min: 1 }),
+    tagCacheMaxBytes: mb('tagCacheMaxBytes', 'SHARED_ISR_TAG_CACHE_MB'),
     l1MaxBytes: l1Bytes(options, env),
     maxStalenessMs: number(...pick('maxStalenessMs', 'SHARED_ISR_MAX_STALENESS_MS'), { integer: true, min: 50 }),
     strict: flag('strict', options.strict, 'SHARED_ISR_STRICT', env.SHARED_ISR_STRICT),

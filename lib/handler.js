@@ -108,7 +108,7 @@ function createHandler(options = {}) {
         const stored = await s.write(storeKey, encodeValue(seeded.value), { lastModified: seeded.lastModified, tags, ifAbsent: true }, decodeValue)
         hit = stored ? await s.read(storeKey, undefined, decodeValue) : null
         // Store down: the build output beats a miss, judged against what this process knows.
-        if (!hit && !stored) hit = s.judgeLocal(seeded.value, seeded.lastModified, tags)
+        if (!hit && !stored) hit = await s.judgeLocal(seeded.value, seeded.lastModified, tags)
       }
       if (!hit) return null
       // Build output (read through by any instance) once this process saw the store lose data:

@@ -110,22 +110,22 @@ class Store {
         local.gen = gen
         if (!this.strict) {
           this.reads.l1Hits++
-          return this.verdict(local, readTags, gen)
+          return this.judged(local, readTags, gen)
         }
         if (await this.stillStored(key, local)) {
           // The check synced the manifest if it moved (bumping the generation): judge anew.
           this.reads.l1Hits++
-          return this.verdict(local, readTags, Math.abs(this.native.coherence()))
+          return this.judged(local, readTags, Math.abs(this.native.coherence()))
         }
       }
       this.l1.delete(key)
       local = undefined
     }
-    const rec = await this.fetch(key, Math.abs(gen), decode)
+    const rec = await this.fetch(key, Math.abs(gen), readTags, decode)
     // Stale-if-error: with the store unreachable, the last copy we had beats a miss.
-    if (rec === FAILED) return local && this.decoded(key, local) ? this.verdict(local, readTags, 0) : FAILED
+    if (rec === FAILED) return local && this.decoded(key, local) ? this.judged(local, readTags, 0) : FAILED
     if (rec === null || rec === BAD) return rec
-    return this.verdict(rec, readTags, gen)
+    return this.judged(rec, readTags, gen)
   }
 
   async stillStored(key, rec) {
@@ -137,7 +137,7 @@ class Store {
     }
   }
 
-  fetch(key, gen, decode) {
+  fetch(key, gen, readTags, decode) {
     const current = this.flights.get(key)
     // Join a read in flight only if no invalidation of the key arrived since it started: its
     // answer may predate that change.
@@ -145,17 +145,18 @@ class Store {
     // A read that overlaps a write of ours may return either value: it must not become the L1
     // copy (the write's own copy is the one to keep).
     const flight = { promise: null, tainted: this.writing.has(key), gen }
-    flight.promise = this.load(key, gen, decode, flight).finally(() => {
+    flight.promise = this.load(key, gen, readTags, decode, flight).finally(() => {
       if (this.flights.get(key) === flight) this.flights.delete(key)
     })
     this.flights.set(key, flight)
     return flight.promise
   }
 
-  async load(key, gen, decode, flight) {
+  async load(key, gen, readTags, decode, flight) {
     let hit
     try {
-      hit = await this.native.get(key)
+      // Read-time tags go along so their stamps are looked up in the same call.
+      hit = await this.native.get(key, readTags)
       this.health.ok()
     } catch (err) {
       retype(err)
@@ -200,8 +201,8 @@ class Store {
   }
 
   /** A value that is not in the store (build output while Redis is down), judged locally. */
-  judgeLocal(value, lastModified, tags) {
-    const freshness = tags.length > 0 ? this.native.judge(tags, lastModified).freshness : 'fresh'
+  async judgeLocal(value, lastModified, tags) {
+    const { freshness } = await this.native.judgeTags(tags, lastModified)
     return { value, lastModified, revalidate: undefined, expire: undefined, tags, freshness, writeId: 0 }
   }
 
@@ -233,17 +234,37 @@ class Store {
     }
   }
 
-  /** The entry's own tags are re-judged only when the manifest may have changed. */
+  /** What to answer for `rec`, judged with this process's view, or from the store when a tag's stamps are not known here. */
+  async judged(rec, readTags, gen) {
+    const answer = this.verdict(rec, readTags, gen)
+    if (answer !== null) return answer
+    const tags = readTags && readTags.length > 0 ? [...rec.tags, ...readTags] : rec.tags
+    return this.answer(rec, (await this.native.judgeTags(tags, rec.lastModified)).freshness)
+  }
+
+  /**
+   * The entry's own verdict is recomputed only when the manifest may have changed (or the clock
+   * passed `until`). Null when a tag's stamps are not known here.
+   */
   verdict(rec, readTags, gen) {
     const now = Date.now()
-    if (rec.tags.length > 0 && (gen <= 0 || rec.judgedGen !== gen || now >= rec.until)) {
+    if (gen <= 0 || rec.judgedGen !== gen || now >= rec.until) {
       const j = this.native.judge(rec.tags, rec.lastModified)
+      if (j.freshness === 'unknown') return null
       rec.freshness = j.freshness
       rec.until = j.until
       rec.judgedGen = gen
     }
     let freshness = rec.freshness
-    if (readTags && readTags.length > 0) freshness = worse(freshness, this.native.judge(readTags, rec.lastModified).freshness)
+    if (readTags && readTags.length > 0) {
+      const j = this.native.judge(readTags, rec.lastModified)
+      if (j.freshness === 'unknown') return null
+      freshness = worse(freshness, j.freshness)
+    }
+    return this.answer(rec, freshness)
+  }
+
+  answer(rec, freshness) {
     return {
       value: rec.value,
       lastModified: rec.lastModified,

@@ -300,11 +300,12 @@ fn client_tracking_tells_a_reader_when_another_process_changes_what_it_read() {
         // A revalidation elsewhere moves the epoch: copies are untrusted until a's mirror
         // has caught up, then the tag verdict says expired.
         let before = a.coherence().unwrap().0;
+        let written = shared_isr::core::clock::now_ms() - 1.0;
         b.revalidate_tags(&["t".into()], None).await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
             let (g, trusted) = a.coherence().unwrap();
-            if trusted && g > before && a.judge(&["t".into()], 0.0).0 == Freshness::Expired {
+            if trusted && g > before && a.judge(&["t".into()], written).is_some_and(|j| j.0 == Freshness::Expired) {
                 break;
             }
             assert!(Instant::now() < deadline, "mirror never caught up");

@@ -234,7 +234,7 @@ const aclLine = (user, password, prefix, extra = []) => [
   'ACL', 'SETUSER', user, 'reset', 'on', `>${password}`, `~${prefix}*`, 'resetchannels', '-@all',
   '+hello', '+auth', '+ping', '+client|tracking', // Redis >= 7.2 also: '+client|setinfo'
   '+get', '+set', '+strlen', '+getrange', '+multi', '+exec', '+evalsha', '+eval', '+script|load',
-  '+incr', '+exists', '+hset', '+hget', '+zadd', '+zrangebyscore',
+  '+incr', '+exists', '+hset', '+hget', '+hdel', '+zadd', '+zrem', '+zscore', '+zrangebyscore',
   ...extra,
 ]
 

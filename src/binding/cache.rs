@@ -29,9 +29,10 @@ pub struct NativeHit<'env> {
 }
 
 /// A tag verdict, and when the clock alone could change it (ms; `Infinity` when never).
+/// `"unknown"` (from `judge` only): a tag's stamps must be looked up (`judgeTags`).
 #[napi(object)]
 pub struct NativeJudgement {
-    #[napi(ts_type = "'fresh' | 'stale' | 'expired'")]
+    #[napi(ts_type = "'fresh' | 'stale' | 'expired' | 'unknown'")]
     pub freshness: String,
     pub until: f64,
 }
@@ -134,10 +135,11 @@ impl NativeCache {
         env.spawn_future(async move { inner.refresh_tags().await.map_err(to_napi) })
     }
 
-    /// Latest past expiry (ms) among `tags`, 0 when none, from this process's view.
-    #[napi]
-    pub fn tag_expiration(&self, tags: Vec<String>) -> f64 {
-        self.inner.tag_expiration(&tags)
+    /// Latest past expiry (ms) among `tags`, 0 when none; looks up tags not known here.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn tag_expiration<'env>(&self, env: &'env Env, tags: Vec<String>) -> Result<PromiseRaw<'env, f64>> {
+        let inner = self.inner.clone();
+        env.spawn_future(async move { Ok(inner.tag_expiration(&tags).await) })
     }
 
     /// The generation L1 copies are validated against: positive when local copies may be
@@ -158,11 +160,26 @@ impl NativeCache {
         since >= 0.0 && self.inner.is_valid(&key, since as u64)
     }
 
-    /// Judges tags against this process's view of the manifest (no I/O).
+    /// Judges tags against this process's view of the manifest (no I/O); `"unknown"` when a
+    /// tag's stamps are not known here.
     #[napi]
     pub fn judge(&self, tags: Vec<String>, last_modified: f64) -> NativeJudgement {
-        let (f, until) = self.inner.judge(&tags, last_modified);
-        NativeJudgement { freshness: freshness_str(f).to_owned(), until }
+        match self.inner.judge(&tags, last_modified) {
+            Some((f, until)) => NativeJudgement { freshness: freshness_str(f).to_owned(), until },
+            None => NativeJudgement { freshness: "unknown".to_owned(), until: f64::NEG_INFINITY },
+        }
+    }
+
+    /// Judges tags, looking up the stamps not known here (never rejects: with the store down,
+    /// unknown tags count as never revalidated).
+    #[napi(ts_return_type = "Promise<NativeJudgement>")]
+    pub fn judge_tags<'env>(&self, env: &'env Env, tags: Vec<String>, last_modified: f64) -> Result<PromiseRaw<'env, NativeJudgement>> {
+        let inner = self.inner.clone();
+        env.spawn_future(async move {
+            let refs: Vec<&str> = tags.iter().map(String::as_str).collect();
+            let (f, until) = inner.judge_fetching(&refs, last_modified).await;
+            Ok(NativeJudgement { freshness: freshness_str(f).to_owned(), until })
+        })
     }
 
     /// Strict mode: one round trip that reads 8 bytes of the entry (never the payload) and
@@ -203,6 +220,7 @@ impl NativeCache {
             revalidation_errors: s.revalidation_errors as f64,
             manifest_syncs: s.manifest_syncs as f64,
             manifest_tags: s.manifest_tags as f64,
+            tag_cache_bytes: s.tag_cache_bytes as f64,
             memory_entries: s.memory_entries as f64,
             memory_bytes: s.memory_bytes as f64,
             redis_failures: s.redis_failures as f64,

@@ -22,6 +22,7 @@ pub struct NativeOptions {
     pub memory_max_bytes: Option<f64>,
     pub max_value_bytes: Option<f64>,
     pub default_ttl_seconds: Option<f64>,
+    pub tag_cache_max_bytes: Option<f64>,
     /// Byte budget of the local L1; 0 turns it (and client tracking) off.
     pub l1_max_bytes: Option<f64>,
     /// Longest time an L1 copy is served without hearing from Redis.
@@ -45,6 +46,7 @@ impl From<NativeOptions> for Config {
             memory_max_bytes: bytes(o.memory_max_bytes, d.memory_max_bytes),
             max_value_bytes: bytes(o.max_value_bytes, d.max_value_bytes),
             default_ttl_secs: o.default_ttl_seconds.unwrap_or(d.default_ttl_secs),
+            tag_cache_max_bytes: o.tag_cache_max_bytes.map_or(d.tag_cache_max_bytes, |b| b as usize),
             l1_max_bytes: bytes(o.l1_max_bytes, d.l1_max_bytes),
             max_staleness_ms: o.max_staleness_ms.map_or(d.max_staleness_ms, u64::from),
             tls_ca_file: o.tls_ca_file.filter(|s| !s.is_empty()),
@@ -113,6 +115,7 @@ pub struct NativeStats {
     pub revalidation_errors: f64,
     pub manifest_syncs: f64,
     pub manifest_tags: f64,
+    pub tag_cache_bytes: f64,
     pub memory_entries: f64,
     pub memory_bytes: f64,
     pub redis_failures: f64,

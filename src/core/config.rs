@@ -17,8 +17,11 @@ pub struct Config {
     pub memory_max_bytes: usize,
     /// Largest value accepted by `set`; larger ones are refused with `ERR_SHARED_ISR_TOO_LARGE`.
     pub max_value_bytes: usize,
-    /// Redis TTL for entries whose `expire` Next did not give (14.2, fetch entries).
+    /// Redis TTL for entries whose `expire` Next did not give (14.2, fetch entries), and the
+    /// longest any entry is served (the retention): tag stamps are kept as long.
     pub default_ttl_secs: f64,
+    /// Byte budget of this process's cache of tag stamps (Redis store).
+    pub tag_cache_max_bytes: usize,
     /// Byte budget of the local L1 (kept in JS); 0 turns it off and with it client tracking.
     pub l1_max_bytes: usize,
     /// Longest time an L1 copy is served without hearing from Redis; past it the L1 is bypassed.
@@ -43,6 +46,7 @@ impl Default for Config {
             max_value_bytes: 32 * 1024 * 1024,
             // Next's own default `expireTime`: one year.
             default_ttl_secs: 31_536_000.0,
+            tag_cache_max_bytes: 16 * 1024 * 1024,
             l1_max_bytes: 64 * 1024 * 1024,
             max_staleness_ms: 1_000,
             tls_ca_file: None,
@@ -53,6 +57,12 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The longest an entry is served, in ms: past it, an entry is expired whatever its tags say,
+    /// and stamps older than it are pruned.
+    pub fn retention_ms(&self) -> f64 {
+        self.default_ttl_secs * 1000.0
+    }
+
     pub fn validate(&self) -> Result<()> {
         if let Some(url) = &self.redis_url {
             const SCHEMES: [&str; 6] = ["redis://", "rediss://", "redis+cluster://", "rediss+cluster://", "redis+sentinel://", "rediss+sentinel://"];

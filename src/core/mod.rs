@@ -6,6 +6,7 @@ pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod stats;
+pub mod tag_cache;
 pub mod store;
 pub mod tags;
 

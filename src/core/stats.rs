@@ -33,6 +33,7 @@ pub struct StatsSnapshot {
     pub revalidation_errors: u64,
     pub manifest_syncs: u64,
     pub manifest_tags: u64,
+    pub tag_cache_bytes: u64,
     pub memory_entries: u64,
     pub memory_bytes: u64,
     /// Consecutive Redis connectivity failures (0 when healthy).

@@ -4,7 +4,7 @@
 //! An entry is invalid when one of its tags (stored, or given at read time such as soft tags)
 //! was revalidated at or after the entry's `lastModified` — the rule Next's own caches use.
 
-use std::collections::HashMap;
+use lru::LruCache;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct TagStamps {
@@ -60,64 +60,115 @@ impl TagStamps {
     }
 }
 
-/// An in-process copy of the manifest (authoritative for the memory store, a mirror for Redis).
-#[derive(Debug, Default)]
+/// The worst verdict over the stamps of an entry's tags.
+pub fn judge_stamps(stamps: impl IntoIterator<Item = TagStamps>, last_modified: f64, now: f64) -> Freshness {
+    let mut verdict = Freshness::Fresh;
+    for s in stamps {
+        verdict = verdict.max(s.judge(last_modified, now));
+        if verdict == Freshness::Expired {
+            break;
+        }
+    }
+    verdict
+}
+
+/// When a verdict for an entry written at `last_modified` can next change by the clock
+/// alone: the earliest future `expired` stamp (Next 16 `{ expire }`); infinite when none.
+pub fn next_change(stamps: impl IntoIterator<Item = TagStamps>, last_modified: f64, now: f64) -> f64 {
+    stamps
+        .into_iter()
+        .filter_map(|s| s.expired)
+        .filter(|e| *e > now && *e >= last_modified)
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// The latest `expired` stamp that is not in the future; 0 when none.
+pub fn expiration(stamps: impl IntoIterator<Item = TagStamps>, now: f64) -> f64 {
+    stamps.into_iter().filter_map(|s| s.expired).filter(|e| *e <= now).fold(0.0, f64::max)
+}
+
+impl TagStamps {
+    /// The latest moment either stamp names. A stamp only ever invalidates entries written at
+    /// or before it, so once this is older than the retention, dropping the stamps changes no
+    /// verdict: every entry they could invalidate is past the retention and expired by age.
+    pub fn latest(&self) -> f64 {
+        self.stale.unwrap_or(f64::NEG_INFINITY).max(self.expired.unwrap_or(f64::NEG_INFINITY))
+    }
+}
+
+/// What expires an entry whatever its tags say: its age past the retention (the longest an
+/// entry is served, and so the longest a stamp is kept), and a loss of manifest data in the
+/// store (`lost_at`: entries written before it may have lost the stamps that invalidate them).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Horizon {
+    pub retention_ms: f64,
+    pub lost_at: f64,
+}
+
+impl Horizon {
+    pub fn judge(&self, last_modified: f64, now: f64) -> Freshness {
+        if last_modified < self.lost_at || now - last_modified > self.retention_ms {
+            Freshness::Expired
+        } else {
+            Freshness::Fresh
+        }
+    }
+
+    /// When the age rule will expire an entry written at `last_modified`.
+    pub fn deadline(&self, last_modified: f64) -> f64 {
+        last_modified + self.retention_ms
+    }
+}
+
+/// The authoritative manifest of the in-memory store. Tags are kept in the order of their
+/// last revalidation, so stamps past the retention are pruned from the old end as new ones
+/// come in: memory follows the revalidations of one retention period, not all of history.
+#[derive(Debug)]
 pub struct Manifest {
-    tags: HashMap<String, TagStamps>,
+    tags: LruCache<String, TagStamps>,
+}
+
+impl Default for Manifest {
+    fn default() -> Self {
+        Manifest { tags: LruCache::unbounded() }
+    }
 }
 
 impl Manifest {
     pub fn get(&self, tag: &str) -> Option<TagStamps> {
-        self.tags.get(tag).copied()
+        self.tags.peek(tag).copied()
     }
 
-    pub fn insert(&mut self, tag: String, stamps: TagStamps) {
-        if stamps == TagStamps::default() {
-            self.tags.remove(&tag);
-        } else {
-            self.tags.insert(tag, stamps);
-        }
-    }
-
-    pub fn revalidate(&mut self, tags: &[String], now: f64, durations: Option<Durations>) {
+    /// Records a revalidation at `now`; drops stamps older than `now - retention_ms`.
+    pub fn revalidate(&mut self, tags: &[String], now: f64, durations: Option<Durations>, retention_ms: f64) {
         for tag in tags {
             let next = self.get(tag).unwrap_or_default().revalidated(now, durations);
-            self.insert(tag.clone(), next);
+            self.tags.put(tag.clone(), next);
         }
+        // The least recently revalidated first; a future deadline may keep an older tag a while.
+        while let Some((_, s)) = self.tags.peek_lru() {
+            if s.latest() >= now - retention_ms {
+                break;
+            }
+            self.tags.pop_lru();
+        }
+    }
+
+    fn stamps<'a, 's>(&'s self, tags: impl IntoIterator<Item = &'a str> + 's) -> impl Iterator<Item = TagStamps> + 's {
+        tags.into_iter().filter_map(|t| self.tags.peek(t).copied())
     }
 
     /// The worst verdict over all the given tags.
     pub fn judge<'a>(&self, tags: impl IntoIterator<Item = &'a str>, last_modified: f64, now: f64) -> Freshness {
-        let mut verdict = Freshness::Fresh;
-        if self.tags.is_empty() {
-            return verdict;
-        }
-        for tag in tags {
-            if let Some(s) = self.tags.get(tag) {
-                verdict = verdict.max(s.judge(last_modified, now));
-                if verdict == Freshness::Expired {
-                    break;
-                }
-            }
-        }
-        verdict
+        judge_stamps(self.stamps(tags), last_modified, now)
     }
 
-    /// When a verdict for an entry written at `last_modified` can next change by the clock
-    /// alone: the earliest future `expired` stamp among `tags` (Next 16 `{ expire }`).
     pub fn next_change<'a>(&self, tags: impl IntoIterator<Item = &'a str>, last_modified: f64, now: f64) -> f64 {
-        tags.into_iter()
-            .filter_map(|t| self.tags.get(t)?.expired)
-            .filter(|e| *e > now && *e >= last_modified)
-            .fold(f64::INFINITY, f64::min)
+        next_change(self.stamps(tags), last_modified, now)
     }
 
-    /// The latest `expired` stamp among `tags` that is not in the future; 0 when none.
     pub fn expiration<'a>(&self, tags: impl IntoIterator<Item = &'a str>, now: f64) -> f64 {
-        tags.into_iter()
-            .filter_map(|t| self.tags.get(t)?.expired)
-            .filter(|e| *e <= now)
-            .fold(0.0, f64::max)
+        expiration(self.stamps(tags), now)
     }
 
     pub fn len(&self) -> usize {
@@ -127,20 +178,18 @@ impl Manifest {
     pub fn is_empty(&self) -> bool {
         self.tags.is_empty()
     }
-
-    pub fn clear(&mut self) {
-        self.tags.clear();
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const YEAR: f64 = 31_536_000_000.0;
+
     #[test]
     fn immediate_expiry_invalidates_older_entries_only() {
         let mut m = Manifest::default();
-        m.revalidate(&["t".into()], 1000.0, None);
+        m.revalidate(&["t".into()], 1000.0, None, YEAR);
         assert_eq!(m.judge(["t"], 999.0, 2000.0), Freshness::Expired);
         assert_eq!(m.judge(["t"], 1000.0, 2000.0), Freshness::Expired, "same ms counts as before");
         assert_eq!(m.judge(["t"], 1001.0, 2000.0), Freshness::Fresh);
@@ -150,7 +199,7 @@ mod tests {
     #[test]
     fn expire_profile_is_stale_now_and_expired_later() {
         let mut m = Manifest::default();
-        m.revalidate(&["t".into()], 1000.0, Some(Durations { expire: Some(10.0) }));
+        m.revalidate(&["t".into()], 1000.0, Some(Durations { expire: Some(10.0) }), YEAR);
         assert_eq!(m.judge(["t"], 500.0, 1500.0), Freshness::Stale);
         assert_eq!(m.judge(["t"], 500.0, 11_000.0), Freshness::Expired);
         assert_eq!(m.judge(["t"], 1500.0, 5_000.0), Freshness::Fresh, "regenerated after the stale stamp");
@@ -168,9 +217,9 @@ mod tests {
     #[test]
     fn expiration_is_the_latest_past_expiry() {
         let mut m = Manifest::default();
-        m.revalidate(&["a".into()], 100.0, None);
-        m.revalidate(&["b".into()], 300.0, None);
-        m.revalidate(&["later".into()], 100.0, Some(Durations { expire: Some(10.0) }));
+        m.revalidate(&["a".into()], 100.0, None, YEAR);
+        m.revalidate(&["b".into()], 300.0, None, YEAR);
+        m.revalidate(&["later".into()], 100.0, Some(Durations { expire: Some(10.0) }), YEAR);
         assert_eq!(m.expiration(["a", "b", "x"], 1000.0), 300.0);
         assert_eq!(m.expiration(["later"], 1000.0), 0.0, "an expiry in the future has not happened");
         assert_eq!(m.expiration(["later"], 20_000.0), 10_100.0);
@@ -180,9 +229,40 @@ mod tests {
     #[test]
     fn worst_tag_wins() {
         let mut m = Manifest::default();
-        m.revalidate(&["a".into()], 100.0, Some(Durations { expire: Some(1000.0) }));
-        m.revalidate(&["b".into()], 100.0, None);
+        m.revalidate(&["a".into()], 100.0, Some(Durations { expire: Some(1000.0) }), YEAR);
+        m.revalidate(&["b".into()], 100.0, None, YEAR);
         assert_eq!(m.judge(["a", "b"], 50.0, 200.0), Freshness::Expired);
         assert_eq!(m.judge(["a"], 50.0, 200.0), Freshness::Stale);
+    }
+
+    #[test]
+    fn stamps_past_the_retention_are_pruned_and_no_verdict_changes() {
+        let retention = 10_000.0;
+        let horizon = Horizon { retention_ms: retention, lost_at: 0.0 };
+        let mut m = Manifest::default();
+        m.revalidate(&["old".into()], 1_000.0, None, retention);
+        m.revalidate(&["deadline".into()], 1_000.0, Some(Durations { expire: Some(20.0) }), retention);
+        // Every entry the old stamp could invalidate (written at or before 1000), judged at
+        // any time after the prune: expired by age with or without the stamp.
+        let verdict = |m: &Manifest, lm: f64, now: f64| m.judge(["old"], lm, now).max(horizon.judge(lm, now));
+        let before: Vec<_> = [0.0, 500.0, 1_000.0].iter().map(|lm| verdict(&m, *lm, 11_001.0)).collect();
+        m.revalidate(&["new".into()], 11_001.0, None, retention);
+        assert_eq!(m.get("old"), None, "pruned once past the retention");
+        assert!(m.get("deadline").is_some(), "a deadline in the future (21000) is kept");
+        assert!(m.get("new").is_some());
+        let after: Vec<_> = [0.0, 500.0, 1_000.0].iter().map(|lm| verdict(&m, *lm, 11_001.0)).collect();
+        assert_eq!(before, after);
+        assert!(after.iter().all(|v| *v == Freshness::Expired));
+        // Entries written after the stamp never depended on it.
+        assert_eq!(verdict(&m, 1_001.0, 11_001.0), Freshness::Fresh);
+    }
+
+    #[test]
+    fn horizon_expires_old_entries_and_entries_before_a_loss() {
+        let h = Horizon { retention_ms: 1_000.0, lost_at: 5_000.0 };
+        assert_eq!(h.judge(4_999.0, 5_500.0), Freshness::Expired, "written before the loss");
+        assert_eq!(h.judge(5_000.0, 5_500.0), Freshness::Fresh);
+        assert_eq!(h.judge(5_000.0, 6_001.0), Freshness::Expired, "past the retention");
+        assert_eq!(h.deadline(5_000.0), 6_000.0);
     }
 }

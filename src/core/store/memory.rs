@@ -85,8 +85,8 @@ impl MemoryStore {
         Ok(())
     }
 
-    pub fn revalidate(&self, tags: &[String], now: f64, durations: Option<Durations>) {
-        self.lock().manifest.revalidate(tags, now, durations);
+    pub fn revalidate(&self, tags: &[String], now: f64, durations: Option<Durations>, retention_ms: f64) {
+        self.lock().manifest.revalidate(tags, now, durations, retention_ms);
     }
 
     pub fn judge<'a>(&self, tags: impl IntoIterator<Item = &'a str>, last_modified: f64, now: f64) -> Freshness {

@@ -2,6 +2,7 @@
 //! enforces limits, judges entries against the tag manifest and keeps the counters.
 
 mod breaker;
+mod manifest;
 mod memory;
 mod redis;
 mod topology;
@@ -11,7 +12,7 @@ use super::config::Config;
 use super::envelope::{self, EntryMeta};
 use super::error::{Error, Result};
 use super::stats::{Stats, StatsSnapshot, bump};
-use super::tags::{Durations, Freshness};
+use super::tags::{Durations, Freshness, Horizon};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -121,12 +122,8 @@ impl Cache {
                 return Err(e);
             }
         };
-        let now = now_ms();
-        let tags = meta.tags.iter().chain(extra_tags).map(String::as_str);
-        let freshness = match &self.backend {
-            Backend::Memory(m) => m.judge(tags, meta.last_modified, now),
-            Backend::Redis(r) => r.judge(tags, meta.last_modified, now),
-        };
+        let tags: Vec<&str> = meta.tags.iter().chain(extra_tags).map(String::as_str).collect();
+        let (freshness, _) = self.judge_fetching(&tags, meta.last_modified).await;
         bump(match freshness {
             Freshness::Fresh => &self.stats.hits,
             Freshness::Stale => &self.stats.stale_hits,
@@ -161,7 +158,9 @@ impl Cache {
         bump(&self.stats.sets);
         let ttl_secs = expire_secs
             .filter(|e| e.is_finite() && *e > 0.0)
-            .unwrap_or(self.config.default_ttl_secs);
+            .unwrap_or(self.config.default_ttl_secs)
+            // Past the retention an entry is expired whatever it says: no use keeping it.
+            .min(self.config.default_ttl_secs);
         let ttl_ms = (ttl_secs * 1000.0).clamp(1000.0, u64::MAX as f64 / 2.0) as u64;
         let key = self.entry_key(key);
         let res = match &self.backend {
@@ -186,7 +185,7 @@ impl Cache {
         let now = now_ms();
         let res = match &self.backend {
             Backend::Memory(m) => {
-                m.revalidate(tags, now, durations);
+                m.revalidate(tags, now, durations, self.config.retention_ms());
                 Ok(())
             }
             Backend::Redis(r) => r.revalidate(tags, now, durations).await,
@@ -205,12 +204,12 @@ impl Cache {
     }
 
     /// The latest expiry among `tags` that has already passed (ms), 0 when none: what
-    /// `'use cache'` calls `getExpiration`. Answered from the local view; no I/O.
-    pub fn tag_expiration(&self, tags: &[String]) -> f64 {
+    /// `'use cache'` calls `getExpiration`. Looks up tags this process does not know yet.
+    pub async fn tag_expiration(&self, tags: &[String]) -> f64 {
         let now = now_ms();
         match &self.backend {
             Backend::Memory(m) => m.expiration(tags, now),
-            Backend::Redis(r) => r.expiration(tags, now),
+            Backend::Redis(r) => r.expiration(tags, now).await,
         }
     }
 
@@ -235,15 +234,43 @@ impl Cache {
         }
     }
 
-    /// Judges `tags` for an entry written at `last_modified`; also returns when that verdict
-    /// can next change by the clock alone (ms, infinite when never).
-    pub fn judge(&self, tags: &[String], last_modified: f64) -> (Freshness, f64) {
+    /// What expires entries whatever their tags say (see [`Horizon`]).
+    fn horizon(&self) -> Horizon {
+        let lost_at = match &self.backend {
+            Backend::Redis(r) => r.lost_at(),
+            Backend::Memory(_) => 0.0,
+        };
+        Horizon { retention_ms: self.config.retention_ms(), lost_at }
+    }
+
+    /// The tags' verdict combined with the horizon's; `until`: when it can next change by the
+    /// clock alone (ms, infinite when never).
+    fn with_horizon(&self, (freshness, until): (Freshness, f64), last_modified: f64, now: f64) -> (Freshness, f64) {
+        let h = self.horizon();
+        (freshness.max(h.judge(last_modified, now)), until.min(h.deadline(last_modified)))
+    }
+
+    /// Judges `tags` for an entry written at `last_modified` from what this process knows (no
+    /// I/O); `None` when a tag's stamps must be looked up first ([`Cache::judge_fetching`]).
+    pub fn judge(&self, tags: &[String], last_modified: f64) -> Option<(Freshness, f64)> {
         let now = now_ms();
         let tags = || tags.iter().map(String::as_str);
-        match &self.backend {
+        let j = match &self.backend {
             Backend::Memory(m) => (m.judge(tags(), last_modified, now), m.next_change(tags(), last_modified, now)),
-            Backend::Redis(r) => (r.judge(tags(), last_modified, now), r.next_change(tags(), last_modified, now)),
-        }
+            Backend::Redis(r) => r.judge_cached(tags(), last_modified, now)?,
+        };
+        Some(self.with_horizon(j, last_modified, now))
+    }
+
+    /// Judges `tags`, looking up the stamps this process does not know yet. With the store
+    /// unreachable, tags it knows nothing of count as never revalidated.
+    pub async fn judge_fetching(&self, tags: &[&str], last_modified: f64) -> (Freshness, f64) {
+        let now = now_ms();
+        let j = match &self.backend {
+            Backend::Memory(m) => (m.judge(tags.iter().copied(), last_modified, now), m.next_change(tags.iter().copied(), last_modified, now)),
+            Backend::Redis(r) => r.judge(tags, last_modified, now).await,
+        };
+        self.with_horizon(j, last_modified, now)
     }
 
     /// When this process last saw the store lose data (ms since the epoch; 0 when never).

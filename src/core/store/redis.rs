@@ -1,13 +1,12 @@
-//! Redis backend: entries as plain strings, the tag manifest as two hashes, and a change
-//! log (sorted set scored by epoch) so each process keeps an exact local mirror of the
-//! manifest and catches up on precisely what changed. No SCAN, no KEYS, ever.
+//! Redis backend: entries as plain strings; the tag manifest and this process's view of it
+//! are in `manifest`. No SCAN, no KEYS, ever.
 //!
 //! A `get` pipelines `GET entry` with `GET epoch`: one round trip tells both the value and
-//! whether the mirror is current, so a revalidation on any process is seen by the very next
-//! read on every other process. With the L1 on, the connection has client tracking enabled,
-//! and Redis pushes the keys we read once someone else changes them (see coherence). On a
-//! Cluster with a trusted feed, reads skip the epoch (it lives on one node): a revalidation is
-//! then seen once its push arrives, as for L1 hits.
+//! whether the view of the manifest is current, so a revalidation on any process is seen by
+//! the very next read on every other process. With the L1 on, the connection has client
+//! tracking enabled, and Redis pushes the keys we read once someone else changes them (see
+//! coherence). On a Cluster with a trusted feed, reads skip the epoch (it lives on one node): a
+//! revalidation is then seen once its push arrives, as for L1 hits.
 //!
 //! One connection per store, and one store per configuration per process (lib/store.js):
 //! Next constructs the handler per request, so nothing here is per handler instance.
@@ -18,86 +17,16 @@ use crate::core::config::Config;
 use crate::core::envelope::WRITE_ID_RANGE;
 use crate::core::error::{Error, Result};
 use crate::core::stats::StatsSnapshot;
-use crate::core::tags::{Durations, Freshness, Manifest, TagStamps};
+use crate::core::tags::{Durations, Freshness, TagStamps};
+use super::manifest::{Applied, Keys, LOOKUP_BATCH, Mirror};
 use super::topology::{Conn, Topology};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
-use redis::{Client, ProtocolVersion, PushInfo, PushKind, Script, Value};
+use redis::{Client, ProtocolVersion, PushInfo, PushKind, Value};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-
-/// Records a revalidation atomically: stamps, the change log and the epoch move together.
-/// A new epoch counter starts at `now_ms * 1000`, so after Redis loses its data the epoch
-/// still moves forward past every mirror's, and their catch-up includes every new change.
-static REVALIDATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('EXISTS', KEYS[4]) == 0 then
-  redis.call('SET', KEYS[4], ARGV[4])
-  redis.call('SET', KEYS[5], ARGV[1])
-end
-local epoch = redis.call('INCR', KEYS[4])
-for i = 5, #ARGV do
-  local t = ARGV[i]
-  if ARGV[2] == 'x' then
-    redis.call('HSET', KEYS[2], t, ARGV[1])
-  else
-    redis.call('HSET', KEYS[1], t, ARGV[1])
-    if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], t, ARGV[3]) end
-  end
-  redis.call('ZADD', KEYS[3], epoch, t)
-end
-return epoch
-"#,
-    )
-});
-
-/// Returns `epoch, from, born, (tag, stale, expired)*` for every tag changed after `from`;
-/// `born` is when the epoch counter was created (a new value means the store lost data).
-/// A `from` ahead of the store's epoch means the store was reset: everything is resent.
-static SYNC: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
--- Epochs pass through as strings: Lua's tostring would print them in exponent form.
-local raw = redis.call('GET', KEYS[4]) or '0'
-local from = ARGV[1]
-if tonumber(from) > tonumber(raw) then from = '0' end
-local out = { raw, from, redis.call('GET', KEYS[5]) or '' }
-for _, t in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. from, '+inf')) do
-  out[#out + 1] = t
-  out[#out + 1] = redis.call('HGET', KEYS[1], t) or ''
-  out[#out + 1] = redis.call('HGET', KEYS[2], t) or ''
-end
-return out
-"#,
-    )
-});
-
-/// Metadata keys share one hash slot (the `{prefix}` tag) so scripts work on Redis Cluster.
-struct MetaKeys {
-    stale: String,
-    expired: String,
-    log: String,
-    epoch: String,
-    born: String,
-}
-
-impl MetaKeys {
-    fn new(prefix: &str) -> Self {
-        let k = |name: &str| format!("{prefix}{{{prefix}}}:{name}");
-        MetaKeys { stale: k("stale"), expired: k("expired"), log: k("log"), epoch: k("epoch"), born: k("born") }
-    }
-}
-
-struct Mirror {
-    /// Epoch of the store that `manifest` reflects; -1 before the first sync.
-    epoch: i64,
-    /// When the store's epoch counter was created, as last seen ("" before the first sync).
-    born: String,
-    manifest: Manifest,
-}
 
 /// Reads the configured PEM files (once, when the store is created). Errors name the setting
 /// and the path, never the contents.
@@ -119,10 +48,6 @@ fn tls_certificates(config: &Config) -> Result<Option<redis::TlsCertificates>> {
     Ok(Some(redis::TlsCertificates { client_tls, root_cert }))
 }
 
-fn epoch_base(now_ms: f64) -> i64 {
-    (now_ms.floor() as i64).saturating_mul(1000)
-}
-
 /// What a strict-mode check of an L1 copy found.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Check {
@@ -142,7 +67,9 @@ struct Inner {
     connect_timeout: Duration,
     breaker: Breaker,
     mirror: Mutex<Mirror>,
-    keys: MetaKeys,
+    keys: Keys,
+    /// The longest an entry is served; stamps older than this are pruned.
+    retention_ms: f64,
     /// The connection, with the runtime it lives on and its serial (pushes and failures of a
     /// connection already replaced must not drop its successor).
     conn: Mutex<Option<(tokio::runtime::Id, u64, Conn)>>,
@@ -218,8 +145,9 @@ impl RedisStore {
                 timeout: Duration::from_millis(config.timeout_ms),
                 connect_timeout: Duration::from_millis(config.connect_timeout_ms),
                 breaker: Breaker::default(),
-                mirror: Mutex::new(Mirror { epoch: -1, born: String::new(), manifest: Manifest::default() }),
-                keys: MetaKeys::new(&config.prefix),
+                mirror: Mutex::new(Mirror::new(config.tag_cache_max_bytes)),
+                keys: Keys::new(&config.prefix),
+                retention_ms: config.retention_ms(),
                 conn: Mutex::new(None),
                 serial: AtomicU64::new(0),
                 node_ids: Mutex::new(None),
@@ -262,20 +190,44 @@ impl RedisStore {
         self.inner.coherence.as_ref()
     }
 
-    pub fn expiration(&self, tags: &[String], now: f64) -> f64 {
-        self.inner.mirror().manifest.expiration(tags.iter().map(String::as_str), now)
+    /// Judges `tags` from this process's view alone; `None` when a tag must be looked up.
+    pub fn judge_cached<'a>(&self, tags: impl IntoIterator<Item = &'a str>, last_modified: f64, now: f64) -> Option<(Freshness, f64)> {
+        self.inner.mirror().cache.judge(tags, last_modified, now)
     }
 
-    pub fn next_change<'a>(&self, tags: impl IntoIterator<Item = &'a str>, last_modified: f64, now: f64) -> f64 {
-        self.inner.mirror().manifest.next_change(tags, last_modified, now)
+    /// Judges `tags`, looking up (all of) them when one is not known here. With the store
+    /// unreachable, judges with what is known.
+    pub async fn judge(&self, tags: &[&str], last_modified: f64, now: f64) -> (Freshness, f64) {
+        if let Some(j) = self.judge_cached(tags.iter().copied(), last_modified, now) {
+            return j;
+        }
+        let extra = self.inner.lookup(tags).await.unwrap_or_default();
+        let mut m = self.inner.mirror();
+        m.judge_with(tags, &extra, last_modified, now)
     }
 
-    pub fn judge<'a>(&self, tags: impl IntoIterator<Item = &'a str>, last_modified: f64, now: f64) -> Freshness {
-        self.inner.mirror().manifest.judge(tags, last_modified, now)
+    /// The latest past expiry among `tags` (looked up when not known here).
+    pub async fn expiration(&self, tags: &[String], now: f64) -> f64 {
+        let refs: Vec<&str> = tags.iter().map(String::as_str).collect();
+        let cached = self.inner.mirror().cache.expiration(refs.iter().copied(), now);
+        if let Some(e) = cached {
+            return e;
+        }
+        let extra = self.inner.lookup(&refs).await.unwrap_or_default();
+        let m = self.inner.mirror();
+        crate::core::tags::expiration(refs.iter().map(|t| extra.iter().find(|(e, _)| e == t).map(|(_, s)| *s).or_else(|| m.cache.peek(t)).unwrap_or_default()), now)
+    }
+
+    /// Entries written before this may have lost their stamps with the store's data (ms).
+    pub fn lost_at(&self) -> f64 {
+        self.inner.mirror().lost_at
     }
 
     pub fn fill_stats(&self, s: &mut StatsSnapshot) {
-        s.manifest_tags = self.inner.mirror().manifest.len() as u64;
+        let m = self.inner.mirror();
+        s.manifest_tags = m.cache.len() as u64;
+        s.tag_cache_bytes = m.cache.bytes() as u64;
+        drop(m);
         s.manifest_syncs = self.inner.syncs.load(Ordering::Relaxed);
         s.redis_failures = self.inner.breaker.failures() as u64;
         s.circuit_open = self.inner.breaker.is_open();
@@ -681,60 +633,59 @@ impl Inner {
         Ok(if stored == Some(write_id) { Check::Same } else { Check::Changed })
     }
 
-    /// Brings the mirror up to date with the store.
+    /// Brings the mirror up to date with the store: one bounded script, whatever the history.
     async fn sync(self: &Arc<Self>) -> Result<()> {
         let from = self.mirror().epoch.max(0);
+        let now = crate::core::clock::now_ms();
         let keys = &self.keys;
         let out: Vec<String> = self
-            .run("sync", |mut c| async move {
-                SYNC.key(&keys.stale)
-                    .key(&keys.expired)
-                    .key(&keys.log)
-                    .key(&keys.epoch)
-                    .key(&keys.born)
-                    .arg(from)
-                    .invoke_async(&mut c)
-                    .await
+            .run("sync", |mut c| {
+                let inv = keys.sync(from, now);
+                async move { inv.invoke_async(&mut c).await }
             })
             .await?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
-        let bad = || Error::Redis("malformed manifest sync reply".into());
-        let num = |s: &String| s.parse::<i64>().map_err(|_| bad());
-        let (epoch, used_from, born) = match out.as_slice() {
-            [e, f, b, ..] => (num(e)?, num(f)?, b.clone()),
-            _ => return Err(bad()),
-        };
-        let stamp = |s: &str| if s.is_empty() { None } else { s.parse::<f64>().ok() };
-        {
-            let mut m = self.mirror();
-            // Lost data shows as an epoch behind ours, or as a counter created anew since.
-            let reborn = !m.born.is_empty() && m.born != born;
-            let reset = (used_from == 0 && from > 0) || reborn;
-            if epoch <= m.epoch && !reset {
-                return Ok(()); // a concurrent sync got here first
-            }
+        let applied = self.mirror().apply_sync(from, &out);
+        if let Applied::Synced { reset } = applied? {
             if reset {
-                *self.reset_at.lock().unwrap_or_else(|p| p.into_inner()) = crate::core::clock::now_ms();
+                *self.reset_at.lock().unwrap_or_else(|p| p.into_inner()) = now;
             }
-            m.born = born;
-            for chunk in out[3..].chunks_exact(3) {
-                let mut s = TagStamps { stale: stamp(&chunk[1]), expired: stamp(&chunk[2]) };
-                if reset {
-                    // The store lost history (flush, restart, failover to an older copy): keep
-                    // whichever stamps invalidate more, so nothing older than a known
-                    // revalidation is ever served as fresh.
-                    if let Some(old) = m.manifest.get(&chunk[0]) {
-                        s = s.union(old);
-                    }
-                }
-                m.manifest.insert(chunk[0].clone(), s);
+            if let Some(co) = &self.coherence {
+                co.bump();
             }
-            m.epoch = epoch;
-        }
-        if let Some(co) = &self.coherence {
-            co.bump();
         }
         Ok(())
+    }
+
+    /// The stamps of `tags` from the store (cached where this view allows). A manifest that
+    /// lost a key is healed by a sync first.
+    async fn lookup(self: &Arc<Self>, tags: &[&str]) -> Result<Vec<(String, TagStamps)>> {
+        let mut found = Vec::with_capacity(tags.len());
+        for chunk in tags.chunks(LOOKUP_BATCH) {
+            let chunk: Vec<String> = chunk.iter().map(|t| t.to_string()).collect();
+            let mut healed = false;
+            let stamps = loop {
+                let keys = &self.keys;
+                let chunk = &chunk;
+                let out: Vec<String> = self
+                    .run("lookup", |mut c| {
+                        let inv = keys.lookup(chunk);
+                        async move { inv.invoke_async(&mut c).await }
+                    })
+                    .await?;
+                let applied = self.mirror().apply_lookup(chunk, &out)?;
+                match applied {
+                    Some(s) => break s,
+                    None if !healed => {
+                        healed = true;
+                        self.sync().await?;
+                    }
+                    None => return Err(Error::Redis("tag manifest keeps losing keys".into())),
+                }
+            };
+            found.extend(chunk.into_iter().zip(stamps));
+        }
+        Ok(found)
     }
 
     async fn put(self: &Arc<Self>, key: &str, envelope: Vec<u8>, ttl_ms: u64, if_absent: bool) -> Result<()> {
@@ -778,36 +729,21 @@ impl Inner {
 
     async fn revalidate(self: &Arc<Self>, tags: &[String], now: f64, durations: Option<Durations>) -> Result<()> {
         // Local first: the process that took the webhook serves fresh content at once.
-        self.mirror().manifest.revalidate(tags, now, durations);
+        self.mirror().revalidate_locally(tags, now, durations);
         if let Some(co) = &self.coherence {
             co.bump();
         }
-        let (mode, expired_at) = match durations {
-            None => ("x", String::new()),
-            Some(d) => ("s", d.expire.map(|e| (now + e * 1000.0).to_string()).unwrap_or_default()),
-        };
-        let expired_at = &expired_at;
         let keys = &self.keys;
+        let retention = self.retention_ms;
         let epoch: i64 = self
-            .run("revalidate", |mut c| async move {
-                let mut inv = REVALIDATE.key(&keys.stale);
-                inv.key(&keys.expired)
-                    .key(&keys.log)
-                    .key(&keys.epoch)
-                    .key(&keys.born)
-                    .arg(now.to_string())
-                    .arg(mode)
-                    .arg(expired_at)
-                    .arg(epoch_base(now));
-                for t in tags {
-                    inv.arg(t);
-                }
-                inv.invoke_async(&mut c).await
+            .run("revalidate", |mut c| {
+                let inv = keys.revalidate(tags, now, durations, retention);
+                async move { inv.invoke_async(&mut c).await }
             })
             .await?;
         let mut m = self.mirror();
         if m.epoch == epoch - 1 {
-            // Nobody else wrote in between: the mirror already holds exactly this state.
+            // Nobody else wrote in between: the view already holds this state.
             m.epoch = epoch;
         }
         Ok(())
