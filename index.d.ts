@@ -132,8 +132,8 @@ export declare class NativeCache {
    * unreachable (callers decide whether that matters).
    */
   refreshTags(): Promise<void>
-  /** Latest past expiry (ms) among `tags`, 0 when none, from this process's view. */
-  tagExpiration(tags: Array<string>): number
+  /** Latest past expiry (ms) among `tags`, 0 when none; looks up tags not known here. */
+  tagExpiration(tags: Array<string>): Promise<number>
   /**
    * The generation L1 copies are validated against: positive when local copies may be
    * trusted now, negated when not (feed down or behind; a read may still store its result
@@ -142,8 +142,16 @@ export declare class NativeCache {
   coherence(): number
   /** Whether a local copy of `key` validated at generation `since` is still the latest. */
   isValid(key: string, since: number): boolean
-  /** Judges tags against this process's view of the manifest (no I/O). */
+  /**
+   * Judges tags against this process's view of the manifest (no I/O); `"unknown"` when a
+   * tag's stamps are not known here.
+   */
   judge(tags: Array<string>, lastModified: number): NativeJudgement
+  /**
+   * Judges tags, looking up the stamps not known here (never rejects: with the store down,
+   * unknown tags count as never revalidated).
+   */
+  judgeTags(tags: Array<string>, lastModified: number): Promise<NativeJudgement>
   /**
    * Strict mode: one round trip that reads 8 bytes of the entry (never the payload) and
    * the manifest epoch. True when the store still holds the write `writeId`.
@@ -186,9 +194,12 @@ export interface NativeHit {
   writeId: number
 }
 
-/** A tag verdict, and when the clock alone could change it (ms; `Infinity` when never). */
+/**
+ * A tag verdict, and when the clock alone could change it (ms; `Infinity` when never).
+ * `"unknown"` (from `judge` only): a tag's stamps must be looked up (`judgeTags`).
+ */
 export interface NativeJudgement {
-  freshness: 'fresh' | 'stale' | 'expired'
+  freshness: 'fresh' | 'stale' | 'expired' | 'unknown'
   until: number
 }
 
@@ -201,6 +212,7 @@ export interface NativeOptions {
   memoryMaxBytes?: number
   maxValueBytes?: number
   defaultTtlSeconds?: number
+  tagCacheMaxBytes?: number
   /** Byte budget of the local L1; 0 turns it (and client tracking) off. */
   l1MaxBytes?: number
   /** Longest time an L1 copy is served without hearing from Redis. */
@@ -228,6 +240,7 @@ export interface NativeStats {
   revalidationErrors: number
   manifestSyncs: number
   manifestTags: number
+  tagCacheBytes: number
   memoryEntries: number
   memoryBytes: number
   redisFailures: number
