@@ -18,8 +18,13 @@ export interface SharedIsrOptions {
   memoryMaxBytes?: number
   /** Largest value stored; larger ones are skipped and counted. Env: SHARED_ISR_MAX_VALUE_MB. Default 32 MiB. */
   maxValueBytes?: number
-  /** Redis TTL when Next gives no `expire`. Env: SHARED_ISR_DEFAULT_TTL_SECONDS. Default one year. */
+  /**
+   * Redis TTL when Next gives no `expire`, and the longest any entry is served (the retention):
+   * revalidation stamps are kept as long. Env: SHARED_ISR_DEFAULT_TTL_SECONDS. Default one year.
+   */
   defaultTtlSeconds?: number
+  /** Byte budget of this process's cache of tag stamps (Redis). Env: SHARED_ISR_TAG_CACHE_MB. Default 16 MiB. */
+  tagCacheMaxBytes?: number
   /** Byte budget of the local L1; 0 turns it off. Env: SHARED_ISR_L1_MAX_MB. Default 64 MiB. */
   l1MaxBytes?: number
   /** Longest time an L1 copy is served without hearing from Redis. Env: SHARED_ISR_MAX_STALENESS_MS. Default 1000. */

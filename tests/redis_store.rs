@@ -305,7 +305,9 @@ fn client_tracking_tells_a_reader_when_another_process_changes_what_it_read() {
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
             let (g, trusted) = a.coherence().unwrap();
-            if trusted && g > before && a.judge(&["t".into()], written).is_some_and(|j| j.0 == Freshness::Expired) {
+            // Caught up: the stamp a cached is dropped (or already the new one), never the old.
+            if trusted && g > before && a.judge(&["t".into()], written).is_none_or(|j| j.0 == Freshness::Expired) {
+                assert_eq!(a.judge_fetching(&["t"], written).await.0, Freshness::Expired);
                 break;
             }
             assert!(Instant::now() < deadline, "mirror never caught up");
@@ -335,5 +337,113 @@ fn a_disconnect_flushes_and_suspends_trust_until_a_read_succeeds() {
             assert!(Instant::now() < deadline, "never trusted again");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    });
+}
+
+fn cache_with(url: &str, prefix: &str, f: impl FnOnce(&mut Config)) -> Cache {
+    let mut c = Config { redis_url: Some(url.into()), prefix: prefix.into(), timeout_ms: 300, connect_timeout_ms: 300, ..Config::default() };
+    f(&mut c);
+    Cache::new(c).unwrap()
+}
+
+fn exists(server: &Server, key: &str) -> bool {
+    server.cmd(&[b"EXISTS", key.as_bytes()]) == redis::Value::Int(1)
+}
+
+/// Retention 1 s: a stamp older than that is pruned by a later revalidation, and the entry it
+/// had invalidated (kept in Redis past its TTL here, as by an earlier, longer setting) is still
+/// not served as fresh: the age rule expires it.
+#[test]
+fn stamps_past_the_retention_are_pruned_and_what_they_invalidated_stays_invalid() {
+    let server = Server::start();
+    rt().block_on(async {
+        let a = cache_with(&server.url(), "p1:", |c| c.default_ttl_secs = 1.0);
+        a.set("old", &meta(&["t"]), b"v").await.unwrap();
+        server.cmd(&[b"PERSIST", b"p1:e:old"]);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        a.revalidate_tags(&["t".into()], None).await.unwrap();
+        assert_eq!(a.get("old", &[]).await.unwrap().unwrap().freshness, Freshness::Expired);
+        assert!(server.cmd(&[b"HGET", b"p1:{p1:}:expired", b"t"]) != redis::Value::Nil, "stamped");
+
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        a.revalidate_tags(&["later".into()], None).await.unwrap();
+        assert_eq!(server.cmd(&[b"HGET", b"p1:{p1:}:expired", b"t"]), redis::Value::Nil, "pruned from the stamps");
+        assert_eq!(server.cmd(&[b"ZSCORE", b"p1:{p1:}:log", b"t"]), redis::Value::Nil, "and from the log");
+        assert!(server.cmd(&[b"HGET", b"p1:{p1:}:expired", b"later"]) != redis::Value::Nil, "a recent stamp stays");
+
+        // A process that never saw the stamp judges the entry as expired all the same.
+        let joiner = cache_with(&server.url(), "p1:", |c| c.default_ttl_secs = 1.0);
+        assert_eq!(joiner.get("old", &[]).await.unwrap().unwrap().freshness, Freshness::Expired);
+        assert_eq!(a.get("old", &[]).await.unwrap().unwrap().freshness, Freshness::Expired);
+    });
+}
+
+/// `maxmemory` with `allkeys-lru` evicts a manifest key while entries remain. The next
+/// script starts a new era: every process, a new one included, expires what was written
+/// before it, so the entry whose stamp was lost is never served as fresh.
+#[test]
+fn an_evicted_manifest_key_expires_entries_written_before_the_loss() {
+    let server = Server::start();
+    rt().block_on(async {
+        let (a, b) = (cache(&server.url(), "ev:"), cache(&server.url(), "ev:"));
+        for i in 0..20 {
+            a.revalidate_tags(&[format!("other-{i}")], None).await.unwrap();
+        }
+        a.set("y", &meta(&["y"]), b"old y").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        a.revalidate_tags(&["y".into()], None).await.unwrap();
+        assert_eq!(b.get("y", &[]).await.unwrap().unwrap().freshness, Freshness::Expired);
+        let dump = server.cmd(&[b"DUMP", b"ev:e:y"]);
+        let redis::Value::BulkString(dump) = dump else { panic!("no dump of the entry") };
+
+        // Real eviction: fill Redis past a small maxmemory until the `expired` hash (the one with
+        // y's stamp) is gone. The other manifest keys are kept warm, as reads keep the epoch in
+        // production, so the LRU takes the cold one.
+        let manifest = ["stale", "expired", "log", "epoch", "born"].map(|k| format!("ev:{{ev:}}:{k}"));
+        let present = || manifest.iter().filter(|k| exists(&server, k)).count();
+        assert_eq!(present(), 5);
+        server.cmd(&[b"CONFIG", b"SET", b"maxmemory-policy", b"allkeys-lru"]);
+        let used = match server.cmd(&[b"INFO", b"memory"]) {
+            redis::Value::BulkString(info) => String::from_utf8_lossy(&info)
+                .lines()
+                .find_map(|l| l.strip_prefix("used_memory:").and_then(|v| v.trim().parse::<u64>().ok())),
+            redis::Value::VerbatimString { text, .. } => text.lines().find_map(|l| l.strip_prefix("used_memory:").and_then(|v| v.trim().parse::<u64>().ok())),
+            _ => None,
+        }
+        .expect("used_memory");
+        server.cmd(&[b"CONFIG", b"SET", b"maxmemory", (used + 200_000).to_string().as_bytes()]);
+        let mut conn = redis::Client::open(server.url()).unwrap().get_connection().unwrap();
+        let mut n = 0;
+        while exists(&server, &manifest[1]) {
+            assert!(n < 1_000_000, "the manifest key was never evicted");
+            let _: () = redis::pipe()
+                .cmd("HGET").arg(&manifest[0]).arg("").ignore()
+                .cmd("ZSCORE").arg(&manifest[2]).arg("").ignore()
+                .cmd("GET").arg(&manifest[3]).ignore()
+                .cmd("GET").arg(&manifest[4]).ignore()
+                .query(&mut conn)
+                .unwrap();
+            let mut p = redis::pipe();
+            for i in n..n + 10 {
+                p.cmd("SET").arg(format!("junk:{i}")).arg(vec![b'x'; 1000]).ignore();
+            }
+            let _: () = p.query(&mut conn).unwrap();
+            n += 10;
+        }
+        server.cmd(&[b"CONFIG", b"SET", b"maxmemory", b"0"]);
+        assert!(present() > 0, "every manifest key went at once (indistinguishable from a new store)");
+        // The entry survived the eviction (restored as it was).
+        server.cmd(&[b"RESTORE", b"ev:e:y", b"0", &dump, b"REPLACE"]);
+
+        // A new process, then the ones that saw the stamp: none serves the old entry as fresh.
+        let joiner = cache(&server.url(), "ev:");
+        assert_ne!(joiner.get("y", &[]).await.unwrap().unwrap().freshness, Freshness::Fresh, "a joining process");
+        assert_ne!(b.get("y", &[]).await.unwrap().unwrap().freshness, Freshness::Fresh);
+        assert_ne!(a.get("y", &[]).await.unwrap().unwrap().freshness, Freshness::Fresh);
+        let born = server.cmd(&[b"GET", b"ev:{ev:}:born"]);
+        assert!(matches!(&born, redis::Value::BulkString(b) if b.starts_with(b"l:")), "a new era after a loss: {born:?}");
+        // Written after the loss: fresh again.
+        a.set("y", &meta(&["y"]), b"new y").await.unwrap();
+        assert_eq!(joiner.get("y", &[]).await.unwrap().unwrap().freshness, Freshness::Fresh);
     });
 }

@@ -83,6 +83,14 @@ impl TagCache {
         }
     }
 
+    /// Drops `tag` if its value was read before epoch `at` (it changed then).
+    pub fn forget(&mut self, tag: &str, at: i64) {
+        if self.tags.peek(tag).is_some_and(|k| k.at < at) {
+            self.tags.pop(tag);
+            self.bytes -= weight(tag);
+        }
+    }
+
     /// The stamps of `tag` as this process knows them (for a local revalidation).
     pub fn peek(&self, tag: &str) -> Option<TagStamps> {
         self.tags.peek(tag).map(|k| k.stamps)
@@ -135,10 +143,17 @@ mod tests {
     }
 
     #[test]
-    fn change_log_updates_only_cached_tags() {
+    fn a_change_drops_only_values_read_before_it() {
         let mut c = TagCache::new(1 << 20);
         c.put("elsewhere", HARD, 3, false);
-        assert!(c.is_empty());
+        assert!(c.is_empty(), "put without insert leaves uncached tags out");
+        c.put("before", HARD, 3, true);
+        c.put("after", HARD, 9, true);
+        c.forget("before", 5);
+        c.forget("after", 5);
+        c.forget("never", 5);
+        assert_eq!((c.peek("before"), c.peek("after").is_some()), (None, true));
+        assert_eq!(c.bytes(), weight("after"));
     }
 
     #[test]

@@ -35,8 +35,10 @@ use std::sync::LazyLock;
 
 /// Changes a process can catch up on with one sync; further behind, it starts over.
 pub const SYNC_BATCH: usize = 1_000;
-/// Tags per lookup script call: each call's server time stays small.
-pub const LOOKUP_BATCH: usize = 1_000;
+/// Tags per lookup script call, and per revalidation script call: each call holds Redis for
+/// about a millisecond, whatever the size of the request.
+pub const LOOKUP_BATCH: usize = 200;
+pub const REVALIDATE_BATCH: usize = 100;
 /// Oldest changes the pruning examines per tag recorded (at least `PRUNE_MIN` per call): more
 /// than one, so it keeps pace with growth.
 const PRUNE_PER_TAG: usize = 2;
@@ -108,8 +110,9 @@ return epoch
 });
 
 /// ARGV: from (the caller's epoch), batch, now, epoch base. Returns `epoch, born, status,
-/// (tag, stale, expired)*`; status `ok` (the changes after `from`, all of them) or `behind`
-/// (more than a batch, trimmed from the log, or a store behind `from`: start over).
+/// tag*`; status `ok` (the tags changed after `from`, all of them) or `behind` (more than a
+/// batch, not in the log, or a store behind `from`: start over). Names only: the caller forgets
+/// those it caches and looks them up again when it needs them.
 static SYNC: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{ERA}{}",
@@ -127,11 +130,7 @@ local changed = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf', 'LI
 if #changed > batch then return {epoch, born, 'behind'} end
 local out = {epoch, born, 'ok'}
 for _, t in ipairs(changed) do
-  if t ~= '' then
-    out[#out + 1] = t
-    out[#out + 1] = redis.call('HGET', KEYS[1], t) or ''
-    out[#out + 1] = redis.call('HGET', KEYS[2], t) or ''
-  end
+  if t ~= '' then out[#out + 1] = t end
 end
 return out
 "#
@@ -278,8 +277,8 @@ impl Mirror {
             self.cache.clear();
             self.epoch = epoch;
         } else {
-            for c in out[3..].chunks_exact(3) {
-                self.cache.put(&c[0], TagStamps { stale: stamp(&c[1]), expired: stamp(&c[2]) }, epoch, false);
+            for t in &out[3..] {
+                self.cache.forget(t, epoch);
             }
             self.epoch = self.epoch.max(epoch);
         }
@@ -351,13 +350,15 @@ mod tests {
     }
 
     #[test]
-    fn changes_update_cached_tags_only() {
+    fn changes_drop_cached_tags_read_before_them() {
         let mut m = mirror_at(10, "c:1:1");
         m.apply_lookup(&["a".into()], &reply(&["10", "c:1:1", "ok", "", ""])).unwrap();
-        let out = reply(&["12", "c:1:1", "ok", "a", "", "500", "b", "", "600"]);
+        m.apply_lookup(&["c".into()], &reply(&["13", "c:1:1", "ok", "", ""])).unwrap();
+        let out = reply(&["12", "c:1:1", "ok", "a", "b", "c"]);
         assert_eq!(m.apply_sync(10, &out).unwrap(), Applied::Synced { reset: false });
         assert_eq!(m.epoch, 12);
-        assert_eq!(m.cache.peek("a"), Some(TagStamps { stale: None, expired: Some(500.0) }));
+        assert_eq!(m.cache.peek("a"), None, "changed: looked up again when needed");
+        assert!(m.cache.peek("c").is_some(), "read after the change: kept");
         assert_eq!(m.cache.peek("b"), None, "never read here: not cached");
         assert_eq!(m.apply_sync(10, &out).unwrap(), Applied::Current, "a concurrent sync got there first");
     }

@@ -18,7 +18,7 @@ use crate::core::envelope::WRITE_ID_RANGE;
 use crate::core::error::{Error, Result};
 use crate::core::stats::StatsSnapshot;
 use crate::core::tags::{Durations, Freshness, TagStamps};
-use super::manifest::{Applied, Keys, LOOKUP_BATCH, Mirror};
+use super::manifest::{Applied, Keys, LOOKUP_BATCH, Mirror, REVALIDATE_BATCH};
 use super::topology::{Conn, Topology};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
@@ -735,16 +735,20 @@ impl Inner {
         }
         let keys = &self.keys;
         let retention = self.retention_ms;
-        let epoch: i64 = self
-            .run("revalidate", |mut c| {
-                let inv = keys.revalidate(tags, now, durations, retention);
-                async move { inv.invoke_async(&mut c).await }
-            })
-            .await?;
-        let mut m = self.mirror();
-        if m.epoch == epoch - 1 {
-            // Nobody else wrote in between: the view already holds this state.
-            m.epoch = epoch;
+        // One script per batch, one after the other: others' commands run in between, so a
+        // bulk revalidation never holds Redis for long.
+        for batch in tags.chunks(REVALIDATE_BATCH) {
+            let epoch: i64 = self
+                .run("revalidate", |mut c| {
+                    let inv = keys.revalidate(batch, now, durations, retention);
+                    async move { inv.invoke_async(&mut c).await }
+                })
+                .await?;
+            let mut m = self.mirror();
+            if m.epoch == epoch - 1 {
+                // Nobody else wrote in between: the view already holds this state.
+                m.epoch = epoch;
+            }
         }
         Ok(())
     }
