@@ -18,8 +18,13 @@ export interface SharedIsrOptions {
   memoryMaxBytes?: number
   /** Largest value stored; larger ones are skipped and counted. Env: SHARED_ISR_MAX_VALUE_MB. Default 32 MiB. */
   maxValueBytes?: number
-  /** Redis TTL when Next gives no `expire`. Env: SHARED_ISR_DEFAULT_TTL_SECONDS. Default one year. */
+  /**
+   * Redis TTL when Next gives no `expire`, and the longest any entry is served (the retention):
+   * revalidation stamps are kept as long. Env: SHARED_ISR_DEFAULT_TTL_SECONDS. Default one year.
+   */
   defaultTtlSeconds?: number
+  /** Byte budget of this process's cache of tag stamps (Redis). Env: SHARED_ISR_TAG_CACHE_MB. Default 16 MiB. */
+  tagCacheMaxBytes?: number
   /** Byte budget of the local L1; 0 turns it off. Env: SHARED_ISR_L1_MAX_MB. Default 64 MiB. */
   l1MaxBytes?: number
   /** Longest time an L1 copy is served without hearing from Redis. Env: SHARED_ISR_MAX_STALENESS_MS. Default 1000. */
@@ -162,6 +167,11 @@ export declare class NativeCache {
   /** Counts a hit whose payload the caller could not decode as corrupt. */
   noteCorrupt(): void
   stats(): NativeStats
+  /**
+   * Blocks (at most `timeoutMs`) until revalidations kept during a Redis failure are
+   * recorded; for process exit. True when none is left.
+   */
+  flushPending(timeoutMs: number): boolean
   /** Refuses further calls and drops this URL's shared connection. */
   close(): void
 }
@@ -241,6 +251,9 @@ export interface NativeStats {
   manifestSyncs: number
   manifestTags: number
   tagCacheBytes: number
+  revalidationsPending: number
+  revalidationsLate: number
+  revalidationsDropped: number
   memoryEntries: number
   memoryBytes: number
   redisFailures: number

@@ -347,7 +347,10 @@ class Store {
     } catch (err) {
       retype(err)
       this.health.fail('revalidateTag', err)
-      const wrapped = new Error(`shared-isr could not record the revalidation of ${JSON.stringify(tags)}: ${err.message}`, {
+      // Connectivity failures are kept by the store and recorded, with their original time,
+      // as soon as Redis answers; the caller still hears of it (a retry is harmless).
+      const kept = CONNECTIVITY.has(err.code) ? ' (kept: it is recorded as soon as Redis answers)' : ''
+      const wrapped = new Error(`shared-isr could not record the revalidation of ${JSON.stringify(tags)}${kept}: ${err.message}`, {
         cause: err,
       })
       wrapped.code = err.code
@@ -386,6 +389,16 @@ class Store {
   }
 }
 
+// At exit (Next's servers exit on SIGTERM), revalidations kept during a Redis failure get a
+// short grace period to be recorded: a blocking wait, as nothing async runs any more.
+const EXIT_GRACE_MS = 2000
+
+function flushOnExit() {
+  for (const store of registry.caches.values()) {
+    if (store.kind === 'redis' && !store.closed && store.native.stats().revalidationsPending > 0) store.native.flushPending(EXIT_GRACE_MS)
+  }
+}
+
 /** The process-wide store for these options (environment used for what they leave out). */
 function getStore(options = {}) {
   const config = resolveConfig(options)
@@ -394,6 +407,10 @@ function getStore(options = {}) {
   if (!store) {
     store = new Store(config)
     registry.caches.set(id, store)
+    if (store.kind === 'redis' && !registry.exitHook) {
+      registry.exitHook = true
+      process.once('exit', flushOnExit)
+    }
     if (store.kind === 'memory' && !registry.notified) {
       registry.notified = true
       console.info(

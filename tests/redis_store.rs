@@ -447,3 +447,133 @@ fn an_evicted_manifest_key_expires_entries_written_before_the_loss() {
         assert_eq!(joiner.get("y", &[]).await.unwrap().unwrap().freshness, Freshness::Fresh);
     });
 }
+
+fn stamps(server: &Server, prefix: &str, tag: &str) -> (Option<f64>, Option<f64>) {
+    let get = |h: &str| match server.cmd(&[b"HGET", format!("{prefix}{{{prefix}}}:{h}").as_bytes(), tag.as_bytes()]) {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(&b).parse().ok(),
+        _ => None,
+    };
+    (get("stale"), get("expired"))
+}
+
+/// A revalidation recorded late (after a failure) never moves a stamp backwards: whatever was
+/// recorded after it wins, and a future deadline already set is kept (the tag is then at least
+/// stale from the late revalidation's time).
+#[test]
+fn a_late_revalidation_never_undoes_a_later_one() {
+    use shared_isr::core::store::manifest::Keys;
+    let server = Server::start();
+    rt().block_on(async {
+        let mut conn = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let keys = Keys::new("lt:");
+        const YEAR: f64 = 31_536_000_000.0;
+        let record = |tag: &str, at: f64, d: Option<Durations>, late: Option<f64>| keys.revalidate(&[tag.to_string()], at, d, YEAR, late);
+        let now = shared_isr::core::clock::now_ms();
+        let profile = Some(Durations { expire: Some(100.0) });
+
+        // A later hard revalidation is in the store: the late one (earlier) changes nothing.
+        let _: i64 = record("a", now - 1_000.0, None, None).invoke_async(&mut conn).await.unwrap();
+        let _: i64 = record("a", now - 5_000.0, None, Some(now)).invoke_async(&mut conn).await.unwrap();
+        assert_eq!(stamps(&server, "lt:", "a"), (None, Some(now - 1_000.0)));
+        // An earlier one is in the store: the late one is newer and is recorded.
+        let _: i64 = record("a", now - 500.0, None, Some(now)).invoke_async(&mut conn).await.unwrap();
+        assert_eq!(stamps(&server, "lt:", "a"), (None, Some(now - 500.0)));
+
+        // A later profile (stale now, deadline in 100 s): kept; the late hard one cannot undo it.
+        let _: i64 = record("b", now - 1_000.0, profile, None).invoke_async(&mut conn).await.unwrap();
+        let _: i64 = record("b", now - 5_000.0, None, Some(now)).invoke_async(&mut conn).await.unwrap();
+        assert_eq!(stamps(&server, "lt:", "b"), (Some(now - 1_000.0), Some(now - 1_000.0 + 100_000.0)));
+
+        // An earlier profile's deadline still in the future: kept, and the tag is stale from the
+        // late hard revalidation's time, so nothing older is served as fresh.
+        let _: i64 = record("c", now - 9_000.0, profile, None).invoke_async(&mut conn).await.unwrap();
+        let _: i64 = record("c", now - 5_000.0, None, Some(now)).invoke_async(&mut conn).await.unwrap();
+        assert_eq!(stamps(&server, "lt:", "c"), (Some(now - 5_000.0), Some(now - 9_000.0 + 100_000.0)));
+
+        // On time (no `late`): the plain rule, as Next's own cache applies it.
+        let _: i64 = record("c", now - 4_000.0, None, None).invoke_async(&mut conn).await.unwrap();
+        assert_eq!(stamps(&server, "lt:", "c"), (Some(now - 5_000.0), Some(now - 4_000.0)));
+    });
+}
+
+fn signal(server: &Server, sig: &str) {
+    let ok = Command::new("kill").args([sig, &server.child.id().to_string()]).status().unwrap().success();
+    assert!(ok, "kill {sig}");
+}
+
+/// Redis stops answering (SIGSTOP, data kept) while a revalidation is made: the call fails
+/// (the caller hears of it), the revalidation is kept with its time and recorded by the
+/// process itself once Redis answers again, with no further call; another process then sees it.
+#[test]
+fn a_revalidation_made_while_redis_stalls_is_recorded_once_it_answers() {
+    let server = Server::start();
+    rt().block_on(async {
+        let (a, b) = (cache(&server.url(), "ob:"), cache(&server.url(), "ob:"));
+        b.set("page", &meta(&["posts"]), b"old").await.unwrap();
+        a.get("page", &[]).await.unwrap();
+        signal(&server, "-STOP");
+        let made = shared_isr::core::clock::now_ms();
+        let err = a.revalidate_tags(&["posts".into()], None).await.unwrap_err();
+        assert!(err.is_connectivity(), "{err}");
+        assert_eq!(a.stats().revalidations_pending, 1);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        signal(&server, "-CONT");
+        let resumed = Instant::now();
+        // No call from `a`: its own recovery records the revalidation.
+        loop {
+            if a.stats().revalidations_pending == 0 {
+                break;
+            }
+            assert!(resumed.elapsed() < Duration::from_secs(3), "never recorded");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        eprintln!("recorded {} ms after Redis resumed", resumed.elapsed().as_millis());
+        assert_eq!(a.stats().revalidations_late, 1);
+        let (_, expired) = stamps(&server, "ob:", "posts");
+        let expired = expired.expect("stamped");
+        assert!((made..made + 300.0).contains(&expired), "recorded with the time it was made ({made}), not later: {expired}");
+        // `b` failed during the stall too (its background check): it recovers by itself.
+        let hit = loop {
+            match b.get("page", &[]).await {
+                Ok(hit) => break hit.unwrap(),
+                Err(e) => assert!(resumed.elapsed() < Duration::from_secs(3), "b never recovered: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(hit.freshness, Freshness::Expired);
+    });
+}
+
+/// A store that failed is probed in the background: the breaker closes within a few probe
+/// periods of Redis coming back, without waiting for a call to get past the back-off.
+#[test]
+fn a_failed_store_learns_that_redis_is_back_without_a_call() {
+    let mut server = Server::start();
+    let port = server.port;
+    rt().block_on(async {
+        let c = cache(&server.url(), "rp:");
+        c.set("k", &meta(&[]), b"v").await.unwrap();
+        let _ = server.child.kill();
+        let _ = server.child.wait();
+        for _ in 0..3 {
+            assert!(c.get("k", &[]).await.is_err());
+        }
+        assert!(c.stats().circuit_open);
+        tokio::time::sleep(Duration::from_millis(1_500)).await; // past any back-off
+        assert!(c.stats().circuit_open, "still failing while Redis is down");
+        server.child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let up = Instant::now();
+        while c.stats().circuit_open {
+            assert!(up.elapsed() < Duration::from_secs(3), "the breaker never closed by itself");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        eprintln!("breaker closed {} ms after Redis accepted connections", up.elapsed().as_millis());
+    });
+}

@@ -221,11 +221,21 @@ impl NativeCache {
             manifest_syncs: s.manifest_syncs as f64,
             manifest_tags: s.manifest_tags as f64,
             tag_cache_bytes: s.tag_cache_bytes as f64,
+            revalidations_pending: s.revalidations_pending as f64,
+            revalidations_late: s.revalidations_late as f64,
+            revalidations_dropped: s.revalidations_dropped as f64,
             memory_entries: s.memory_entries as f64,
             memory_bytes: s.memory_bytes as f64,
             redis_failures: s.redis_failures as f64,
             circuit_open: s.circuit_open,
         }
+    }
+
+    /// Blocks (at most `timeoutMs`) until revalidations kept during a Redis failure are
+    /// recorded; for process exit. True when none is left.
+    #[napi]
+    pub fn flush_pending(&self, timeout_ms: u32) -> bool {
+        self.inner.flush_pending(std::time::Duration::from_millis(timeout_ms.into()))
     }
 
     /// Refuses further calls and drops this URL's shared connection.

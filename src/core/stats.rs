@@ -34,6 +34,10 @@ pub struct StatsSnapshot {
     pub manifest_syncs: u64,
     pub manifest_tags: u64,
     pub tag_cache_bytes: u64,
+    /// Revalidations not recorded yet (Redis failing), recorded after a failure, given up on.
+    pub revalidations_pending: u64,
+    pub revalidations_late: u64,
+    pub revalidations_dropped: u64,
     pub memory_entries: u64,
     pub memory_bytes: u64,
     /// Consecutive Redis connectivity failures (0 when healthy).

@@ -38,7 +38,7 @@ pub const SYNC_BATCH: usize = 1_000;
 /// Tags per lookup script call, and per revalidation script call: each call holds Redis for
 /// about a millisecond, whatever the size of the request.
 pub const LOOKUP_BATCH: usize = 200;
-pub const REVALIDATE_BATCH: usize = 100;
+pub const REVALIDATE_BATCH: usize = 50;
 /// Oldest changes the pruning examines per tag recorded (at least `PRUNE_MIN` per call): more
 /// than one, so it keeps pace with growth.
 const PRUNE_PER_TAG: usize = 2;
@@ -70,21 +70,33 @@ local function era(now, base, create)
 end
 "#;
 
-/// ARGV: now, mode (`x` expire now, `s` stale now), expired_at (`s` only; '' for none),
-/// epoch base, prune cutoff (ms), prune budget, tags... Returns the epoch.
+/// ARGV: now (the revalidation's time), mode (`x` expire now, `s` stale now), expired_at (`s`
+/// only; '' for none), epoch base, prune cutoff (ms), prune budget, late, tags... Returns the
+/// epoch. `late` (the time of recording, '' when on time): the revalidation is recorded after
+/// a failure, and later ones may already be in the store, so no stamp moves backwards: a later
+/// stamp of the same kind wins, and an expiry already set in the future (a later profile's
+/// deadline) is kept, the tag then being at least stale from our time.
 static REVALIDATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{ERA}{}",
         r#"
 era(ARGV[1], ARGV[4], true)
 local epoch = redis.call('INCR', KEYS[4])
-for i = 7, #ARGV do
+local at, late = tonumber(ARGV[1]), tonumber(ARGV[7])
+local function later(h, t, v)
+  local cur = tonumber(redis.call('HGET', KEYS[h], t) or '')
+  if not late or not cur or cur < at then redis.call('HSET', KEYS[h], t, v) return true end
+  return false
+end
+for i = 8, #ARGV do
   local t = ARGV[i]
   if ARGV[2] == 'x' then
-    redis.call('HSET', KEYS[2], t, ARGV[1])
+    if not later(2, t, ARGV[1]) and tonumber(redis.call('HGET', KEYS[2], t)) > late then
+      later(1, t, ARGV[1])
+    end
   else
-    redis.call('HSET', KEYS[1], t, ARGV[1])
-    if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], t, ARGV[3]) end
+    later(1, t, ARGV[1])
+    if ARGV[3] ~= '' then later(2, t, ARGV[3]) end
   end
   redis.call('ZADD', KEYS[3], epoch, t)
 end
@@ -175,7 +187,8 @@ impl Keys {
         inv
     }
 
-    pub fn revalidate(&self, tags: &[String], now: f64, durations: Option<Durations>, retention_ms: f64) -> redis::ScriptInvocation<'static> {
+    /// `late`: recorded after a failure, at this time (see the script).
+    pub fn revalidate(&self, tags: &[String], now: f64, durations: Option<Durations>, retention_ms: f64, late: Option<f64>) -> redis::ScriptInvocation<'static> {
         let (mode, expired_at) = match durations {
             None => ("x", String::new()),
             Some(d) => ("s", d.expire.map(|e| (now + e * 1000.0).to_string()).unwrap_or_default()),
@@ -186,7 +199,8 @@ impl Keys {
             .arg(expired_at)
             .arg(epoch_base(now))
             .arg((now - retention_ms).to_string())
-            .arg((tags.len() * PRUNE_PER_TAG).max(PRUNE_MIN));
+            .arg((tags.len() * PRUNE_PER_TAG).max(PRUNE_MIN))
+            .arg(late.map(|l| l.to_string()).unwrap_or_default());
         for t in tags {
             inv.arg(t);
         }

@@ -2,8 +2,9 @@
 //! enforces limits, judges entries against the tag manifest and keeps the counters.
 
 mod breaker;
-mod manifest;
+pub mod manifest;
 mod memory;
+mod outbox;
 mod redis;
 mod topology;
 
@@ -303,6 +304,15 @@ impl Cache {
             Backend::Redis(r) => r.fill_stats(&mut s),
         }
         s
+    }
+
+    /// Waits, blocking, for revalidations kept during a Redis failure to be recorded (at process
+    /// exit). True when none is left.
+    pub fn flush_pending(&self, timeout: std::time::Duration) -> bool {
+        match &self.backend {
+            Backend::Redis(r) => r.flush_blocking(timeout),
+            Backend::Memory(_) => true,
+        }
     }
 
     /// Refuses further calls and releases the connection; in-flight calls finish.

@@ -19,6 +19,7 @@ use crate::core::error::{Error, Result};
 use crate::core::stats::StatsSnapshot;
 use crate::core::tags::{Durations, Freshness, TagStamps};
 use super::manifest::{Applied, Keys, LOOKUP_BATCH, Mirror, REVALIDATE_BATCH};
+use super::outbox::Outbox;
 use super::topology::{Conn, Topology};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
@@ -47,6 +48,11 @@ fn tls_certificates(config: &Config) -> Result<Option<redis::TlsCertificates>> {
     };
     Ok(Some(redis::TlsCertificates { client_tls, root_cert }))
 }
+
+/// How often a failing store is probed in the background.
+const RECOVERY_PROBE: Duration = Duration::from_millis(100);
+/// Tags of pending revalidations kept per process while Redis cannot record them.
+const OUTBOX_MAX_TAGS: usize = 100_000;
 
 /// What a strict-mode check of an L1 copy found.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -82,6 +88,11 @@ struct Inner {
     connecting: tokio::sync::Mutex<()>,
     /// The runtime the background check runs on (one per runtime, not per connection).
     checker: Mutex<Option<tokio::runtime::Id>>,
+    /// Revalidations not recorded yet (see `outbox`), and whether the recovery task runs.
+    outbox: Mutex<Outbox>,
+    recovering: AtomicBool,
+    /// The runtime of the last connection: a flush at process exit runs there.
+    runtime: Mutex<Option<tokio::runtime::Handle>>,
     /// Present when the L1 is on: client tracking feeds it.
     coherence: Option<Coherence>,
     syncs: AtomicU64,
@@ -158,6 +169,9 @@ impl RedisStore {
                 syncs: AtomicU64::new(0),
                 reset_at: Mutex::new(0.0),
                 closed: AtomicBool::new(false),
+                outbox: Mutex::new(Outbox::new(OUTBOX_MAX_TAGS)),
+                recovering: AtomicBool::new(false),
+                runtime: Mutex::new(None),
             }),
         })
     }
@@ -231,6 +245,25 @@ impl RedisStore {
         s.manifest_syncs = self.inner.syncs.load(Ordering::Relaxed);
         s.redis_failures = self.inner.breaker.failures() as u64;
         s.circuit_open = self.inner.breaker.is_open();
+        let o = self.inner.outbox();
+        s.revalidations_pending = o.len() as u64;
+        s.revalidations_late = o.recorded_late;
+        s.revalidations_dropped = o.dropped;
+    }
+
+    /// Waits (blocking this thread, at most `timeout`) for pending revalidations to be
+    /// recorded; for process exit, where nothing async runs any more. True when none is left.
+    pub fn flush_blocking(&self, timeout: Duration) -> bool {
+        if self.inner.outbox().is_empty() {
+            return true;
+        }
+        let Some(rt) = self.inner.runtime.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return false };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let inner = self.inner.clone();
+        rt.spawn(async move {
+            let _ = tx.send(inner.drain().await.is_ok());
+        });
+        rx.recv_timeout(timeout).unwrap_or(false)
     }
 
     /// Drops the connection; the background check stops with it.
@@ -271,6 +304,7 @@ impl Inner {
             Ok(c) => c?,
             Err(_) => return Err(timed_out()),
         };
+        *self.runtime.lock().unwrap_or_else(|p| p.into_inner()) = Some(tokio::runtime::Handle::current());
         let mut checker = self.checker.lock().unwrap_or_else(|p| p.into_inner());
         if self.coherence.is_some() && *checker != Some(id) {
             *checker = Some(id);
@@ -478,6 +512,7 @@ impl Inner {
             Ok(_) => self.breaker.success(),
             Err(e) if e.is_connectivity() => {
                 self.breaker.failure(&e.detail());
+                self.recover();
                 match (&self.topology, used) {
                     (Topology::Sentinel(_), Some(serial)) => self.drop_connection(serial), // the next attempt asks Sentinel again
                     (Topology::Cluster { .. }, Some(serial)) => self.rebuild(serial),
@@ -737,13 +772,24 @@ impl Inner {
         let retention = self.retention_ms;
         // One script per batch, one after the other: others' commands run in between, so a
         // bulk revalidation never holds Redis for long.
-        for batch in tags.chunks(REVALIDATE_BATCH) {
-            let epoch: i64 = self
+        for (i, batch) in tags.chunks(REVALIDATE_BATCH).enumerate() {
+            let epoch: i64 = match self
                 .run("revalidate", |mut c| {
-                    let inv = keys.revalidate(batch, now, durations, retention);
+                    let inv = keys.revalidate(batch, now, durations, retention, None);
                     async move { inv.invoke_async(&mut c).await }
                 })
-                .await?;
+                .await
+            {
+                Ok(e) => e,
+                Err(e) if e.is_connectivity() => {
+                    // Kept with its time and recorded once Redis answers (the caller still
+                    // hears of the failure: a webhook can answer 5xx, and a retry is harmless).
+                    self.outbox().push(tags[i * REVALIDATE_BATCH..].to_vec(), now, durations);
+                    self.recover();
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            };
             let mut m = self.mirror();
             if m.epoch == epoch - 1 {
                 // Nobody else wrote in between: the view already holds this state.
@@ -751,6 +797,72 @@ impl Inner {
             }
         }
         Ok(())
+    }
+
+    fn outbox(&self) -> std::sync::MutexGuard<'_, Outbox> {
+        self.outbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records pending revalidations, oldest first, at their original time. Stops at the first
+    /// failure (they stay queued).
+    async fn drain(self: &Arc<Self>) -> Result<()> {
+        let keys = &self.keys;
+        let retention = self.retention_ms;
+        loop {
+            let Some(p) = self.outbox().front() else { return Ok(()) };
+            let late = crate::core::clock::now_ms();
+            for batch in p.tags.chunks(REVALIDATE_BATCH) {
+                let _: i64 = self
+                    .run("revalidate", |mut c| {
+                        let inv = keys.revalidate(batch, p.at, p.durations, retention, Some(late));
+                        async move { inv.invoke_async(&mut c).await }
+                    })
+                    .await?;
+            }
+            self.outbox().done(&p);
+        }
+    }
+
+    /// While Redis fails: one task probes it every `RECOVERY_PROBE`, outside the breaker, so
+    /// this process learns it is back within about that long (not at the next call after a
+    /// back-off), brings its view of the manifest up to date before trusting local copies
+    /// again, and records pending revalidations. Ends when Redis answers and nothing is pending.
+    fn recover(self: &Arc<Self>) {
+        if self.recovering.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            self.recovering.store(false, Ordering::Release);
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        rt.spawn(async move {
+            loop {
+                tokio::time::sleep(RECOVERY_PROBE).await;
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.closed.load(Ordering::Acquire) {
+                    inner.recovering.store(false, Ordering::Release);
+                    return;
+                }
+                if inner.breaker.is_open() {
+                    let ping = inner.attempt("ping", &|mut c: Conn| async move { redis::cmd("PING").query_async::<()>(&mut c).await }).await;
+                    if ping.is_err() {
+                        continue;
+                    }
+                    inner.breaker.success();
+                    let _ = inner.refresh().await;
+                }
+                if inner.drain().await.is_err() {
+                    continue;
+                }
+                inner.recovering.store(false, Ordering::Release);
+                // A revalidation queued after the drain but before the flag dropped would
+                // otherwise wait for the next failure.
+                if inner.outbox().is_empty() || inner.recovering.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+            }
+        });
     }
 
     /// One `GET epoch` (re-arming tracking), and a sync when it moved.
