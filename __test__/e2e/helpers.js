@@ -2,6 +2,8 @@
 // Shared pieces of the e2e tests: one cluster per describe(), logs kept and printed on failure.
 const { before, after, test } = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const net = require('node:net');
 const { startCluster, getPage, sleep, cmsWithRev } = require('../../scripts/e2e/harness');
 
 // Installing and building a Next version can take minutes on a cold 2-core machine.
@@ -134,4 +136,52 @@ function assertAllNew(seen, rev, content) {
   }
 }
 
-module.exports = { useCluster, warm, newRev, describeSeen, changeAndRevalidate, assertAllNew, afterWebhookAnswer, visibilityWindow, isStrict, SETTLE_MS, NEXT16_RECORDING_MS, SETUP_TIMEOUT, STEP_TIMEOUT };
+/** pid of the process listening on 127.0.0.1:`port` (Linux /proc), or null. */
+function listenerPid(port) {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  let inode = null;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = fs.readFileSync(file, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && f[1].endsWith(`:${hex}`) && f[3] === '0A') inode = f[9];
+    }
+  }
+  if (!inode) return null;
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let fds = [];
+    try { fds = fs.readdirSync(`/proc/${pid}/fd`); } catch { continue; }
+    for (const fd of fds) {
+      try { if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return Number(pid); } catch {}
+    }
+  }
+  return null;
+}
+
+function portAnswers(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** SIGKILL the cluster's redis-server itself (no shutdown, no goodbye to clients), then let the harness reap its guard. */
+async function hardKillRedis(cluster) {
+  const port = Number(new URL(cluster.redisUrl).port);
+  const pid = listenerPid(port);
+  let how = 'killRedis()';
+  if (pid) {
+    const comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    assert.match(comm, /redis-server/, `pid ${pid} listening on ${port} is ${comm}, not redis-server`);
+    process.kill(pid, 'SIGKILL');
+    how = `SIGKILL pid ${pid}`;
+  }
+  await cluster.killRedis();
+  for (let i = 0; i < 50 && (await portAnswers(port)); i++) await sleep(20);
+  assert.equal(await portAnswers(port), false, `redis still answers on ${port} after ${how}`);
+  return how;
+}
+
+module.exports = { useCluster, listenerPid, hardKillRedis, warm, newRev, describeSeen, changeAndRevalidate, assertAllNew, afterWebhookAnswer, visibilityWindow, isStrict, SETTLE_MS, NEXT16_RECORDING_MS, SETUP_TIMEOUT, STEP_TIMEOUT };

@@ -33,7 +33,7 @@ const net = require('node:net');
 const { describe } = require('node:test');
 const assert = require('node:assert/strict');
 const { e2eVersions, getPage, sleep, cmsWithRev, redisCommand } = require('../../scripts/e2e/harness');
-const { useCluster, newRev, visibilityWindow } = require('./helpers');
+const { useCluster, newRev, visibilityWindow, listenerPid, hardKillRedis } = require('./helpers');
 const { startLoad, summarize, formatSummary, describeRecords, now } = require('./load');
 
 const TIMEOUT_MS = 300; // SHARED_ISR_TIMEOUT_MS of every instance
@@ -87,54 +87,6 @@ const COLD_PAGE = '/posts/redis-notes';
 const OUTAGE_WEBHOOK = { 14: 200, 15: 200, 16: 200 };
 
 const api = () => require('../../lib');
-
-/** pid of the process listening on 127.0.0.1:`port` (Linux /proc), or null. */
-function listenerPid(port) {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  let inode = null;
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try { text = fs.readFileSync(file, 'utf8'); } catch { continue; }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length > 9 && f[1].endsWith(`:${hex}`) && f[3] === '0A') inode = f[9];
-    }
-  }
-  if (!inode) return null;
-  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    let fds = [];
-    try { fds = fs.readdirSync(`/proc/${pid}/fd`); } catch { continue; }
-    for (const fd of fds) {
-      try { if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return Number(pid); } catch {}
-    }
-  }
-  return null;
-}
-
-function portAnswers(port) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
-  });
-}
-
-/** SIGKILL the cluster's redis-server itself (no shutdown, no goodbye to clients), then let the harness reap its guard. */
-async function hardKillRedis(cluster) {
-  const port = Number(new URL(cluster.redisUrl).port);
-  const pid = listenerPid(port);
-  let how = 'killRedis()';
-  if (pid) {
-    const comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    assert.match(comm, /redis-server/, `pid ${pid} listening on ${port} is ${comm}, not redis-server`);
-    process.kill(pid, 'SIGKILL');
-    how = `SIGKILL pid ${pid}`;
-  }
-  await cluster.killRedis();
-  for (let i = 0; i < 50 && (await portAnswers(port)); i++) await sleep(20);
-  assert.equal(await portAnswers(port), false, `redis still answers on ${port} after ${how}`);
-  return how;
-}
 
 const offsetOf = (file) => { try { return fs.statSync(file).size; } catch { return 0; } };
 function readFrom(file, offset) {
