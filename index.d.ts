@@ -162,8 +162,6 @@ export declare class NativeCache {
    * the manifest epoch. True when the store still holds the write `writeId`.
    */
   check(key: string, writeId: number): Promise<boolean>
-  /** When this process last saw the store lose data (ms; 0 when never). */
-  resetAt(): number
   /** Counts a hit whose payload the caller could not decode as corrupt. */
   noteCorrupt(): void
   stats(): NativeStats

@@ -6,7 +6,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { getStore } = require('./store')
 const { encodeValue, decodeValue } = require('./codec')
-const { normalizeTags, headerTags, ONE_YEAR, BUILD_OUTPUT_TAG } = require('./tags')
+const { normalizeTags, headerTags, ONE_YEAR } = require('./tags')
 const { readBuildOutput } = require('./build-output')
 const { isClosedPrerendered } = require('./prerender')
 
@@ -104,19 +104,16 @@ function createHandler(options = {}) {
         if (!seeded) return null
         // Shared with every instance, unless one already regenerated it (NX); then judged
         // against the tag manifest like any entry (a tag may have been revalidated since).
-        const tags = [...headerTags(seeded.value), BUILD_OUTPUT_TAG]
+        const tags = headerTags(seeded.value)
         const stored = await s.write(storeKey, encodeValue(seeded.value), { lastModified: seeded.lastModified, tags, ifAbsent: true }, decodeValue)
         hit = stored ? await s.read(storeKey, undefined, decodeValue) : null
         // Store down: the build output beats a miss, judged against what this process knows.
         if (!hit && !stored) hit = await s.judgeLocal(seeded.value, seeded.lastModified, tags)
       }
+      // Build output read back after the store lost data is older than that loss, so the
+      // store judges it expired (the renders that had replaced it may be lost with it): Next
+      // renders anew, or, where a miss would 404, regenerates from it.
       if (!hit) return null
-      // Build output (read through by any instance) once this process saw the store lose data:
-      // the renders that replaced it may be lost with it, so it may be older than what was
-      // served. Render anew (or, where a miss would 404, regenerate from it).
-      if (hit.freshness !== 'expired' && hit.tags?.includes(BUILD_OUTPUT_TAG) && hit.lastModified < s.resetAt()) {
-        hit = { ...hit, freshness: 'expired' }
-      }
       const value = hit.value
       const now = Date.now()
       const rev = hit.revalidate

@@ -206,11 +206,6 @@ class Store {
     return { value, lastModified, revalidate: undefined, expire: undefined, tags, freshness, writeId: 0 }
   }
 
-  /** When this process last saw the store lose data (ms; 0 when never). */
-  resetAt() {
-    return this.native.resetAt()
-  }
-
   /** When the store's copy expires (TTL from `expire`), never later. */
   deadline(from, expire) {
     const ttl = typeof expire === 'number' && expire > 0 ? expire : (this.config.defaultTtlSeconds ?? 31536000)

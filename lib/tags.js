@@ -4,9 +4,6 @@
 const IMPLICIT_TAG = '_N_T_'
 const TAGS_HEADER = 'x-next-cache-tags'
 const ONE_YEAR = 31536000
-// Stored with entries read through from the build output (never revalidated, never shown to
-// Next): tells any instance that an entry is the build's page, not a render.
-const BUILD_OUTPUT_TAG = 'shared-isr:build-output'
 
 /** Next's `revalidateTag` accepts a string or an array; keep non-empty strings, once. */
 function normalizeTags(tags) {
@@ -61,4 +58,4 @@ function toDurations(profile) {
   )
 }
 
-module.exports = { normalizeTags, headerTags, pathTags, toDurations, IMPLICIT_TAG, TAGS_HEADER, ONE_YEAR, BUILD_OUTPUT_TAG }
+module.exports = { normalizeTags, headerTags, pathTags, toDurations, IMPLICIT_TAG, TAGS_HEADER, ONE_YEAR }

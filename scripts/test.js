@@ -27,6 +27,8 @@ if (!fs.existsSync(path.join(root, 'node_modules', '@napi-rs', 'cli'))) {
   run('npm install', 'npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'])
 }
 run('build addon', 'npm', ['run', 'build', '--silent'])
+run('rust format', 'cargo', ['fmt', '--check'])
+run('rust lints', 'cargo', ['clippy', '--all-targets', '--quiet', '--', '-D', 'warnings'])
 run('rust tests', 'cargo', ['test', '--', '--test-threads=2'])
 const unit = fs.readdirSync(path.join(root, '__test__')).filter((f) => f.endsWith('.test.js')).map((f) => `__test__/${f}`)
 run('js tests', process.execPath, ['--test', '--test-concurrency=1', ...unit])

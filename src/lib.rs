@@ -3,5 +3,5 @@
 //! `core` holds everything that can be tested with `cargo test` (no napi types);
 //! `binding` only converts between JS values and the core.
 
-pub mod core;
 mod binding;
+pub mod core;

@@ -54,14 +54,8 @@ impl Drop for Server {
 }
 
 fn cache(url: &str, prefix: &str) -> Cache {
-    Cache::new(Config {
-        redis_url: Some(url.into()),
-        prefix: prefix.into(),
-        timeout_ms: 300,
-        connect_timeout_ms: 300,
-        ..Config::default()
-    })
-    .unwrap()
+    Cache::new(Config { redis_url: Some(url.into()), prefix: prefix.into(), timeout_ms: 300, connect_timeout_ms: 300, ..Config::default() })
+        .unwrap()
 }
 
 fn meta(tags: &[&str]) -> EntryMeta {
@@ -136,12 +130,8 @@ fn ttl_comes_from_expire_and_defaults_to_a_year() {
     let server = Server::start();
     rt().block_on(async {
         let c = cache(&server.url(), "t3:");
-        c.set("with", &EntryMeta { expire: Some(120.0), revalidate: Revalidate::Seconds(1.0), ..meta(&[]) }, b"x")
-            .await
-            .unwrap();
-        c.set("without", &EntryMeta { expire: None, revalidate: Revalidate::Seconds(1.0), ..meta(&[]) }, b"x")
-            .await
-            .unwrap();
+        c.set("with", &EntryMeta { expire: Some(120.0), revalidate: Revalidate::Seconds(1.0), ..meta(&[]) }, b"x").await.unwrap();
+        c.set("without", &EntryMeta { expire: None, revalidate: Revalidate::Seconds(1.0), ..meta(&[]) }, b"x").await.unwrap();
     });
     let ttl = |k: &str| match server.cmd(&[b"PTTL", k.as_bytes()]) {
         redis::Value::Int(n) => n,
@@ -187,8 +177,7 @@ fn a_reset_store_still_delivers_every_later_revalidation() {
 
 #[test]
 fn oversized_values_are_refused_before_any_io() {
-    let c = Cache::new(Config { redis_url: Some("redis://127.0.0.1:1".into()), max_value_bytes: 10, ..Config::default() })
-        .unwrap();
+    let c = Cache::new(Config { redis_url: Some("redis://127.0.0.1:1".into()), max_value_bytes: 10, ..Config::default() }).unwrap();
     assert!(matches!(c.encode(&meta(&[]), &[0u8; 11]), Err(Error::TooLarge { size: 11, max: 10, .. })));
 }
 
@@ -341,7 +330,8 @@ fn a_disconnect_flushes_and_suspends_trust_until_a_read_succeeds() {
 }
 
 fn cache_with(url: &str, prefix: &str, f: impl FnOnce(&mut Config)) -> Cache {
-    let mut c = Config { redis_url: Some(url.into()), prefix: prefix.into(), timeout_ms: 300, connect_timeout_ms: 300, ..Config::default() };
+    let mut c =
+        Config { redis_url: Some(url.into()), prefix: prefix.into(), timeout_ms: 300, connect_timeout_ms: 300, ..Config::default() };
     f(&mut c);
     Cache::new(c).unwrap()
 }
@@ -407,7 +397,9 @@ fn an_evicted_manifest_key_expires_entries_written_before_the_loss() {
             redis::Value::BulkString(info) => String::from_utf8_lossy(&info)
                 .lines()
                 .find_map(|l| l.strip_prefix("used_memory:").and_then(|v| v.trim().parse::<u64>().ok())),
-            redis::Value::VerbatimString { text, .. } => text.lines().find_map(|l| l.strip_prefix("used_memory:").and_then(|v| v.trim().parse::<u64>().ok())),
+            redis::Value::VerbatimString { text, .. } => {
+                text.lines().find_map(|l| l.strip_prefix("used_memory:").and_then(|v| v.trim().parse::<u64>().ok()))
+            }
             _ => None,
         }
         .expect("used_memory");
@@ -417,10 +409,20 @@ fn an_evicted_manifest_key_expires_entries_written_before_the_loss() {
         while exists(&server, &manifest[1]) {
             assert!(n < 1_000_000, "the manifest key was never evicted");
             let _: () = redis::pipe()
-                .cmd("HGET").arg(&manifest[0]).arg("").ignore()
-                .cmd("ZSCORE").arg(&manifest[2]).arg("").ignore()
-                .cmd("GET").arg(&manifest[3]).ignore()
-                .cmd("GET").arg(&manifest[4]).ignore()
+                .cmd("HGET")
+                .arg(&manifest[0])
+                .arg("")
+                .ignore()
+                .cmd("ZSCORE")
+                .arg(&manifest[2])
+                .arg("")
+                .ignore()
+                .cmd("GET")
+                .arg(&manifest[3])
+                .ignore()
+                .cmd("GET")
+                .arg(&manifest[4])
+                .ignore()
                 .query(&mut conn)
                 .unwrap();
             let mut p = redis::pipe();

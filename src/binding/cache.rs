@@ -64,12 +64,7 @@ impl NativeCache {
     /// tags and fetch tags known only at read time). Rejects on Redis errors and corrupt
     /// bytes; callers treat a rejection as a miss.
     #[napi(ts_return_type = "Promise<NativeHit | null>")]
-    pub fn get<'env>(
-        &self,
-        env: &'env Env,
-        key: String,
-        tags: Option<Vec<String>>,
-    ) -> Result<PromiseRaw<'env, Option<NativeHit<'env>>>> {
+    pub fn get<'env>(&self, env: &'env Env, key: String, tags: Option<Vec<String>>) -> Result<PromiseRaw<'env, Option<NativeHit<'env>>>> {
         let inner = self.inner.clone();
         env.spawn_future_with_callback(
             async move { inner.get(&key, tags.as_deref().unwrap_or_default()).await.map_err(to_napi) },
@@ -91,13 +86,7 @@ impl NativeCache {
     /// Stores `payload` (copied once, synchronously) with its meta. TTL comes from `expire`.
     /// Resolves with the write id.
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn set<'env>(
-        &self,
-        env: &'env Env,
-        key: String,
-        payload: &[u8],
-        meta: NativeEntryMeta,
-    ) -> Result<PromiseRaw<'env, f64>> {
+    pub fn set<'env>(&self, env: &'env Env, key: String, payload: &[u8], meta: NativeEntryMeta) -> Result<PromiseRaw<'env, f64>> {
         let if_absent = meta.if_absent.unwrap_or(false);
         let meta: crate::core::envelope::EntryMeta = meta.into();
         let expire = meta.expire;
@@ -188,12 +177,6 @@ impl NativeCache {
     pub fn check<'env>(&self, env: &'env Env, key: String, write_id: f64) -> Result<PromiseRaw<'env, bool>> {
         let inner = self.inner.clone();
         env.spawn_future(async move { inner.check(&key, write_id as u64).await.map_err(to_napi) })
-    }
-
-    /// When this process last saw the store lose data (ms; 0 when never).
-    #[napi]
-    pub fn reset_at(&self) -> f64 {
-        self.inner.reset_at()
     }
 
     /// Counts a hit whose payload the caller could not decode as corrupt.

@@ -65,7 +65,8 @@ impl Config {
 
     pub fn validate(&self) -> Result<()> {
         if let Some(url) = &self.redis_url {
-            const SCHEMES: [&str; 6] = ["redis://", "rediss://", "redis+cluster://", "rediss+cluster://", "redis+sentinel://", "rediss+sentinel://"];
+            const SCHEMES: [&str; 6] =
+                ["redis://", "rediss://", "redis+cluster://", "rediss+cluster://", "redis+sentinel://", "rediss+sentinel://"];
             if !SCHEMES.iter().any(|s| url.len() >= s.len() && url[..s.len()].eq_ignore_ascii_case(s)) {
                 return Err(Error::Config(
                     "redis URL must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://".into(),
@@ -89,7 +90,9 @@ impl Config {
         }
         let tls_files = self.tls_ca_file.is_some() || self.tls_cert_file.is_some() || self.tls_key_file.is_some();
         if tls_files && !self.redis_url.as_deref().is_some_and(|u| u.to_ascii_lowercase().starts_with("rediss")) {
-            return Err(Error::Config("TLS files are set but the redis URL is not rediss:// (or rediss+cluster://, rediss+sentinel://)".into()));
+            return Err(Error::Config(
+                "TLS files are set but the redis URL is not rediss:// (or rediss+cluster://, rediss+sentinel://)".into(),
+            ));
         }
         if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
             return Err(Error::Config("tlsCertFile and tlsKeyFile go together (mutual TLS)".into()));
@@ -125,8 +128,6 @@ mod tests {
         bad(Config { prefix: "a{b}".into(), ..Default::default() });
         bad(Config { timeout_ms: 0, ..Default::default() });
         bad(Config { max_value_bytes: 0, ..Default::default() });
-        Config { redis_url: Some("rediss://user:pw@host:6380/2".into()), ..Default::default() }
-            .validate()
-            .unwrap();
+        Config { redis_url: Some("rediss://user:pw@host:6380/2".into()), ..Default::default() }.validate().unwrap();
     }
 }

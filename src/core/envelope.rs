@@ -100,8 +100,7 @@ pub fn decompress(section: &[u8], max: usize) -> Result<Vec<u8>> {
         return Err(Error::TooLarge { what: "decompressed value", size: len, max });
     }
     let mut out = vec![0u8; len];
-    let n = lz4_flex::block::decompress_into(block, &mut out)
-        .map_err(|e| Error::Corrupt(format!("compressed payload: {e}")))?;
+    let n = lz4_flex::block::decompress_into(block, &mut out).map_err(|e| Error::Corrupt(format!("compressed payload: {e}")))?;
     if n != len {
         return Err(Error::Corrupt("compressed payload has the wrong length".into()));
     }
@@ -112,11 +111,8 @@ fn encode_section(meta: &EntryMeta, payload: &[u8], flags: u8) -> Result<Vec<u8>
     if meta.tags.len() > MAX_TAGS {
         return Err(Error::TooLarge { what: "tag list", size: meta.tags.len(), max: MAX_TAGS });
     }
-    let payload_len = u32::try_from(payload.len()).map_err(|_| Error::TooLarge {
-        what: "value",
-        size: payload.len(),
-        max: u32::MAX as usize,
-    })?;
+    let payload_len =
+        u32::try_from(payload.len()).map_err(|_| Error::TooLarge { what: "value", size: payload.len(), max: u32::MAX as usize })?;
     let tags_len: usize = meta.tags.iter().map(|t| 2 + t.len()).sum();
     let mut out = Vec::with_capacity(FIXED + tags_len + 4 + payload.len() + 4);
     out.extend_from_slice(MAGIC);
@@ -158,10 +154,7 @@ pub fn decode(bytes: &[u8]) -> Result<(EntryMeta, Payload)> {
         return Err(Error::Corrupt("not written by shared-isr (bad magic)".into()));
     }
     if bytes[4] != FORMAT_VERSION {
-        return Err(Error::Corrupt(format!(
-            "format version {} (this build reads {FORMAT_VERSION})",
-            bytes[4]
-        )));
+        return Err(Error::Corrupt(format!("format version {} (this build reads {FORMAT_VERSION})", bytes[4])));
     }
     let (body, crc) = bytes.split_at(bytes.len() - 4);
     if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().unwrap_or_default()) {
@@ -270,7 +263,14 @@ mod tests {
         assert!(matches!(decompress(&bytes[p.range], 10), Err(Error::TooLarge { .. })), "bomb guard");
         // Incompressible bytes are stored as they are.
         let mut x: u32 = 1;
-        let noise: Vec<u8> = (0..10_000).map(|_| { x ^= x << 13; x ^= x >> 17; x ^= x << 5; x as u8 }).collect();
+        let noise: Vec<u8> = (0..10_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
         assert!(!decode(&encode(&meta(), &noise).unwrap()).unwrap().1.compressed);
     }
 

@@ -102,10 +102,7 @@ mod tests {
 
     #[test]
     fn redacts_credentials() {
-        assert_eq!(
-            redact("failed to connect redis://u:secret@host:6379/0 now"),
-            "failed to connect redis://***@host:6379/0 now"
-        );
+        assert_eq!(redact("failed to connect redis://u:secret@host:6379/0 now"), "failed to connect redis://***@host:6379/0 now");
         assert_eq!(redact("plain message"), "plain message");
     }
 

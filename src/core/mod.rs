@@ -6,8 +6,8 @@ pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod stats;
-pub mod tag_cache;
 pub mod store;
+pub mod tag_cache;
 pub mod tags;
 
 pub use config::Config;

@@ -33,10 +33,7 @@ impl TagStamps {
     pub fn revalidated(self, now: f64, durations: Option<Durations>) -> TagStamps {
         match durations {
             None => TagStamps { expired: Some(now), ..self },
-            Some(d) => TagStamps {
-                stale: Some(now),
-                expired: d.expire.map(|e| now + e * 1000.0).or(self.expired),
-            },
+            Some(d) => TagStamps { stale: Some(now), expired: d.expire.map(|e| now + e * 1000.0).or(self.expired) },
         }
     }
 
@@ -75,11 +72,7 @@ pub fn judge_stamps(stamps: impl IntoIterator<Item = TagStamps>, last_modified: 
 /// When a verdict for an entry written at `last_modified` can next change by the clock
 /// alone: the earliest future `expired` stamp (Next 16 `{ expire }`); infinite when none.
 pub fn next_change(stamps: impl IntoIterator<Item = TagStamps>, last_modified: f64, now: f64) -> f64 {
-    stamps
-        .into_iter()
-        .filter_map(|s| s.expired)
-        .filter(|e| *e > now && *e >= last_modified)
-        .fold(f64::INFINITY, f64::min)
+    stamps.into_iter().filter_map(|s| s.expired).filter(|e| *e > now && *e >= last_modified).fold(f64::INFINITY, f64::min)
 }
 
 /// The latest `expired` stamp that is not in the future; 0 when none.
@@ -107,11 +100,7 @@ pub struct Horizon {
 
 impl Horizon {
     pub fn judge(&self, last_modified: f64, now: f64) -> Freshness {
-        if last_modified < self.lost_at || now - last_modified > self.retention_ms {
-            Freshness::Expired
-        } else {
-            Freshness::Fresh
-        }
+        if last_modified < self.lost_at || now - last_modified > self.retention_ms { Freshness::Expired } else { Freshness::Fresh }
     }
 
     /// When the age rule will expire an entry written at `last_modified`.

@@ -188,7 +188,14 @@ impl Keys {
     }
 
     /// `late`: recorded after a failure, at this time (see the script).
-    pub fn revalidate(&self, tags: &[String], now: f64, durations: Option<Durations>, retention_ms: f64, late: Option<f64>) -> redis::ScriptInvocation<'static> {
+    pub fn revalidate(
+        &self,
+        tags: &[String],
+        now: f64,
+        durations: Option<Durations>,
+        retention_ms: f64,
+        late: Option<f64>,
+    ) -> redis::ScriptInvocation<'static> {
         let (mode, expired_at) = match durations {
             None => ("x", String::new()),
             Some(d) => ("s", d.expire.map(|e| (now + e * 1000.0).to_string()).unwrap_or_default()),

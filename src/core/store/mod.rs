@@ -139,11 +139,7 @@ impl Cache {
     pub fn encode(&self, meta: &EntryMeta, payload: &[u8]) -> Result<(Vec<u8>, u64)> {
         if payload.len() > self.config.max_value_bytes {
             bump(&self.stats.set_errors);
-            return Err(Error::TooLarge {
-                what: "value",
-                size: payload.len(),
-                max: self.config.max_value_bytes,
-            });
+            return Err(Error::TooLarge { what: "value", size: payload.len(), max: self.config.max_value_bytes });
         }
         let write_id = envelope::new_write_id();
         let meta = EntryMeta { write_id, ..meta.clone() };
@@ -268,18 +264,12 @@ impl Cache {
     pub async fn judge_fetching(&self, tags: &[&str], last_modified: f64) -> (Freshness, f64) {
         let now = now_ms();
         let j = match &self.backend {
-            Backend::Memory(m) => (m.judge(tags.iter().copied(), last_modified, now), m.next_change(tags.iter().copied(), last_modified, now)),
+            Backend::Memory(m) => {
+                (m.judge(tags.iter().copied(), last_modified, now), m.next_change(tags.iter().copied(), last_modified, now))
+            }
             Backend::Redis(r) => r.judge(tags, last_modified, now).await,
         };
         self.with_horizon(j, last_modified, now)
-    }
-
-    /// When this process last saw the store lose data (ms since the epoch; 0 when never).
-    pub fn reset_at(&self) -> f64 {
-        match &self.backend {
-            Backend::Redis(r) => r.reset_at(),
-            Backend::Memory(_) => 0.0,
-        }
     }
 
     /// Strict mode: is the local copy with `write_id` still what the store holds?
@@ -317,10 +307,9 @@ impl Cache {
 
     /// Refuses further calls and releases the connection; in-flight calls finish.
     pub fn close(&self) {
-        if !self.closed.swap(true, Ordering::AcqRel) {
-            if let Backend::Redis(r) = &self.backend {
+        if !self.closed.swap(true, Ordering::AcqRel)
+            && let Backend::Redis(r) = &self.backend {
                 r.close();
             }
-        }
     }
 }

@@ -12,15 +12,15 @@
 //! Next constructs the handler per request, so nothing here is per handler instance.
 
 use super::breaker::{Admit, Breaker};
+use super::manifest::{Applied, Keys, LOOKUP_BATCH, Mirror, REVALIDATE_BATCH};
+use super::outbox::Outbox;
+use super::topology::{Conn, Topology};
 use crate::core::coherence::Coherence;
 use crate::core::config::Config;
 use crate::core::envelope::WRITE_ID_RANGE;
 use crate::core::error::{Error, Result};
 use crate::core::stats::StatsSnapshot;
 use crate::core::tags::{Durations, Freshness, TagStamps};
-use super::manifest::{Applied, Keys, LOOKUP_BATCH, Mirror, REVALIDATE_BATCH};
-use super::outbox::Outbox;
-use super::topology::{Conn, Topology};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::{Client, ProtocolVersion, PushInfo, PushKind, Value};
@@ -35,15 +35,12 @@ fn tls_certificates(config: &Config) -> Result<Option<redis::TlsCertificates>> {
     if config.tls_ca_file.is_none() && config.tls_cert_file.is_none() {
         return Ok(None);
     }
-    let read = |what: &str, path: &str| {
-        std::fs::read(path).map_err(|e| Error::Config(format!("{what} {path:?}: {e}")))
-    };
+    let read = |what: &str, path: &str| std::fs::read(path).map_err(|e| Error::Config(format!("{what} {path:?}: {e}")));
     let root_cert = config.tls_ca_file.as_deref().map(|p| read("tlsCaFile", p)).transpose()?;
     let client_tls = match (&config.tls_cert_file, &config.tls_key_file) {
-        (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
-            client_cert: read("tlsCertFile", cert)?,
-            client_key: read("tlsKeyFile", key)?,
-        }),
+        (Some(cert), Some(key)) => {
+            Some(redis::ClientTlsConfig { client_cert: read("tlsCertFile", cert)?, client_key: read("tlsKeyFile", key)? })
+        }
         _ => None,
     };
     Ok(Some(redis::TlsCertificates { client_tls, root_cert }))
@@ -96,8 +93,7 @@ struct Inner {
     /// Present when the L1 is on: client tracking feeds it.
     coherence: Option<Coherence>,
     syncs: AtomicU64,
-    /// When this process last saw the store lose data (ms; 0 never): build output read
-    /// through after that may be older than what was lost, so it is served as stale.
+    /// When this process last saw the store lose data (ms; 0 never): see `lost_at`.
     reset_at: Mutex<f64>,
     closed: AtomicBool,
 }
@@ -130,7 +126,12 @@ async fn tracked_read<T: redis::FromRedisValue>(mut c: Conn, tracked: bool, read
 
 /// `read` (of one entry key) and `GET epoch`, tracking armed wherever they go: one pipeline on
 /// one server; on a Cluster two in parallel, as the two keys live in different slots.
-async fn with_epoch<T: redis::FromRedisValue>(mut c: Conn, tracked: bool, read: redis::Cmd, epoch_key: &str) -> redis::RedisResult<(T, Option<i64>)> {
+async fn with_epoch<T: redis::FromRedisValue>(
+    mut c: Conn,
+    tracked: bool,
+    read: redis::Cmd,
+    epoch_key: &str,
+) -> redis::RedisResult<(T, Option<i64>)> {
     let mut epoch = redis::cmd("GET");
     epoch.arg(epoch_key);
     if c.is_cluster() {
@@ -196,10 +197,6 @@ impl RedisStore {
         self.inner.check(key, write_id).await
     }
 
-    pub fn reset_at(&self) -> f64 {
-        *self.inner.reset_at.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     pub fn coherence(&self) -> Option<&Coherence> {
         self.inner.coherence.as_ref()
     }
@@ -229,12 +226,18 @@ impl RedisStore {
         }
         let extra = self.inner.lookup(&refs).await.unwrap_or_default();
         let m = self.inner.mirror();
-        crate::core::tags::expiration(refs.iter().map(|t| extra.iter().find(|(e, _)| e == t).map(|(_, s)| *s).or_else(|| m.cache.peek(t)).unwrap_or_default()), now)
+        crate::core::tags::expiration(
+            refs.iter().map(|t| extra.iter().find(|(e, _)| e == t).map(|(_, s)| *s).or_else(|| m.cache.peek(t)).unwrap_or_default()),
+            now,
+        )
     }
 
-    /// Entries written before this may have lost their stamps with the store's data (ms).
+    /// Entries written before this may have lost their stamps with the store's data (ms): when
+    /// the store's era began with a loss, or when this process saw it lose data (a wipe, a
+    /// restart, an older copy restored), whichever is later. A render that began before a
+    /// revalidation lost with the data could otherwise be served as fresh.
     pub fn lost_at(&self) -> f64 {
-        self.inner.mirror().lost_at
+        self.inner.mirror().lost_at.max(*self.inner.reset_at.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     pub fn fill_stats(&self, s: &mut StatsSnapshot) {
@@ -340,9 +343,7 @@ impl Inner {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        let id = tokio::runtime::Handle::try_current()
-            .map_err(|_| Error::Unavailable("no async runtime".into()))?
-            .id();
+        let id = tokio::runtime::Handle::try_current().map_err(|_| Error::Unavailable("no async runtime".into()))?.id();
         let slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         Ok(slot.as_ref().filter(|(rid, _, _)| *rid == id).map(|(_, serial, c)| (*serial, c.clone())))
     }
@@ -413,7 +414,8 @@ impl Inner {
                 if self.coherence.is_some() {
                     b = b.push_sender(self.push_handler(serial));
                 }
-                let client = b.build().map_err(|e| Error::Config(format!("redis cluster: {}", crate::core::error::redact(&e.to_string()))))?;
+                let client =
+                    b.build().map_err(|e| Error::Config(format!("redis cluster: {}", crate::core::error::redact(&e.to_string()))))?;
                 let mut conn = Conn::Cluster(client.get_async_connection().await?);
                 if self.coherence.is_some() {
                     // The baseline `check_nodes` compares with (none: its first check flushes).
@@ -543,7 +545,9 @@ impl Inner {
                         || e.is_connection_refusal());
                 Err(Failure { error: Error::from(e), moved, serial: Some(serial) })
             }
-            Err(_) => Err(Failure { error: Error::Timeout { op, ms: self.timeout.as_millis() as u64 }, moved: false, serial: Some(serial) }),
+            Err(_) => {
+                Err(Failure { error: Error::Timeout { op, ms: self.timeout.as_millis() as u64 }, moved: false, serial: Some(serial) })
+            }
         }
     }
 
@@ -845,7 +849,8 @@ impl Inner {
                     return;
                 }
                 if inner.breaker.is_open() {
-                    let ping = inner.attempt("ping", &|mut c: Conn| async move { redis::cmd("PING").query_async::<()>(&mut c).await }).await;
+                    let ping =
+                        inner.attempt("ping", &|mut c: Conn| async move { redis::cmd("PING").query_async::<()>(&mut c).await }).await;
                     if ping.is_err() {
                         continue;
                     }

@@ -12,7 +12,10 @@ use redis::{Client, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Protocol
 
 pub enum Topology {
     Single(Client),
-    Cluster { nodes: Vec<ConnectionInfo>, certs: Option<TlsCertificates> },
+    Cluster {
+        nodes: Vec<ConnectionInfo>,
+        certs: Option<TlsCertificates>,
+    },
     /// Asked again for the primary whenever the one we have stops being it.
     Sentinel(tokio::sync::Mutex<SentinelClient>),
 }
@@ -75,13 +78,12 @@ fn decode_component(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+        if bytes[i] == b'%' && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
                 out.push(h << 4 | l);
                 i += 3;
                 continue;
             }
-        }
         out.push(bytes[i]);
         i += 1;
     }
@@ -99,7 +101,9 @@ fn parse_node(url: &str) -> Result<ConnectionInfo> {
 
 /// Reads the topology from `url`. TLS certificates (CA, client pair) apply to every node.
 pub fn parse(url: &str, certs: Option<TlsCertificates>) -> Result<Topology> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| Error::Config("redis URL: missing scheme (redis://, rediss://, redis+cluster://, redis+sentinel://)".into()))?;
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| Error::Config("redis URL: missing scheme (redis://, rediss://, redis+cluster://, redis+sentinel://)".into()))?;
     match scheme.to_ascii_lowercase().as_str() {
         "redis+cluster" | "rediss+cluster" => {
             let base = if scheme.starts_with("rediss") { "rediss" } else { "redis" };
@@ -119,7 +123,9 @@ pub fn parse(url: &str, certs: Option<TlsCertificates>) -> Result<Topology> {
                 Error::Config("redis URL: Sentinel needs the service name: redis+sentinel://host:26379,host:26379/<service>".into())
             })?;
             let db: i64 = match segments.next() {
-                Some(d) => d.parse().map_err(|_| Error::Config("redis URL: the database after the service name must be a number".into()))?,
+                Some(d) => {
+                    d.parse().map_err(|_| Error::Config("redis URL: the database after the service name must be a number".into()))?
+                }
                 None => 0,
             };
             // Credentials and TLS of the data nodes, parsed as redis-rs parses them.
@@ -227,7 +233,12 @@ impl ConnectionLike for Conn {
         }
     }
 
-    fn req_packed_commands<'a>(&'a mut self, pipeline: &'a redis::Pipeline, offset: usize, count: usize) -> RedisFuture<'a, Vec<redis::Value>> {
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<redis::Value>> {
         match self {
             Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
             Conn::Cluster(c) => match tracked_key(pipeline) {
@@ -250,7 +261,13 @@ impl ConnectionLike for Conn {
 /// route it by the word `TRACKING` (an unknown command's first argument is taken for a key)
 /// and refuse the pipeline as cross-slot. Redirections (MOVED, ASK) are followed by redis-rs;
 /// such pipelines are transactions, so the ASKING it sends first holds for all of them.
-async fn tracked_on_cluster(c: &mut ClusterConnection, pipeline: &redis::Pipeline, key: Vec<u8>, offset: usize, count: usize) -> redis::RedisResult<Vec<redis::Value>> {
+async fn tracked_on_cluster(
+    c: &mut ClusterConnection,
+    pipeline: &redis::Pipeline,
+    key: Vec<u8>,
+    offset: usize,
+    count: usize,
+) -> redis::RedisResult<Vec<redis::Value>> {
     let route = SingleNodeRoutingInfo::SpecificNode(Route::with_slot(Slot::for_key(&key), SlotAddr::Master));
     c.route_pipeline(pipeline.clone(), offset, count, route).await
 }
