@@ -24,7 +24,15 @@ after(async () => {
 
 const PAGE_CTX = { kind: 'APP_PAGE', isFallback: false }
 const SET_CTX = { cacheControl: { revalidate: 60, expire: 3600 }, isRoutePPREnabled: false, isFallback: false }
-const page = (tags) => ({ kind: 'APP_PAGE', html: 'h', rscData: Buffer.from('r'), headers: { 'x-next-cache-tags': tags }, postponed: undefined, status: 200, segmentData: undefined })
+const page = (tags) => ({
+  kind: 'APP_PAGE',
+  html: 'h',
+  rscData: Buffer.from('r'),
+  headers: { 'x-next-cache-tags': tags },
+  postponed: undefined,
+  status: 200,
+  segmentData: undefined,
+})
 const opts = () => ({ redisUrl: redis.url, prefix: uniquePrefix('api'), buildId: 'api' })
 
 test('exports the documented functions', () => {
@@ -73,7 +81,11 @@ test("revalidateTags with profile 'max': stale (served, regenerated in the backg
   const options = opts()
   const H = api.createHandler(options)
   await new H({}).set('/max', page('m'), SET_CTX)
-  await new H({}).set(fetchKey('max'), { kind: 'FETCH', data: { headers: {}, body: 'eA==', url: '' }, revalidate: 60 }, { fetchCache: true, tags: ['m'] })
+  await new H({}).set(
+    fetchKey('max'),
+    { kind: 'FETCH', data: { headers: {}, body: 'eA==', url: '' }, revalidate: 60 },
+    { fetchCache: true, tags: ['m'] },
+  )
   await sleep(2)
   await api.revalidateTags(['m'], 'max', options)
   const hit = await new H({}).get('/max', PAGE_CTX)

@@ -46,7 +46,13 @@ describe('foreign or damaged bytes under our key are a miss', () => {
     garbage: () => bytes(777, 99),
     'empty string': () => Buffer.alloc(0),
     'JSON like other handlers write': () =>
-      Buffer.from(JSON.stringify({ value: { kind: 'APP_PAGE', html: '<html>', rscData: { type: 'Buffer', data: [1, 2] } }, lastModified: Date.now(), tags: [] })),
+      Buffer.from(
+        JSON.stringify({
+          value: { kind: 'APP_PAGE', html: '<html>', rscData: { type: 'Buffer', data: [1, 2] } },
+          lastModified: Date.now(),
+          tags: [],
+        }),
+      ),
     'plain text': () => Buffer.from('hello'),
     'truncated copy of a real entry': (raw) => raw.subarray(0, Math.floor(raw.length / 2)),
     'real entry minus its last byte': (raw) => raw.subarray(0, raw.length - 1),
@@ -237,7 +243,8 @@ describe('sizes', () => {
   test('the memory store stays within memoryMaxBytes, evicting least recently used entries', async () => {
     const options = { prefix: uniquePrefix('lru'), memoryMaxBytes: 64 * 1024 }
     const H = api.createHandler(options)
-    for (let i = 0; i < 100; i++) await new H({}).set(`/lru/${i}`, { kind: 'APP_ROUTE', body: bytes(2000, i + 1), status: 200, headers: {} }, SET_CTX)
+    for (let i = 0; i < 100; i++)
+      await new H({}).set(`/lru/${i}`, { kind: 'APP_ROUTE', body: bytes(2000, i + 1), status: 200, headers: {} }, SET_CTX)
     const s = api.stats(options)
     assert.ok(s.memoryBytes <= 64 * 1024, `memoryBytes ${s.memoryBytes}`)
     assert.ok(s.memoryEntries > 10 && s.memoryEntries < 100, `entries ${s.memoryEntries}`)
@@ -273,10 +280,17 @@ describe('awkward keys round-trip and never collide', () => {
 
   for (const backend of ['redis', 'memory']) {
     test(`${backend}: ${keys.length} keys, page and fetch namespaces`, async () => {
-      const options = backend === 'redis' ? { redisUrl: redis.url, prefix: uniquePrefix('keys'), buildId: 'k' } : { prefix: uniquePrefix('keysm'), buildId: 'k' }
+      const options =
+        backend === 'redis'
+          ? { redisUrl: redis.url, prefix: uniquePrefix('keys'), buildId: 'k' }
+          : { prefix: uniquePrefix('keysm'), buildId: 'k' }
       const H = api.createHandler(options)
       for (const [i, key] of keys.entries()) {
-        await new H({}).set(key, { kind: 'APP_ROUTE', body: Buffer.from(`page ${i}`), status: 200, headers: { 'x-next-cache-tags': `tag-${i}` } }, SET_CTX)
+        await new H({}).set(
+          key,
+          { kind: 'APP_ROUTE', body: Buffer.from(`page ${i}`), status: 200, headers: { 'x-next-cache-tags': `tag-${i}` } },
+          SET_CTX,
+        )
         await new H({}).set(key, { ...FETCH, data: { ...FETCH.data, body: `fetch ${i}` } }, { fetchCache: true, tags: [`ftag-${i}`] })
       }
       for (const [i, key] of keys.entries()) {

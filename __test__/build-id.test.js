@@ -74,8 +74,14 @@ test('the page key carries the BUILD_ID read from serverDistDir/../BUILD_ID', as
   await new H({ serverDistDir: dir }).set(fetchKey('k'), fetchValue, FETCH_SET)
   const keys = (await redis.cmd('KEYS', `${options.prefix}*`)).sort()
   assert.equal(keys.length, 2, keys.join(' '))
-  assert.ok(keys.some((k) => k.includes('Xy_9-zzTop') && k.endsWith('/k')), `page key names the build: ${keys}`)
-  assert.ok(keys.some((k) => !k.includes('Xy_9-zzTop') && k.endsWith(fetchKey('k'))), `fetch key does not: ${keys}`)
+  assert.ok(
+    keys.some((k) => k.includes('Xy_9-zzTop') && k.endsWith('/k')),
+    `page key names the build: ${keys}`,
+  )
+  assert.ok(
+    keys.some((k) => !k.includes('Xy_9-zzTop') && k.endsWith(fetchKey('k'))),
+    `fetch key does not: ${keys}`,
+  )
 })
 
 test('the buildId option overrides the BUILD_ID file', async () => {

@@ -54,7 +54,17 @@ test('subarray views: only the view is stored, and it comes back exactly', () =>
   const arena = bytes(100_000, 5)
   const view = arena.subarray(50_000, 50_010)
   const u8 = new Uint8Array(arena.buffer, arena.byteOffset + 10, 5) // a plain Uint8Array view
-  const value = { kind: 'APP_PAGE', html: '', rscData: view, headers: {}, status: 200, segmentData: new Map([['/a', u8], ['/b', arena.subarray(7, 7)]]) }
+  const value = {
+    kind: 'APP_PAGE',
+    html: '',
+    rscData: view,
+    headers: {},
+    status: 200,
+    segmentData: new Map([
+      ['/a', u8],
+      ['/b', arena.subarray(7, 7)],
+    ]),
+  }
   const buf = encodeValue(value)
   assert.ok(buf.length < 1000, `encoded ${buf.length} bytes for 15 bytes of views`)
   const back = decodeValue(buf)
@@ -64,7 +74,17 @@ test('subarray views: only the view is stored, and it comes back exactly', () =>
 })
 
 test('undefined fields never come back as null; null fields stay null', () => {
-  const back = decodeValue(encodeValue({ kind: 'APP_PAGE', html: 'h', rscData: undefined, headers: undefined, postponed: undefined, status: undefined, segmentData: undefined }))
+  const back = decodeValue(
+    encodeValue({
+      kind: 'APP_PAGE',
+      html: 'h',
+      rscData: undefined,
+      headers: undefined,
+      postponed: undefined,
+      status: undefined,
+      segmentData: undefined,
+    }),
+  )
   for (const f of ['rscData', 'headers', 'postponed', 'status', 'segmentData']) {
     assert.equal(back[f], undefined, f)
     assert.notEqual(back[f], null, f)
@@ -117,9 +137,21 @@ test('malformed payloads throw CodecError (ERR_SHARED_ISR_CORRUPT)', () => {
   expectCorrupt(good.subarray(0, good.length - 1), 'truncated blob')
   expectCorrupt(Buffer.concat([good, Buffer.from([0])]), 'trailing byte')
   expectCorrupt(Buffer.from('\x05\x00\x00\x00{not json'), 'meta not JSON')
-  expectCorrupt(rewriteMeta(good, (m) => ({ ...m, f: 2 })), 'another codec format version')
-  expectCorrupt(rewriteMeta(good, (m) => ({ ...m, b: [-1] })), 'negative blob length')
-  expectCorrupt(rewriteMeta(good, (m) => ({ ...m, r: [['body', 'b', 7]] })), 'blob index out of range')
-  expectCorrupt(rewriteMeta(good, (m) => ({ ...m, r: [['body', 'z', 0]] })), 'unknown ref type')
+  expectCorrupt(
+    rewriteMeta(good, (m) => ({ ...m, f: 2 })),
+    'another codec format version',
+  )
+  expectCorrupt(
+    rewriteMeta(good, (m) => ({ ...m, b: [-1] })),
+    'negative blob length',
+  )
+  expectCorrupt(
+    rewriteMeta(good, (m) => ({ ...m, r: [['body', 'b', 7]] })),
+    'blob index out of range',
+  )
+  expectCorrupt(
+    rewriteMeta(good, (m) => ({ ...m, r: [['body', 'z', 0]] })),
+    'unknown ref type',
+  )
   assert.throws(() => decodeValue('not a buffer'), CodecError)
 })

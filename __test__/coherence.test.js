@@ -29,7 +29,14 @@ after(async () => {
 })
 
 async function trio(extra) {
-  const options = { redisUrl: redis.url, prefix: uniquePrefix('co'), buildId: 'co', timeoutMs: 2000, maxStalenessMs: MAX_STALENESS_MS, ...extra }
+  const options = {
+    redisUrl: redis.url,
+    prefix: uniquePrefix('co'),
+    buildId: 'co',
+    timeoutMs: 2000,
+    maxStalenessMs: MAX_STALENESS_MS,
+    ...extra,
+  }
   const insts = await Promise.all([0, 1, 2].map(() => startInstance(options, {})))
   all.push(...insts)
   insts.options = options
@@ -161,7 +168,12 @@ test('a local copy that cannot be decoded is dropped and the read goes to Redis,
   const payload = encodeValue(route('stored', 'd'))
   const cap = captureConsole()
   try {
-    assert.equal(await s.write('k', payload, { lastModified: Date.now(), tags: [] }, () => { throw new Error('boom') }), true)
+    assert.equal(
+      await s.write('k', payload, { lastModified: Date.now(), tags: [] }, () => {
+        throw new Error('boom')
+      }),
+      true,
+    )
     assert.equal(s.stats().l1Entries, 1, 'the write kept its bytes as the local copy')
     const hit = await s.read('k', undefined, decodeValue)
     assert.equal(hit?.value?.body?.toString(), 'stored', 'served from Redis')

@@ -34,7 +34,11 @@ after(async () => {
 /** Runs a script in a fresh Node process with exactly `env` (plus PATH); returns its output. */
 function runNode(script, env) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script], { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, ['-e', script], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
@@ -67,15 +71,18 @@ test('SHARED_ISR_REDIS_URL wins over REDIS_URL; REDIS_URL is the fallback; optio
 })
 
 test('other settings come from the environment when options leave them out', () => {
-  const c = resolveConfig({}, {
-    SHARED_ISR_PREFIX: 'app1:',
-    SHARED_ISR_TIMEOUT_MS: '250',
-    SHARED_ISR_CONNECT_TIMEOUT_MS: ' 400 ',
-    SHARED_ISR_MEMORY_MAX_MB: '2',
-    SHARED_ISR_MAX_VALUE_MB: '1.5',
-    SHARED_ISR_DEFAULT_TTL_SECONDS: '86400',
-    SHARED_ISR_BUILD_ID: 'env-build',
-  })
+  const c = resolveConfig(
+    {},
+    {
+      SHARED_ISR_PREFIX: 'app1:',
+      SHARED_ISR_TIMEOUT_MS: '250',
+      SHARED_ISR_CONNECT_TIMEOUT_MS: ' 400 ',
+      SHARED_ISR_MEMORY_MAX_MB: '2',
+      SHARED_ISR_MAX_VALUE_MB: '1.5',
+      SHARED_ISR_DEFAULT_TTL_SECONDS: '86400',
+      SHARED_ISR_BUILD_ID: 'env-build',
+    },
+  )
   assert.equal(c.prefix, 'app1:')
   assert.equal(c.timeoutMs, 250)
   assert.equal(c.connectTimeoutMs, 400)
@@ -113,7 +120,12 @@ test('invalid values throw ERR_SHARED_ISR_CONFIG naming the setting, never the p
 })
 
 test('URLs with the right scheme that redis cannot parse fail at store creation, without the password', () => {
-  for (const url of [`redis://user:${SECRET}@host:notaport`, `redis://:${SECRET}@[::1`, `redis://user:${SECRET}@host:6379/notadb`, `rediss://user:${SECRET}@`]) {
+  for (const url of [
+    `redis://user:${SECRET}@host:notaport`,
+    `redis://:${SECRET}@[::1`,
+    `redis://user:${SECRET}@host:6379/notadb`,
+    `rediss://user:${SECRET}@`,
+  ]) {
     assert.throws(() => api.stats({ redisUrl: url, prefix: uniquePrefix('bad') }), configError(/redis URL/i), url)
   }
 })
@@ -179,7 +191,10 @@ test('a wrong password: misses and a rejected revalidation, and no log line or e
   try {
     assert.equal(await new H({}).get('/x', { kind: 'APP_PAGE' }), null)
     await new H({}).set('/x', { kind: 'APP_ROUTE', body: Buffer.from('x'), status: 200, headers: {} }, { revalidate: 1 })
-    err = await new H({}).revalidateTag('t').then(() => null, (e) => e)
+    err = await new H({}).revalidateTag('t').then(
+      () => null,
+      (e) => e,
+    )
   } finally {
     cap.restore()
   }
@@ -227,7 +242,13 @@ test('end to end from the environment: SHARED_ISR_REDIS_URL over REDIS_URL, SHAR
       console.log('GOT=' + (hit && hit.value.body.toString()))
     })().catch((e) => { console.error('FAILED', e); process.exit(1) })
   `
-  const r = await runNode(script, { SHARED_ISR_REDIS_URL: redis.url, REDIS_URL: dead, SHARED_ISR_PREFIX: prefix, SHARED_ISR_BUILD_ID: 'envb', SHARED_ISR_TIMEOUT_MS: '500' })
+  const r = await runNode(script, {
+    SHARED_ISR_REDIS_URL: redis.url,
+    REDIS_URL: dead,
+    SHARED_ISR_PREFIX: prefix,
+    SHARED_ISR_BUILD_ID: 'envb',
+    SHARED_ISR_TIMEOUT_MS: '500',
+  })
   assert.equal(r.code, 0, r.stdout + r.stderr)
   assert.ok(r.lines.includes('GOT=env'), r.stdout + r.stderr)
   const keys = await redis.cmd('KEYS', `${prefix}*`)

@@ -39,8 +39,16 @@ for (const [backend, optionsFor] of Object.entries(backends)) {
     test('get returns cacheControl as stored, for every set ctx shape', async () => {
       const H = api.createHandler(optionsFor())
       const cases = [
-        ['16 / 15.2+', { cacheControl: { revalidate: 60, expire: 3600 }, isRoutePPREnabled: false, isFallback: false }, { revalidate: 60, expire: 3600 }],
-        ['never revalidates', { cacheControl: { revalidate: false, expire: 31536000 }, isRoutePPREnabled: false, isFallback: false }, { revalidate: false, expire: 31536000 }],
+        [
+          '16 / 15.2+',
+          { cacheControl: { revalidate: 60, expire: 3600 }, isRoutePPREnabled: false, isFallback: false },
+          { revalidate: 60, expire: 3600 },
+        ],
+        [
+          'never revalidates',
+          { cacheControl: { revalidate: false, expire: 31536000 }, isRoutePPREnabled: false, isFallback: false },
+          { revalidate: false, expire: 31536000 },
+        ],
         ['cacheControl without expire', { cacheControl: { revalidate: 5, expire: undefined } }, { revalidate: 5, expire: undefined }],
         ['15.0-15.1', { revalidate: 30, isRoutePPREnabled: false, isFallback: false }, { revalidate: 30, expire: undefined }],
         ['14.2', { revalidate: 0 }, { revalidate: 0, expire: undefined }],

@@ -35,9 +35,20 @@ const page = (tags, html = 'old html') => ({
   status: 200,
   segmentData: new Map([['/_tree', Buffer.from('tree')]]),
 })
-const setPage = (revalidate = 60, expire = 31536000) => ({ cacheControl: { revalidate, expire }, isRoutePPREnabled: false, isFallback: false })
+const setPage = (revalidate = 60, expire = 31536000) => ({
+  cacheControl: { revalidate, expire },
+  isRoutePPREnabled: false,
+  isFallback: false,
+})
 const fetchValue = (body = 'b2xk', revalidate = 60) => ({ kind: 'FETCH', data: { headers: {}, body, url: 'https://api/x' }, revalidate })
-const fetchGet = (tags = [], softTags = [], revalidate = 60) => ({ kind: 'FETCH', revalidate, fetchUrl: 'https://api/x', fetchIdx: 0, tags, softTags })
+const fetchGet = (tags = [], softTags = [], revalidate = 60) => ({
+  kind: 'FETCH',
+  revalidate,
+  fetchUrl: 'https://api/x',
+  fetchIdx: 0,
+  tags,
+  softTags,
+})
 const fetchSet = (tags = []) => ({ fetchCache: true, fetchUrl: 'https://api/x', fetchIdx: 0, tags })
 
 for (const [backend, optionsFor] of Object.entries(backends)) {
@@ -63,7 +74,13 @@ for (const [backend, optionsFor] of Object.entries(backends)) {
     test('closed routes (fallback: false / dynamicParams = false) get the old value with lastModified -1, never a miss (it would 404)', async () => {
       const H = api.createHandler(optionsFor())
       const serverDistDir = makeBuildDir('closed', {
-        routes: { '/closed/a': '/closed/[slug]', '/closed/b': '/closed/[slug]', '/': '/[[...slug]]', '/open/a': '/open/[slug]', '/static': null },
+        routes: {
+          '/closed/a': '/closed/[slug]',
+          '/closed/b': '/closed/[slug]',
+          '/': '/[[...slug]]',
+          '/open/a': '/open/[slug]',
+          '/static': null,
+        },
         closedRoutes: ['/closed/[slug]', '/[[...slug]]'],
       })
       const keys = {
@@ -105,7 +122,11 @@ for (const [backend, optionsFor] of Object.entries(backends)) {
       const H = api.createHandler(optionsFor())
       const route = { kind: 'APP_ROUTE', body: Buffer.from('{}'), status: 200, headers: { 'x-next-cache-tags': '_N_T_/api/route,api' } }
       await new H({}).set('/api', route, setPage())
-      await new H({}).set('/p14', { kind: 'PAGE', html: 'x', pageData: 'rsc', headers: { 'x-next-cache-tags': 'api' }, status: 200 }, { revalidate: 30 })
+      await new H({}).set(
+        '/p14',
+        { kind: 'PAGE', html: 'x', pageData: 'rsc', headers: { 'x-next-cache-tags': 'api' }, status: 200 },
+        { revalidate: 30 },
+      )
       await new H({}).revalidateTag(['api'])
       assertMiss(await new H({}).get('/api', { kind: 'APP_ROUTE' }))
       assertMiss(await new H({}).get('/p14', { kindHint: 'app' }))
@@ -266,7 +287,12 @@ for (const [backend, optionsFor] of Object.entries(backends)) {
 
 describe('redis only', () => {
   test('revalidateTag([]) / ("") never touch Redis (they resolve even when it is unreachable)', async () => {
-    const H = api.createHandler({ redisUrl: `redis://127.0.0.1:${await freePort()}`, prefix: uniquePrefix('noop'), timeoutMs: 200, connectTimeoutMs: 200 })
+    const H = api.createHandler({
+      redisUrl: `redis://127.0.0.1:${await freePort()}`,
+      prefix: uniquePrefix('noop'),
+      timeoutMs: 200,
+      connectTimeoutMs: 200,
+    })
     await new H({}).revalidateTag([])
     await new H({}).revalidateTag('')
     await api.revalidateTags([], undefined, { redisUrl: `redis://127.0.0.1:${await freePort()}`, timeoutMs: 200 })

@@ -110,7 +110,15 @@ for (const [backend, optionsFor] of Object.entries(backends)) {
     test('returned Buffers belong to the caller: mutating one does not change the cache', async () => {
       const Handler = api.createHandler({ ...optionsFor(), l1MaxBytes: 0 })
       const rsc = bytes(3000, 4)
-      const value = { kind: 'APP_PAGE', html: 'h', rscData: rsc, headers: {}, postponed: undefined, status: 200, segmentData: new Map([['/_tree', bytes(50, 2)]]) }
+      const value = {
+        kind: 'APP_PAGE',
+        html: 'h',
+        rscData: rsc,
+        headers: {},
+        postponed: undefined,
+        status: 200,
+        segmentData: new Map([['/_tree', bytes(50, 2)]]),
+      }
       await new Handler({}).set('/own', value, { cacheControl: { revalidate: 60, expire: 600 } })
       const first = await new Handler({}).get('/own', { kind: 'APP_PAGE' })
       first.value.rscData.fill(0)
@@ -143,7 +151,11 @@ for (const [backend, optionsFor] of Object.entries(backends)) {
 
     test('IMAGE values are not stored (Next keeps them in its own cache)', async () => {
       const Handler = api.createHandler(optionsFor())
-      await new Handler({}).set('/_next/image?url=x', { kind: 'IMAGE', etag: 'e', buffer: Buffer.from('png'), extension: 'png' }, { revalidate: 60 })
+      await new Handler({}).set(
+        '/_next/image?url=x',
+        { kind: 'IMAGE', etag: 'e', buffer: Buffer.from('png'), extension: 'png' },
+        { revalidate: 60 },
+      )
       assert.equal(await new Handler({}).get('/_next/image?url=x', { kind: 'IMAGE' }), null)
       assert.equal(new Handler({}).resetRequestCache(), undefined)
     })
@@ -155,7 +167,15 @@ test('redis holds the bytes themselves: no base64 or JSON inflation of binary fi
   const Handler = api.createHandler(options)
   const rsc = bytes(100_000, 77)
   const seg = bytes(50_000, 78)
-  const value = { kind: 'APP_PAGE', html: '<html></html>', rscData: rsc, headers: { 'x-next-cache-tags': 'a,b' }, postponed: undefined, status: 200, segmentData: new Map([['/_full', seg]]) }
+  const value = {
+    kind: 'APP_PAGE',
+    html: '<html></html>',
+    rscData: rsc,
+    headers: { 'x-next-cache-tags': 'a,b' },
+    postponed: undefined,
+    status: 200,
+    segmentData: new Map([['/_full', seg]]),
+  }
   await new Handler({}).set('/raw', value, { cacheControl: { revalidate: 60, expire: 600 } })
   const [key] = await redis.cmd('KEYS', `${options.prefix}*`)
   const stored = await redis.raw('GET', key)

@@ -50,9 +50,16 @@ test('a joining process reads none of the history: it holds only the stamps it j
   await new H({}).set('untouched', fetchValue, { fetchCache: true, tags: ['never-revalidated'] })
   await new Promise((r) => setTimeout(r, 5))
   for (let call = 0; call < 30; call++) {
-    await api.revalidateTags(Array.from({ length: 1000 }, (_, i) => `product-${call * 1000 + i}`), undefined, options)
+    await api.revalidateTags(
+      Array.from({ length: 1000 }, (_, i) => `product-${call * 1000 + i}`),
+      undefined,
+      options,
+    )
   }
-  const { code, out } = await joiner(options, [['revalidated', ['product-7']], ['untouched', ['never-revalidated']]])
+  const { code, out } = await joiner(options, [
+    ['revalidated', ['product-7']],
+    ['untouched', ['never-revalidated']],
+  ])
   assert.equal(code, 0, out)
   const [outcomes, stats] = JSON.parse(out.trim().split('\n').at(-1))
   assert.deepEqual(outcomes, ['miss', 'hit'], 'judged against the revalidations it never read')
@@ -69,7 +76,11 @@ test('a tag-state budget smaller than what a process reads costs lookups, never 
     reads.push([`k${i}`, [`t${i}`]])
   }
   await new Promise((r) => setTimeout(r, 5))
-  await api.revalidateTags(Array.from({ length: 20 }, (_, i) => `t${i * 2}`), undefined, options)
+  await api.revalidateTags(
+    Array.from({ length: 20 }, (_, i) => `t${i * 2}`),
+    undefined,
+    options,
+  )
   const { code, out } = await joiner(options, [...reads, ...reads])
   assert.equal(code, 0, out)
   const [outcomes, stats] = JSON.parse(out.trim().split('\n').at(-1))

@@ -54,42 +54,49 @@ test('A sets, B gets: same values, lossless, across processes', async () => {
     const isFetch = value?.kind === 'FETCH'
     const key = isFetch ? fetchKey(name) : `/14/${name}`
     await b.set(key, value, isFetch ? { fetchCache: true, revalidate: 60, tags: [] } : { revalidate: 60 })
-    const hit = await a.get(key, isFetch ? { kindHint: 'fetch', revalidate: 60, tags: [], softTags: [] } : { kindHint: ctx === 'app' ? 'app' : 'pages' })
+    const hit = await a.get(
+      key,
+      isFetch ? { kindHint: 'fetch', revalidate: 60, tags: [], softTags: [] } : { kindHint: ctx === 'app' ? 'app' : 'pages' },
+    )
     assertLossless(hit.value, value, name)
   }
 })
 
 // Zero lag needs the store on every read: L1 off, or strict mode (which checks each L1 hit
 // against Redis). The default L1's lag is measured in coherence.test.js.
-for (const [mode, extra] of [['L1 off', {}], ['strict L1', { strict: true, l1MaxBytes: 64 * 1024 * 1024 }]]) test(`${mode}: B revalidates, A's very next get is invalidated (no sleep)`, async () => {
-  const { a, b } = await pair(extra)
-  await a.set('/blog/hello', PAGE, PAGE_SET)
-  await a.set('/closed/a', PAGE, PAGE_SET)
-  await a.set(fetchKey('mp-inv'), FETCH, FETCH_SET)
-  // A has read (and synced) before the revalidation, so only the per-get epoch check can tell it.
-  assertServed(await a.get('/blog/hello', PAGE_CTX))
-  assertServed(await a.get('/closed/a', PAGE_CTX))
-  assert.ok(await a.get(fetchKey('mp-inv'), fetchGet()))
-  await sleep(2)
-
-  await b.revalidateTag(['posts'])
-  assertMiss(await a.get('/blog/hello', PAGE_CTX))
-  const closed = await a.get('/closed/a', PAGE_CTX)
-  assert.equal(closed.lastModified, -1, 'closed route: old value, regenerate')
-  assertLossless(closed.value, PAGE)
-  assert.equal(await a.get(fetchKey('mp-inv'), fetchGet()), null)
-
-  // Back and forth, many times, each one seen at once.
-  for (let i = 0; i < 10; i++) {
-    const [writer, reader] = i % 2 ? [a, b] : [b, a]
+for (const [mode, extra] of [
+  ['L1 off', {}],
+  ['strict L1', { strict: true, l1MaxBytes: 64 * 1024 * 1024 }],
+])
+  test(`${mode}: B revalidates, A's very next get is invalidated (no sleep)`, async () => {
+    const { a, b } = await pair(extra)
+    await a.set('/blog/hello', PAGE, PAGE_SET)
+    await a.set('/closed/a', PAGE, PAGE_SET)
+    await a.set(fetchKey('mp-inv'), FETCH, FETCH_SET)
+    // A has read (and synced) before the revalidation, so only the per-get epoch check can tell it.
+    assertServed(await a.get('/blog/hello', PAGE_CTX))
+    assertServed(await a.get('/closed/a', PAGE_CTX))
+    assert.ok(await a.get(fetchKey('mp-inv'), fetchGet()))
     await sleep(2)
-    await writer.set(`/loop/${i}`, { ...PAGE, headers: { 'x-next-cache-tags': `loop-${i}` } }, PAGE_SET)
-    assertServed(await reader.get(`/loop/${i}`, PAGE_CTX), `round ${i}: fresh`)
-    await sleep(2)
-    await writer.revalidateTag(`loop-${i}`)
-    assertMiss(await reader.get(`/loop/${i}`, PAGE_CTX), `round ${i}: invalidated`)
-  }
-})
+
+    await b.revalidateTag(['posts'])
+    assertMiss(await a.get('/blog/hello', PAGE_CTX))
+    const closed = await a.get('/closed/a', PAGE_CTX)
+    assert.equal(closed.lastModified, -1, 'closed route: old value, regenerate')
+    assertLossless(closed.value, PAGE)
+    assert.equal(await a.get(fetchKey('mp-inv'), fetchGet()), null)
+
+    // Back and forth, many times, each one seen at once.
+    for (let i = 0; i < 10; i++) {
+      const [writer, reader] = i % 2 ? [a, b] : [b, a]
+      await sleep(2)
+      await writer.set(`/loop/${i}`, { ...PAGE, headers: { 'x-next-cache-tags': `loop-${i}` } }, PAGE_SET)
+      assertServed(await reader.get(`/loop/${i}`, PAGE_CTX), `round ${i}: fresh`)
+      await sleep(2)
+      await writer.revalidateTag(`loop-${i}`)
+      assertMiss(await reader.get(`/loop/${i}`, PAGE_CTX), `round ${i}: invalidated`)
+    }
+  })
 
 test('soft tags: revalidatePath from a third process (the programmatic API) reaches fetches read by that page', async () => {
   const { a, b, options } = await pair()
@@ -158,19 +165,25 @@ test('after a Redis restart on the same port, both processes reconnect and agree
   assert.ok(await b.get('/r', PAGE_CTX))
   await redis.restart()
   // Both recover on their own (polling, as requests would).
-  await waitFor(async () => {
-    await a.set('/r2', { ...PAGE, headers: { 'x-next-cache-tags': 'restart' } }, PAGE_SET)
-    return (await b.get('/r2', PAGE_CTX))?.value?.html === PAGE.html
-  }, { timeoutMs: 10_000, what: 'A -> B after restart' })
+  await waitFor(
+    async () => {
+      await a.set('/r2', { ...PAGE, headers: { 'x-next-cache-tags': 'restart' } }, PAGE_SET)
+      return (await b.get('/r2', PAGE_CTX))?.value?.html === PAGE.html
+    },
+    { timeoutMs: 10_000, what: 'A -> B after restart' },
+  )
   await sleep(2)
-  await waitFor(async () => {
-    try {
-      await b.revalidateTag('restart')
-      return true
-    } catch {
-      return false
-    }
-  }, { timeoutMs: 10_000, what: 'B can revalidate after restart' })
+  await waitFor(
+    async () => {
+      try {
+        await b.revalidateTag('restart')
+        return true
+      } catch {
+        return false
+      }
+    },
+    { timeoutMs: 10_000, what: 'B can revalidate after restart' },
+  )
   assertMiss(await a.get('/r2', PAGE_CTX))
 })
 

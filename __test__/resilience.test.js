@@ -33,7 +33,14 @@ after(async () => {
   await redis?.stop()
 })
 
-const optionsFor = (url, extra = {}) => ({ redisUrl: url, prefix: uniquePrefix('res'), buildId: 'r', timeoutMs: TIMEOUT_MS, connectTimeoutMs: TIMEOUT_MS, ...extra })
+const optionsFor = (url, extra = {}) => ({
+  redisUrl: url,
+  prefix: uniquePrefix('res'),
+  buildId: 'r',
+  timeoutMs: TIMEOUT_MS,
+  connectTimeoutMs: TIMEOUT_MS,
+  ...extra,
+})
 const warnings = (cap) => cap.lines.warn.filter((l) => l.includes('[shared-isr]'))
 
 /** Every operation against a broken Redis: bounded miss, resolving set, rejecting revalidation. */
@@ -48,8 +55,17 @@ async function assertDegraded(H, label) {
   }
   const [, setMs] = await timed(() => new H({}).set('/down', route(), SET_CTX)) // must not throw
   assert.ok(setMs < BOUND_MS, `${label}: set took ${setMs.toFixed(0)} ms`)
-  await new H({}).set(fetchKey('down'), { kind: 'FETCH', data: { headers: {}, body: '', url: '' }, revalidate: 1 }, { fetchCache: true, tags: [] })
-  const [err, revMs] = await timed(() => new H({}).revalidateTag(['res', 'other']).then(() => null, (e) => e))
+  await new H({}).set(
+    fetchKey('down'),
+    { kind: 'FETCH', data: { headers: {}, body: '', url: '' }, revalidate: 1 },
+    { fetchCache: true, tags: [] },
+  )
+  const [err, revMs] = await timed(() =>
+    new H({}).revalidateTag(['res', 'other']).then(
+      () => null,
+      (e) => e,
+    ),
+  )
   assert.ok(err instanceof Error, `${label}: revalidateTag must reject, never resolve silently`)
   assert.ok(CODES.includes(err.code), `${label}: err.code ${err.code}`)
   assert.match(err.message, /\S{10}/)
@@ -118,10 +134,13 @@ test('redis killed mid-test: degraded while down, healthy again by itself soon a
 
     await redis.start() // same port, empty
     const restarted = Date.now()
-    await waitFor(async () => {
-      await new H({}).set('/k', route('after'), SET_CTX)
-      return (await new H({}).get('/k', ROUTE_CTX))?.value?.body?.toString() === 'after'
-    }, { timeoutMs: 6000, intervalMs: 50, what: 'recovery after restart' })
+    await waitFor(
+      async () => {
+        await new H({}).set('/k', route('after'), SET_CTX)
+        return (await new H({}).get('/k', ROUTE_CTX))?.value?.body?.toString() === 'after'
+      },
+      { timeoutMs: 6000, intervalMs: 50, what: 'recovery after restart' },
+    )
     const recoveredIn = Date.now() - restarted
     assert.ok(recoveredIn < 3000, `recovered ${recoveredIn} ms after the restart`)
 
@@ -151,10 +170,13 @@ test('DEBUG SLEEP (Redis hangs for 2 s): bounded misses and a rejected revalidat
     await assertDegraded(H, 'DEBUG SLEEP')
     await sleeping
     // (The failed revalidation of 'res' still applies locally, so recover with another key.)
-    await waitFor(async () => {
-      await new H({}).set('/slow-after', route('after', 'untouched'), SET_CTX)
-      return (await new H({}).get('/slow-after', ROUTE_CTX))?.value?.body?.toString() === 'after'
-    }, { timeoutMs: 6000, what: 'recovery after DEBUG SLEEP' })
+    await waitFor(
+      async () => {
+        await new H({}).set('/slow-after', route('after', 'untouched'), SET_CTX)
+        return (await new H({}).get('/slow-after', ROUTE_CTX))?.value?.body?.toString() === 'after'
+      },
+      { timeoutMs: 6000, what: 'recovery after DEBUG SLEEP' },
+    )
   } finally {
     cap.restore()
     blocker.close()
@@ -182,10 +204,13 @@ test('CLIENT PAUSE: bounded reads while paused (the L1 copy, or a miss without L
     await new H({}).set('/paused2', route(), SET_CTX)
     await assert.rejects(new H({}).revalidateTag('res'), (e) => CODES.includes(e.code))
     await sleep(Math.max(0, 1600 - (Date.now() - started)))
-    await waitFor(async () => {
-      await new H({}).set('/paused-after', route('after', 'untouched'), SET_CTX)
-      return (await new H({}).get('/paused-after', ROUTE_CTX))?.value?.body?.toString() === 'after'
-    }, { timeoutMs: 6000, what: 'recovery after CLIENT PAUSE' })
+    await waitFor(
+      async () => {
+        await new H({}).set('/paused-after', route('after', 'untouched'), SET_CTX)
+        return (await new H({}).get('/paused-after', ROUTE_CTX))?.value?.body?.toString() === 'after'
+      },
+      { timeoutMs: 6000, what: 'recovery after CLIENT PAUSE' },
+    )
   } finally {
     cap.restore()
   }

@@ -101,12 +101,17 @@ test('a server signed by another CA is refused; #insecure accepts it only when a
 
 test('mutual TLS: refused without a client certificate, works with one', async () => {
   await refused(base({ redisUrl: `rediss://localhost:${mtlsPort}`, tlsCaFile: f('ca.crt') }), /./)
-  await roundTrip(base({ redisUrl: `rediss://localhost:${mtlsPort}`, tlsCaFile: f('ca.crt'), tlsCertFile: f('client.crt'), tlsKeyFile: f('client.key') }))
+  await roundTrip(
+    base({ redisUrl: `rediss://localhost:${mtlsPort}`, tlsCaFile: f('ca.crt'), tlsCertFile: f('client.crt'), tlsKeyFile: f('client.key') }),
+  )
 })
 
 test('TLS settings are checked up front, naming the setting and never the contents', () => {
   const bad = (options, pattern) =>
-    assert.throws(() => api.stats(base(options)), (e) => e.code === 'ERR_SHARED_ISR_CONFIG' && pattern.test(e.message))
+    assert.throws(
+      () => api.stats(base(options)),
+      (e) => e.code === 'ERR_SHARED_ISR_CONFIG' && pattern.test(e.message),
+    )
   bad({ redisUrl: `redis://localhost:${tlsPort}`, tlsCaFile: f('ca.crt') }, /rediss/)
   bad({ redisUrl: `rediss://localhost:${tlsPort}`, tlsCertFile: f('client.crt') }, /tlsKeyFile/)
   bad({ redisUrl: `rediss://localhost:${tlsPort}`, tlsCaFile: f('missing.crt') }, /tlsCaFile.*missing\.crt/)

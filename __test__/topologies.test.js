@@ -91,19 +91,34 @@ for (const [name, start] of Object.entries(TOPOLOGIES)) {
         if (i % 2) {
           await b.set(key, route(`v${i}-new`, `m-${i}`), SET)
           for (const r of [a, c]) {
-            lag.rewrite.push(await eventually(`${key} rewritten on b, seen by the others`, async () => ({ ok: body(await r.get(key, CTX)) === `v${i}-new` }), 2000))
+            lag.rewrite.push(
+              await eventually(
+                `${key} rewritten on b, seen by the others`,
+                async () => ({ ok: body(await r.get(key, CTX)) === `v${i}-new` }),
+                2000,
+              ),
+            )
           }
         } else {
           await c.revalidateTag([`m-${i}`])
           // L1 copies are dropped by the epoch's push: a few ms at most (default mode).
           for (const r of [a, b]) {
-            lag.revalidate.push(await eventually(`${key} revalidated on c, a miss on the others`, async () => ({ ok: (await r.get(key, CTX)) === null }), 1000))
+            lag.revalidate.push(
+              await eventually(
+                `${key} revalidated on c, a miss on the others`,
+                async () => ({ ok: (await r.get(key, CTX)) === null }),
+                1000,
+              ),
+            )
           }
         }
       }
       const stats = await Promise.all([a, b, c].map((w) => w.call('stats')))
-      const late = (l) => `old on the first read ${l.filter((x) => x.tries > 1).length} of ${l.length} times, new after at most ${Math.max(...l.map((x) => x.ms))} ms`
-      t.diagnostic(`first read on another instance after the change returned: rewrite ${late(lag.rewrite)}; revalidateTag ${late(lag.revalidate)}`)
+      const late = (l) =>
+        `old on the first read ${l.filter((x) => x.tries > 1).length} of ${l.length} times, new after at most ${Math.max(...l.map((x) => x.ms))} ms`
+      t.diagnostic(
+        `first read on another instance after the change returned: rewrite ${late(lag.rewrite)}; revalidateTag ${late(lag.revalidate)}`,
+      )
       t.diagnostic(`L1 hits: ${stats.map((s) => s.l1Hits).join(', ')}; get errors: ${stats.map((s) => s.getErrors).join(', ')}`)
       assert.ok(stats[1].l1Hits > 0 && stats[2].l1Hits > 0, 'readers were served from their L1')
       for (const s of stats) assert.equal(s.getErrors + s.setErrors + s.revalidationErrors, 0)
@@ -197,7 +212,9 @@ for (const [name, start] of Object.entries(TOPOLOGIES)) {
         const metaKey = `${opts.prefix}{${opts.prefix}}:epoch`
         const metaNode = await topo.primaryFor(metaKey)
         const gets = async () =>
-          Promise.all(topo.primaries.map(async (p) => Number(/cmdstat_get:calls=(\d+)/.exec(await topo.cmd(p, 'INFO', 'commandstats'))?.[1] ?? 0)))
+          Promise.all(
+            topo.primaries.map(async (p) => Number(/cmdstat_get:calls=(\d+)/.exec(await topo.cmd(p, 'INFO', 'commandstats'))?.[1] ?? 0)),
+          )
         const before = await gets()
         const t0 = Date.now()
         for (const k of keys) assert.equal(body(await reader.get(k, CTX)), k) // none in the reader's L1: all from Redis
@@ -207,7 +224,9 @@ for (const [name, start] of Object.entries(TOPOLOGIES)) {
         let entriesOnMeta = 0
         for (const k of keys) if ((await topo.primaryFor(`${opts.prefix}e:p:b1:${k}`)) === metaNode) entriesOnMeta++
         const extra = delta[topo.primaries.indexOf(metaNode)] - entriesOnMeta
-        t.diagnostic(`GETs per primary for 300 reads from Redis: ${delta.join(', ')}; on the manifest node ${extra} beyond its ${entriesOnMeta} entries (${ms} ms)`)
+        t.diagnostic(
+          `GETs per primary for 300 reads from Redis: ${delta.join(', ')}; on the manifest node ${extra} beyond its ${entriesOnMeta} entries (${ms} ms)`,
+        )
         // Only the background epoch check (every maxStalenessMs / 4 = 250 ms) reaches it.
         assert.ok(extra <= 5 + Math.ceil(ms / 250) * 2, `manifest node GETs beyond its entries: ${extra}`)
         assert.ok(delta.reduce((a, b) => a + b, 0) >= 300, 'every read reached its entry node')
@@ -232,14 +251,20 @@ for (const [name, start] of Object.entries(TOPOLOGIES)) {
         })
         // After the move, the next write by a lands on the new node and b is told about it.
         await a.set(key, route('after', 'mig'), SET)
-        const seen = await eventually('b serves the write made after the migration', async () => ({ ok: body(await b.get(key, CTX)) === 'after' }), 3000)
+        const seen = await eventually(
+          'b serves the write made after the migration',
+          async () => ({ ok: body(await b.get(key, CTX)) === 'after' }),
+          3000,
+        )
         await a.revalidateTag(['unrelated']) // the manifest keys exist before they move
         const movedMeta = await topo.migrateSlot(metaKey, await target(metaKey))
         assert.ok(movedMeta.keys >= 4, `manifest keys moved: ${movedMeta.keys}`)
         await b.revalidateTag(['mig'])
         await eventually('a revalidation after the manifest moved reaches a', async () => ({ ok: (await a.get(key, CTX)) === null }), 3000)
         const stats = await Promise.all([a, b].map((w) => w.call('stats')))
-        t.diagnostic(`entry slot ${JSON.stringify(moved)}, manifest slot ${JSON.stringify(movedMeta)}; b saw the new write after ${seen.ms} ms; store errors: ${stats.map((s) => s.getErrors + s.setErrors + s.revalidationErrors).join(', ')}`)
+        t.diagnostic(
+          `entry slot ${JSON.stringify(moved)}, manifest slot ${JSON.stringify(movedMeta)}; b saw the new write after ${seen.ms} ms; store errors: ${stats.map((s) => s.getErrors + s.setErrors + s.revalidationErrors).join(', ')}`,
+        )
         for (const s of stats) assert.equal(s.setErrors + s.revalidationErrors, 0, 'no write or revalidation was lost to the migration')
       })
 
@@ -283,33 +308,52 @@ for (const [name, start] of Object.entries(TOPOLOGIES)) {
         server.proc.kill('SIGSTOP') // no FIN, no RST: a hung host
         const resume = () => server.proc?.kill('SIGCONT')
         t.after(resume)
-        const t0 = Date.now()
+        const _t0 = Date.now()
         const slotOwner = async () => {
           const slot = Number(await topo.cmd(other, 'CLUSTER', 'KEYSLOT', entry(key)))
-          for (const [from, to, [, port]] of await topo.cmd(other, 'CLUSTER', 'SLOTS')) if (slot >= Number(from) && slot <= Number(to)) return Number(port)
+          for (const [from, to, [, port]] of await topo.cmd(other, 'CLUSTER', 'SLOTS'))
+            if (slot >= Number(from) && slot <= Number(to)) return Number(port)
         }
-        const promoted = await eventually('a replica takes over the frozen primary\'s slots', async () => {
-          const owner = await slotOwner()
-          return { ok: owner !== frozen, owner }
-        }, 20_000)
+        const promoted = await eventually(
+          "a replica takes over the frozen primary's slots",
+          async () => {
+            const owner = await slotOwner()
+            return { ok: owner !== frozen, owner }
+          },
+          20_000,
+        )
         // The write lands on the new primary (b learns the new slot map on its own).
         const fromRedis = api.createHandler({ ...opts, l1MaxBytes: 0 })
-        const landed = await eventually('b\'s write lands on the new primary', async () => {
-          await b.set(key, route('new', 'frz'), SET)
-          const got = body(await new fromRedis({}).get(key, CTX))
-          return { ok: got === 'new', got, b: await b.call('stats'), direct: api.stats({ ...opts, l1MaxBytes: 0 }) }
-        }, 10_000)
-        const seen = await eventually('a serves the new value', async () => {
-          const v = body(await a.get(key, CTX))
-          return { ok: v === 'new', v }
-        }, 3000)
-        t.diagnostic(`primary ${frozen} frozen; replica ${promoted.owner} serving its slots after ${promoted.ms} ms; b's write landed ${landed.ms} ms later; a served it ${seen.ms} ms after that (${seen.tries} read(s))`)
+        const landed = await eventually(
+          "b's write lands on the new primary",
+          async () => {
+            await b.set(key, route('new', 'frz'), SET)
+            const got = body(await new fromRedis({}).get(key, CTX))
+            return { ok: got === 'new', got, b: await b.call('stats'), direct: api.stats({ ...opts, l1MaxBytes: 0 }) }
+          },
+          10_000,
+        )
+        const seen = await eventually(
+          'a serves the new value',
+          async () => {
+            const v = body(await a.get(key, CTX))
+            return { ok: v === 'new', v }
+          },
+          3000,
+        )
+        t.diagnostic(
+          `primary ${frozen} frozen; replica ${promoted.owner} serving its slots after ${promoted.ms} ms; b's write landed ${landed.ms} ms later; a served it ${seen.ms} ms after that (${seen.tries} read(s))`,
+        )
         resume()
         // The old primary rejoins as a replica; the next tests start from a healthy cluster.
-        await eventually('cluster healthy again', async () => {
-          for (const p of topo.ports) if (!/cluster_state:ok/.test(await topo.cmd(p, 'CLUSTER', 'INFO'))) return { ok: false, p }
-          return { ok: /role:slave/.test(await topo.cmd(frozen, 'INFO', 'replication')) }
-        }, 20_000)
+        await eventually(
+          'cluster healthy again',
+          async () => {
+            for (const p of topo.ports) if (!/cluster_state:ok/.test(await topo.cmd(p, 'CLUSTER', 'INFO'))) return { ok: false, p }
+            return { ok: /role:slave/.test(await topo.cmd(frozen, 'INFO', 'replication')) }
+          },
+          20_000,
+        )
       })
     }
 
@@ -387,7 +431,8 @@ for (const [name, start] of Object.entries(TOPOLOGIES)) {
 // sentinels'); a CA that did not sign them is refused with a clear error, never a throw on get.
 const TLS_TOPOLOGIES = {
   'Cluster over TLS (rediss+cluster://, CA file, TLS cluster bus)': (tls) => startCluster({ primaries: 3, replicasPerPrimary: 1, tls }),
-  'Sentinel over TLS (rediss+sentinel://, CA file, TLS replication and sentinel links)': (tls) => startSentinel({ serviceName: 'shared-isr-tls', tls }),
+  'Sentinel over TLS (rediss+sentinel://, CA file, TLS replication and sentinel links)': (tls) =>
+    startSentinel({ serviceName: 'shared-isr-tls', tls }),
 }
 
 for (const [name, start] of Object.entries(TLS_TOPOLOGIES)) {
@@ -412,7 +457,14 @@ for (const [name, start] of Object.entries(TLS_TOPOLOGIES)) {
 
     test('entries and revalidations work over TLS; a wrong CA is refused with a clear error', async () => {
       assert.match(topo.url, /^rediss\+/)
-      const opts = { redisUrl: topo.url, tlsCaFile: f('ca.crt'), prefix: uniquePrefix('tls'), buildId: 'b1', timeoutMs: 2000, connectTimeoutMs: 2000 }
+      const opts = {
+        redisUrl: topo.url,
+        tlsCaFile: f('ca.crt'),
+        prefix: uniquePrefix('tls'),
+        buildId: 'b1',
+        timeoutMs: 2000,
+        connectTimeoutMs: 2000,
+      }
       const Handler = api.createHandler(opts)
       const roundTrip = async (round) => {
         for (let i = 0; i < 30; i++) await new Handler({}).set(`/tls/${i}`, route(`${round}${i}`, `tls-${round}-${i % 3}`), SET)
@@ -455,7 +507,10 @@ for (const [name, start] of Object.entries(TLS_TOPOLOGIES)) {
       const cap = captureConsole()
       try {
         assert.equal(await new wrong({}).get('/tls/0', CTX), null, 'a miss, not an error')
-        await assert.rejects(new wrong({}).revalidateTag(['x']), (err) => /ERR_SHARED_ISR_(UNAVAILABLE|REDIS)/.test(err.code) && /certificate|tls|handshake|unknown/i.test(err.message))
+        await assert.rejects(
+          new wrong({}).revalidateTag(['x']),
+          (err) => /ERR_SHARED_ISR_(UNAVAILABLE|REDIS)/.test(err.code) && /certificate|tls|handshake|unknown/i.test(err.message),
+        )
       } finally {
         cap.restore()
       }
@@ -471,9 +526,16 @@ describe('topology URLs', () => {
     assert.throws(() => api.stats({ redisUrl: 'redis+cluster://127.0.0.1:7000/2' }), configError(/database 0/))
     assert.throws(() => api.stats({ redisUrl: 'redis+cluster://u:hunter2@' }), configError(/host/))
     assert.throws(() => api.stats({ redisUrl: 'redis+unknown://h:1' }), configError(/redis\+cluster/))
-    assert.equal(api.stats({ redisUrl: 'redis+cluster://127.0.0.1:1,127.0.0.1:2', prefix: uniquePrefix('u') }).store, 'redis', 'nothing is contacted until used')
+    assert.equal(
+      api.stats({ redisUrl: 'redis+cluster://127.0.0.1:1,127.0.0.1:2', prefix: uniquePrefix('u') }).store,
+      'redis',
+      'nothing is contacted until used',
+    )
     // A percent sign before a multi-byte character is kept as written (it once panicked).
-    assert.equal(api.stats({ redisUrl: 'redis+sentinel://127.0.0.1:1/svc?sentinelPassword=%a\u00e9', prefix: uniquePrefix('u') }).store, 'redis')
+    assert.equal(
+      api.stats({ redisUrl: 'redis+sentinel://127.0.0.1:1/svc?sentinelPassword=%a\u00e9', prefix: uniquePrefix('u') }).store,
+      'redis',
+    )
   })
 
   for (const scheme of ['redis+cluster', 'redis+sentinel']) {

@@ -110,7 +110,7 @@ test('a revalidation through the cacheHandler or the API reaches use-cache entri
   assert.ok(await h.get('b', ['_N_T_/layout']))
 })
 
-test("updateTags with { expire } marks entries stale (revalidate -1); without, they expire; expireTags (15.x) too", async () => {
+test('updateTags with { expire } marks entries stale (revalidate -1); without, they expire; expireTags (15.x) too', async () => {
   const h = api.createUseCacheHandler(opts())
   for (const k of ['s', 'x', 'y']) await h.set(k, Promise.resolve(entry([Buffer.from(k)], { tags: [`t-${k}`] })))
   await sleep(2)
@@ -149,7 +149,12 @@ test('getExpiration: both signatures; 0 for unknown tags; refreshTags catches up
 })
 
 test('refreshTags never throws when Redis is down; updateTags rejects', async () => {
-  const h = api.createUseCacheHandler({ redisUrl: 'redis://127.0.0.1:1', prefix: uniquePrefix('ucdown'), timeoutMs: 200, connectTimeoutMs: 200 })
+  const h = api.createUseCacheHandler({
+    redisUrl: 'redis://127.0.0.1:1',
+    prefix: uniquePrefix('ucdown'),
+    timeoutMs: 200,
+    connectTimeoutMs: 200,
+  })
   const saved = console.warn
   console.warn = () => {}
   try {

@@ -70,13 +70,15 @@ function parseReply(buf, i) {
       return [new RespError(line), after]
     case 0x3a: // :
       return [Number(line), after]
-    case 0x24: { // $
+    case 0x24: {
+      // $
       const len = Number(line)
       if (len < 0) return [null, after]
       if (buf.length < after + len + 2) return null
       return [buf.toString('utf8', after, after + len), after + len + 2]
     }
-    case 0x2a: { // *
+    case 0x2a: {
+      // *
       const n = Number(line)
       if (n < 0) return [null, after]
       const items = []
@@ -99,7 +101,10 @@ class Resp {
     return new Promise((resolve, reject) => {
       const socket = net.connect({ port, host: '127.0.0.1', noDelay: true })
       const timer = setTimeout(() => socket.destroy(new Error('connect timeout')), timeoutMs)
-      socket.once('error', (err) => (clearTimeout(timer), reject(err)))
+      socket.once('error', (err) => {
+        clearTimeout(timer)
+        reject(err)
+      })
       socket.once('connect', () => {
         clearTimeout(timer)
         socket.removeAllListeners('error')
@@ -472,7 +477,10 @@ async function runSize(redis, n) {
   if (j.error) fail('join', j.error)
   row.join = { ...j.out, ping: j.ping, slowest: j.slow }
   if (j.out && (j.out.taggedHit || !j.out.untouchedHit)) {
-    fail('correctness', `tagged entry ${j.out.taggedHit ? 'HIT (should be a miss)' : 'miss'}, untouched entry ${j.out.untouchedHit ? 'hit' : 'MISS (should be a hit)'}`)
+    fail(
+      'correctness',
+      `tagged entry ${j.out.taggedHit ? 'HIT (should be a miss)' : 'miss'}, untouched entry ${j.out.untouchedHit ? 'hit' : 'MISS (should be a hit)'}`,
+    )
   }
   if (j.out && row.baseline) row.joinRssGrowth = j.out.rss - row.baseline.rss
 
@@ -496,16 +504,32 @@ const slowCell = (s) => (!s ? '—' : s.us === 0 ? 'none > 1 ms' : `${s.us} µs 
 
 function table(rows) {
   const head = [
-    'N', 'record (s)', 'join: first read (ms)', 'longest PING during join (ms)', 'slowest command during join',
-    'longest PING during traffic (ms)', 'slowest command during traffic', 'joiner RSS growth vs baseline (MB)',
-    'Redis used_memory delta (MB)', 'DBSIZE', 'correctness',
+    'N',
+    'record (s)',
+    'join: first read (ms)',
+    'longest PING during join (ms)',
+    'slowest command during join',
+    'longest PING during traffic (ms)',
+    'slowest command during traffic',
+    'joiner RSS growth vs baseline (MB)',
+    'Redis used_memory delta (MB)',
+    'DBSIZE',
+    'correctness',
   ]
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`]
   for (const r of rows) {
     const cells = [
-      r.n, fmt(r.recordS, 2), fmt(r.join?.firstReadMs), fmt(r.join?.ping?.maxMs), slowCell(r.join?.slowest),
-      fmt(r.traffic?.ping?.maxMs), slowCell(r.traffic?.slowest), fmt(r.joinRssGrowth / MB),
-      fmt(r.usedMemoryDelta / MB), r.dbsize ?? '—', r.failures.length ? 'FAIL' : 'ok',
+      r.n,
+      fmt(r.recordS, 2),
+      fmt(r.join?.firstReadMs),
+      fmt(r.join?.ping?.maxMs),
+      slowCell(r.join?.slowest),
+      fmt(r.traffic?.ping?.maxMs),
+      slowCell(r.traffic?.slowest),
+      fmt(r.joinRssGrowth / MB),
+      fmt(r.usedMemoryDelta / MB),
+      r.dbsize ?? '—',
+      r.failures.length ? 'FAIL' : 'ok',
     ]
     lines.push(`| ${cells.join(' | ')} |`)
   }
@@ -516,7 +540,10 @@ function parseSizes(argv) {
   const i = argv.findIndex((a) => a === '--sizes' || a.startsWith('--sizes='))
   if (i >= 0) {
     const raw = argv[i].includes('=') ? argv[i].split('=')[1] : argv[i + 1]
-    const sizes = String(raw ?? '').split(',').filter(Boolean).map(Number)
+    const sizes = String(raw ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map(Number)
     if (!sizes.length || sizes.some((s) => !Number.isInteger(s) || s < 8)) {
       throw new Error(`--sizes wants integers >= 8 (product-7 must be among the tags), got ${raw}`)
     }
@@ -529,7 +556,10 @@ async function main() {
   const sizes = parseSizes(process.argv.slice(2))
   // Every phase has its cap; this is the backstop should something still hang.
   const cap = sizes.length * (RECORD_TIMEOUT_MS + 4 * CHILD_TIMEOUT_MS + 60_000)
-  setTimeout(() => (log(`gave up after ${cap / 1000} s`), process.exit(2)), cap).unref()
+  setTimeout(() => {
+    log(`gave up after ${cap / 1000} s`)
+    process.exit(2)
+  }, cap).unref()
 
   const redis = await startRedis()
   const server = await info(redis.admin, 'server')

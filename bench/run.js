@@ -28,7 +28,12 @@ const BENCH = __dirname
 const ROOT = path.resolve(BENCH, '..')
 const args = process.argv.slice(2)
 const flag = (f) => args.includes(f)
-const opt = (k) => args.find((a) => a.startsWith(`--${k}=`))?.split('=').slice(1).join('=')
+const opt = (k) =>
+  args
+    .find((a) => a.startsWith(`--${k}=`))
+    ?.split('=')
+    .slice(1)
+    .join('=')
 const QUICK = flag('--quick')
 const PROFILE = QUICK ? 'quick' : 'full'
 const log = (...a) => console.error('[bench]', ...a)
@@ -45,7 +50,10 @@ function ensureDeps() {
   })
   if (!missing.length) return
   log(`installing bench dependencies (${missing.map(([n]) => n).join(', ')}) ...`)
-  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: BENCH, stdio: ['ignore', 'inherit', 'inherit'] })
+  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd: BENCH,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
   if (r.status !== 0) throw new Error(`npm install in bench/ failed (exit ${r.status})`)
 }
 
@@ -103,7 +111,11 @@ function renderOnly() {
   try {
     notes = fs.readFileSync(path.join(BENCH, 'notes.md'), 'utf8')
   } catch {}
-  const outFile = opt('out') ? path.resolve(opt('out')) : QUICK ? path.join(BENCH, 'results', 'quick', 'benchmarks.md') : path.join(ROOT, 'docs', 'benchmarks.md')
+  const outFile = opt('out')
+    ? path.resolve(opt('out'))
+    : QUICK
+      ? path.join(BENCH, 'results', 'quick', 'benchmarks.md')
+      : path.join(ROOT, 'docs', 'benchmarks.md')
   fs.writeFileSync(outFile, render(res, { docsDir: path.dirname(outFile), notes }))
   log(`re-rendered ${path.relative(process.cwd(), outFile)} from the results of ${res.meta.date}`)
 }
@@ -143,16 +155,28 @@ async function main() {
         gitHead: git('rev-parse', '--short', 'HEAD'),
         dirty: !!git('status', '--porcelain', '--', 'lib', 'src', 'index.js'),
         packages: Object.fromEntries(
-          ['@fortedigital/nextjs-cache-handler', 'forte3', '@trieb.work/nextjs-turbo-redis-cache', '@neshca/cache-handler', 'redis', '@redis/client', 'next', 'autocannon'].map((n) => [
-            n === 'forte3' ? '@fortedigital/nextjs-cache-handler (3.x, alias forte3)' : n,
-            pkgVersion(n),
-          ]),
+          [
+            '@fortedigital/nextjs-cache-handler',
+            'forte3',
+            '@trieb.work/nextjs-turbo-redis-cache',
+            '@neshca/cache-handler',
+            'redis',
+            '@redis/client',
+            'next',
+            'autocannon',
+          ].map((n) => [n === 'forte3' ? '@fortedigital/nextjs-cache-handler (3.x, alias forte3)' : n, pkgVersion(n)]),
         ),
       },
     },
     fixtures: {
       source: fx.source,
-      sizes: { real: fixtures.pageBytes(fx.real), page100k: fixtures.pageBytes(fx.page100k), page1m: fixtures.pageBytes(fx.page1m), fetch2k: JSON.stringify(fx.fetch2k).length, small: fixtures.pageBytes(fx.small) },
+      sizes: {
+        real: fixtures.pageBytes(fx.real),
+        page100k: fixtures.pageBytes(fx.page100k),
+        page1m: fixtures.pageBytes(fx.page1m),
+        fetch2k: JSON.stringify(fx.fetch2k).length,
+        small: fixtures.pageBytes(fx.small),
+      },
       compress: Object.fromEntries(['real', 'page100k', 'page1m'].map((k) => [k, fixtures.compressionRatios(fixtures.pageRaw(fx[k]))])),
     },
     micro: null,
@@ -176,10 +200,24 @@ async function main() {
       await micro.runMemory()
       await micro.runTagScale()
       const p = MICRO[PROFILE]
-      res.micro = { ...micro.results, payloads: p.payloads, rounds: p.rounds, batchMs: p.batchMs, pool: POOL, tagMaxOps: p.tagMaxOps, tagBatchMs: p.tagBatchMs, tagRounds: p.tagRounds, populateCapMs: p.populateCapMs }
+      res.micro = {
+        ...micro.results,
+        payloads: p.payloads,
+        rounds: p.rounds,
+        batchMs: p.batchMs,
+        pool: POOL,
+        tagMaxOps: p.tagMaxOps,
+        tagBatchMs: p.tagBatchMs,
+        tagRounds: p.tagRounds,
+        populateCapMs: p.populateCapMs,
+      }
       res.status = micro.status
       res.info = micro.info
-      res.compression = require('./lib/compress').compressionEstimate(ROOT, QUICK ? ['real', 'page100k'] : ['real', 'page100k', 'page1m'], QUICK ? 50 : 200)
+      res.compression = require('./lib/compress').compressionEstimate(
+        ROOT,
+        QUICK ? ['real', 'page100k'] : ['real', 'page100k', 'page1m'],
+        QUICK ? 50 : 200,
+      )
       durations.micro = Date.now() - t0
       await micro.stop()
     } else {
@@ -202,23 +240,49 @@ async function main() {
     // ------------------------------------------------------------ profiles of missed targets
     if (!flag('--no-profile') && res.micro.scenarios.length) {
       const t0 = Date.now()
-      const missed = targets(res).filter((t) => t.met === false).map((t) => t.id)
+      const missed = targets(res)
+        .filter((t) => t.met === false)
+        .map((t) => t.id)
       const l1 = res.status?.['shared-isr:l1'] === 'ok'
       const jobs = []
       if (missed.includes('get-redis'))
-        jobs.push({ contender: 'shared-isr:redis', op: 'get', title: 'get from Redis (L1 off), 100 KB page, one caller', description: 'The handler `get` path with the L1 off, one caller, the same pool of 100 KB pages as above.' })
+        jobs.push({
+          contender: 'shared-isr:redis',
+          op: 'get',
+          title: 'get from Redis (L1 off), 100 KB page, one caller',
+          description: 'The handler `get` path with the L1 off, one caller, the same pool of 100 KB pages as above.',
+        })
       if (missed.includes('get-l1') && l1)
-        jobs.push({ contender: 'shared-isr:l1', op: 'get', title: 'get from the L1, 100 KB page, one caller', description: 'The handler `get` path with the L1 on (every get is an L1 hit after warm-up), one caller.' })
+        jobs.push({
+          contender: 'shared-isr:l1',
+          op: 'get',
+          title: 'get from the L1, 100 KB page, one caller',
+          description: 'The handler `get` path with the L1 on (every get is an L1 hit after warm-up), one caller.',
+        })
       if (missed.includes('set'))
-        jobs.push({ contender: l1 ? 'shared-isr:l1' : 'shared-isr:redis', op: 'set', title: 'set, 100 KB page, one caller', description: 'The handler `set` path (encode, envelope, Redis SET), one caller.' })
+        jobs.push({
+          contender: l1 ? 'shared-isr:l1' : 'shared-isr:redis',
+          op: 'set',
+          title: 'set, 100 KB page, one caller',
+          description: 'The handler `set` path (encode, envelope, Redis SET), one caller.',
+        })
       if (missed.includes('revalidate'))
-        jobs.push({ contender: l1 ? 'shared-isr:l1' : 'shared-isr:redis', op: 'revalidate', title: 'revalidateTag (one new tag per call), one caller', description: 'The handler `revalidateTag` path, one caller, each call a tag never revalidated before (as in the scale test; the cost does not depend on the number of entries by design, so this runs on an empty database).' })
-      if (missed.includes('macro')) res.profiles.push({ title: 'macro', description: 'Not profiled automatically (a Next.js cluster); see the analysis below.' })
+        jobs.push({
+          contender: l1 ? 'shared-isr:l1' : 'shared-isr:redis',
+          op: 'revalidate',
+          title: 'revalidateTag (one new tag per call), one caller',
+          description:
+            'The handler `revalidateTag` path, one caller, each call a tag never revalidated before (as in the scale test; the cost does not depend on the number of entries by design, so this runs on an empty database).',
+        })
+      if (missed.includes('macro'))
+        res.profiles.push({ title: 'macro', description: 'Not profiled automatically (a Next.js cluster); see the analysis below.' })
       let db = 14
       for (const j of jobs) {
         log(`profiling ${j.title} ...`)
         try {
-          res.profiles.push(await profileOp({ redisUrl: redis.url, db: db--, payload: 'page100k', pool: POOL.page100k, seconds: QUICK ? 1 : 3, ...j }))
+          res.profiles.push(
+            await profileOp({ redisUrl: redis.url, db: db--, payload: 'page100k', pool: POOL.page100k, seconds: QUICK ? 1 : 3, ...j }),
+          )
         } catch (err) {
           res.profiles.push({ title: j.title, description: j.description, error: String(err.message).split('\n')[0] })
         }
@@ -241,11 +305,16 @@ async function main() {
     notes = fs.readFileSync(path.join(BENCH, 'notes.md'), 'utf8')
   } catch {}
   // A --quick run never replaces the published results.
-  const outFile = opt('out') ? path.resolve(opt('out')) : QUICK ? path.join(BENCH, 'results', 'quick', 'benchmarks.md') : path.join(docsDir, 'benchmarks.md')
+  const outFile = opt('out')
+    ? path.resolve(opt('out'))
+    : QUICK
+      ? path.join(BENCH, 'results', 'quick', 'benchmarks.md')
+      : path.join(docsDir, 'benchmarks.md')
   fs.mkdirSync(path.dirname(outFile), { recursive: true })
   fs.writeFileSync(outFile, render(res, { docsDir: path.dirname(outFile), notes }))
   log(`wrote ${path.relative(process.cwd(), outFile)} in ${((Date.now() - started) / 1000).toFixed(0)} s`)
-  for (const t of targets(res)) log(`${t.met === true ? 'MET    ' : t.met === false ? 'NOT MET' : 'n/a    '} ${t.id}: ${t.measured.replace(/\*\*/g, '')}`)
+  for (const t of targets(res))
+    log(`${t.met === true ? 'MET    ' : t.met === false ? 'NOT MET' : 'n/a    '} ${t.id}: ${t.measured.replace(/\*\*/g, '')}`)
 }
 
 /** Observations about the peers, from this run's data (plus what the bench had to do). */
@@ -256,18 +325,40 @@ function peerNotes(res) {
   for (const r of rev) {
     for (const row of r.rows) {
       if (row.servedOld && !row.sameProcess && !row.contender.startsWith('shared-isr'))
-        n.push(`**${row.contender}** served the old content as a fresh hit in ${row.servedOld} of ${row.ops} gets right after another instance revalidated it (${r.payload}, ${r.concurrency} caller${r.concurrency > 1 ? 's' : ''}), for ${require('./lib/report').windowText(row.windowsMs)} after the other instance's \`revalidateTag\` returned: its in-process copy is dropped by a Pub/Sub message that had not arrived yet.`)
+        n.push(
+          `**${row.contender}** served the old content as a fresh hit in ${row.servedOld} of ${row.ops} gets right after another instance revalidated it (${r.payload}, ${r.concurrency} caller${r.concurrency > 1 ? 's' : ''}), for ${require('./lib/report').windowText(row.windowsMs)} after the other instance's \`revalidateTag\` returned: its in-process copy is dropped by a Pub/Sub message that had not arrived yet.`,
+        )
     }
   }
   const ex = res.macro?.excludedPaths || {}
   if (Object.keys(ex).length) {
-    const who = [...new Set(Object.values(ex).flat().map((w) => w.replace(/ \(.*\)$/, '')))]
-    n.push(`Macro: ${Object.keys(ex).map((p) => `\`${p}\``).join(', ')} answered 404 with ${who.join(' and ')}. These are prerendered pages of a closed route (\`dynamicParams = false\`): they are not in Redis until something writes them, these handlers do not read the build output on a miss, and Next answers 404. @fortedigital offers \`registerInitialCache\` in \`instrumentation.ts\` for this (not wired in the example app); @trieb.work has no seeding.`)
+    const who = [
+      ...new Set(
+        Object.values(ex)
+          .flat()
+          .map((w) => w.replace(/ \(.*\)$/, '')),
+      ),
+    ]
+    n.push(
+      `Macro: ${Object.keys(ex)
+        .map((p) => `\`${p}\``)
+        .join(
+          ', ',
+        )} answered 404 with ${who.join(' and ')}. These are prerendered pages of a closed route (\`dynamicParams = false\`): they are not in Redis until something writes them, these handlers do not read the build output on a miss, and Next answers 404. @fortedigital offers \`registerInitialCache\` in \`instrumentation.ts\` for this (not wired in the example app); @trieb.work has no seeding.`,
+    )
   }
-  n.push(`@fortedigital ${v('@fortedigital/nextjs-cache-handler')} (the Next 15 line) declares \`engines.node >= 22\` and npm warns on Node 20; it runs on Node ${res.meta.versions.node.slice(1)} without a problem here. 3.x (${v('@fortedigital/nextjs-cache-handler (3.x, alias forte3)')}) declares Node ≥ 22 and Next ≥ 16.1.5: its handler API also runs on Node 20 and is measured in the micro benchmarks (its storage path is 2.x's plus a pluggable serializer); it is not in the Next 15 macro benchmark.`)
-  n.push('@fortedigital: a get is three sequential round trips (GET, HEXISTS on the shared tags hash, HMGET of the tag timestamps); set is four commands (two HSETs, SET, EXPIREAT); `revalidateTag` HSCANs the whole `__sharedTags__` hash and also the `__sharedTagsTtl__` hash on every call, so its cost grows with the number of entries. Buffers are stored as base64 inside JSON.')
-  n.push('@neshca 1.9: Next 13.5–14 only (`peerDependencies.next < 15`; installed here with `legacy-peer-deps`). A get is GET + HMGET; `revalidateTag` HSCANs the whole tags hash with `COUNT 100`, so one call at 1M entries is ~10k round trips.')
-  n.push(`@trieb.work ${v('@trieb.work/nextjs-turbo-redis-cache')}: pins \`redis\` 4.7.0; needs \`notify-keyspace-events\` to include \`Exe\` or its maps never become ready (every call then waits for them); uses database 1 unless \`VERCEL_ENV=production\`; keeps the whole tag index in memory in every process (filled by an HSCAN at start-up and by Pub/Sub), which makes \`revalidateTag\` a scan of a local Map; by default serves gets from a 10 s in-process copy (\`inMemoryCachingTime\`) whose invalidation travels by Pub/Sub; values are JSON with base64 Buffers.`)
+  n.push(
+    `@fortedigital ${v('@fortedigital/nextjs-cache-handler')} (the Next 15 line) declares \`engines.node >= 22\` and npm warns on Node 20; it runs on Node ${res.meta.versions.node.slice(1)} without a problem here. 3.x (${v('@fortedigital/nextjs-cache-handler (3.x, alias forte3)')}) declares Node ≥ 22 and Next ≥ 16.1.5: its handler API also runs on Node 20 and is measured in the micro benchmarks (its storage path is 2.x's plus a pluggable serializer); it is not in the Next 15 macro benchmark.`,
+  )
+  n.push(
+    '@fortedigital: a get is three sequential round trips (GET, HEXISTS on the shared tags hash, HMGET of the tag timestamps); set is four commands (two HSETs, SET, EXPIREAT); `revalidateTag` HSCANs the whole `__sharedTags__` hash and also the `__sharedTagsTtl__` hash on every call, so its cost grows with the number of entries. Buffers are stored as base64 inside JSON.',
+  )
+  n.push(
+    '@neshca 1.9: Next 13.5–14 only (`peerDependencies.next < 15`; installed here with `legacy-peer-deps`). A get is GET + HMGET; `revalidateTag` HSCANs the whole tags hash with `COUNT 100`, so one call at 1M entries is ~10k round trips.',
+  )
+  n.push(
+    `@trieb.work ${v('@trieb.work/nextjs-turbo-redis-cache')}: pins \`redis\` 4.7.0; needs \`notify-keyspace-events\` to include \`Exe\` or its maps never become ready (every call then waits for them); uses database 1 unless \`VERCEL_ENV=production\`; keeps the whole tag index in memory in every process (filled by an HSCAN at start-up and by Pub/Sub), which makes \`revalidateTag\` a scan of a local Map; by default serves gets from a 10 s in-process copy (\`inMemoryCachingTime\`) whose invalidation travels by Pub/Sub; values are JSON with base64 Buffers.`,
+  )
   return n
 }
 

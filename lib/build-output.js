@@ -66,7 +66,7 @@ async function readBuildOutput(handlerCtx, key, ctx) {
     const seen = {}
     const disk = new Cls({ ...handlerCtx, fs: withoutTags(fs, seen), flushToDisk: false, maxMemoryCacheSize: 0, revalidatedTags: [] })
     const data = await disk.get(key, ctx)
-    if (!data || !data.value || data.value.kind === 'FETCH') return null
+    if (!data?.value || data.value.kind === 'FETCH') return null
     const value = data.value
     if (seen.tags !== undefined) value.headers = { ...value.headers, [TAGS_HEADER]: seen.tags }
     return { value, lastModified: data.lastModified ?? Date.now() }

@@ -64,11 +64,12 @@ function resolveConfig(options = {}, env = process.env) {
   let redisUrl = options.redisUrl
   if (redisUrl === undefined) redisUrl = env.SHARED_ISR_REDIS_URL || env.REDIS_URL
   if (redisUrl === null || redisUrl === '') redisUrl = undefined
-  const urlSource =
-    options.redisUrl !== undefined ? 'redisUrl' : env.SHARED_ISR_REDIS_URL ? 'SHARED_ISR_REDIS_URL' : 'REDIS_URL'
+  const urlSource = options.redisUrl !== undefined ? 'redisUrl' : env.SHARED_ISR_REDIS_URL ? 'SHARED_ISR_REDIS_URL' : 'REDIS_URL'
   if (redisUrl !== undefined && typeof redisUrl !== 'string') throw new ConfigError(`${urlSource} must be a string`)
   if (redisUrl !== undefined && !/^rediss?(\+cluster|\+sentinel)?:\/\//i.test(redisUrl.trim())) {
-    throw new ConfigError(`${urlSource} must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://`)
+    throw new ConfigError(
+      `${urlSource} must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://`,
+    )
   }
 
   const [prefixName, prefix = DEFAULT_PREFIX] = pick('prefix', 'SHARED_ISR_PREFIX')

@@ -34,7 +34,8 @@ const isFetchSet = (data, ctx) => data?.kind === 'FETCH' || ctx?.fetchCache === 
 function lifetimeOf(data, ctx, fetch) {
   let revalidate
   let expire
-  if (ctx?.cacheControl) ({ revalidate, expire } = ctx.cacheControl) // 15.2+
+  if (ctx?.cacheControl)
+    ({ revalidate, expire } = ctx.cacheControl) // 15.2+
   else if (ctx?.revalidate !== undefined) revalidate = ctx.revalidate // 14.2, 15.0-15.1, fetch
   if (fetch && revalidate === undefined) revalidate = data?.revalidate
   if (!(revalidate === false || (typeof revalidate === 'number' && revalidate >= 0))) revalidate = undefined
@@ -66,7 +67,8 @@ function lazyStore(options) {
   /** For revalidations: without a store they must fail, never pass as recorded. */
   storeFor.required = () => {
     const s = storeFor()
-    if (!s) throw Object.assign(new Error('shared-isr is misconfigured: the revalidation was not recorded'), { code: 'ERR_SHARED_ISR_CONFIG' })
+    if (!s)
+      throw Object.assign(new Error('shared-isr is misconfigured: the revalidation was not recorded'), { code: 'ERR_SHARED_ISR_CONFIG' })
     return s
   }
   return storeFor
@@ -105,7 +107,12 @@ function createHandler(options = {}) {
         // Shared with every instance, unless one already regenerated it (NX); then judged
         // against the tag manifest like any entry (a tag may have been revalidated since).
         const tags = headerTags(seeded.value)
-        const stored = await s.write(storeKey, encodeValue(seeded.value), { lastModified: seeded.lastModified, tags, ifAbsent: true }, decodeValue)
+        const stored = await s.write(
+          storeKey,
+          encodeValue(seeded.value),
+          { lastModified: seeded.lastModified, tags, ifAbsent: true },
+          decodeValue,
+        )
         hit = stored ? await s.read(storeKey, undefined, decodeValue) : null
         // Store down: the build output beats a miss, judged against what this process knows.
         if (!hit && !stored) hit = await s.judgeLocal(seeded.value, seeded.lastModified, tags)

@@ -56,8 +56,13 @@ export type SharedIsrErrorCode =
 
 /** The class Next instantiates (`cacheHandler`). */
 export interface SharedIsrCacheHandlerClass {
-  new (ctx?: Record<string, unknown>): {
-    get(key: string, ctx?: Record<string, unknown>): Promise<{ value: unknown; lastModified: number; cacheControl?: { revalidate: number | false; expire?: number } } | null>
+  new (
+    ctx?: Record<string, unknown>,
+  ): {
+    get(
+      key: string,
+      ctx?: Record<string, unknown>,
+    ): Promise<{ value: unknown; lastModified: number; cacheControl?: { revalidate: number | false; expire?: number } } | null>
     set(key: string, data: unknown, ctx?: Record<string, unknown>): Promise<void>
     revalidateTag(tags: string | string[], durations?: { expire?: number }): Promise<void>
     resetRequestCache(): void

@@ -36,7 +36,7 @@ function closedPaths(serverDistDir) {
     const pagesCloses = !atLeast(v, 15, 5)
     for (const [route, info] of Object.entries(m.routes ?? {})) {
       const dyn = info?.srcRoute && m.dynamicRoutes?.[info.srcRoute]
-      if (!dyn || dyn.fallback !== false) continue
+      if (dyn?.fallback !== false) continue
       const pages = typeof dyn.dataRoute === 'string' && dyn.dataRoute.startsWith('/_next/data/')
       if (pages ? pagesCloses : appCloses) set.add(route)
     }

@@ -328,7 +328,8 @@ class Store {
       return writeId
     } catch (err) {
       retype(err)
-      if (err.code === 'ERR_SHARED_ISR_TOO_LARGE') this.badKeys.once(`set:${key}`, `not caching ${JSON.stringify(key)} (${err.code}): ${err.message}`)
+      if (err.code === 'ERR_SHARED_ISR_TOO_LARGE')
+        this.badKeys.once(`set:${key}`, `not caching ${JSON.stringify(key)} (${err.code}): ${err.message}`)
       else this.health.fail('set', err)
       return false
     }

@@ -12,7 +12,10 @@ const { normalizeTags } = require('./tags')
  * turn into U+FFFD and make distinct keys collide: hash the UTF-16 code units instead.
  */
 function storeKey(cacheKey) {
-  return `u:${crypto.createHash('sha256').update(Buffer.from(String(cacheKey), 'utf16le')).digest('base64url')}`
+  return `u:${crypto
+    .createHash('sha256')
+    .update(Buffer.from(String(cacheKey), 'utf16le'))
+    .digest('base64url')}`
 }
 
 const now = () => performance.timeOrigin + performance.now()
@@ -89,12 +92,17 @@ function createUseCacheHandler(options = {}) {
           c.copy(payload, at)
           at += c.byteLength
         }
-        await s.write(storeKey(cacheKey), payload, {
-          lastModified: entry.timestamp,
-          revalidate: entry.revalidate,
-          expire: Number.isFinite(entry.expire) ? entry.expire : undefined,
-          tags: normalizeTags(entry.tags),
-        }, decodeEntry)
+        await s.write(
+          storeKey(cacheKey),
+          payload,
+          {
+            lastModified: entry.timestamp,
+            revalidate: entry.revalidate,
+            expire: Number.isFinite(entry.expire) ? entry.expire : undefined,
+            tags: normalizeTags(entry.tags),
+          },
+          decodeEntry,
+        )
       } catch (err) {
         s?.badKeys.once(`use-cache:${cacheKey}`, `not caching a 'use cache' entry: ${err?.message ?? err}`)
       } finally {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-'use strict';
+'use strict'
 // `npm run demo`: three Next.js instances behind a round-robin load balancer, sharing one ISR
 // cache in Redis through shared-isr. Change the CMS content, send the webhook once, watch every
 // instance update.
@@ -15,14 +15,14 @@
 // without it the instances fall back to the in-memory store and do NOT share.
 // Ctrl-C stops everything it started.
 
-const fs = require('node:fs');
-const net = require('node:net');
-const path = require('node:path');
-const { spawnSync } = require('node:child_process');
+const fs = require('node:fs')
+const net = require('node:net')
+const path = require('node:path')
+const { spawnSync } = require('node:child_process')
 
-const ROOT = path.resolve(__dirname, '..');
-const CMS_SOURCE = path.join(ROOT, 'examples', 'blog', 'data', 'cms.json');
-const SECRET = 'demo-secret';
+const ROOT = path.resolve(__dirname, '..')
+const CMS_SOURCE = path.join(ROOT, 'examples', 'blog', 'data', 'cms.json')
+const SECRET = 'demo-secret'
 
 function usage() {
   return `Usage: npm run demo [-- --compare]
@@ -30,52 +30,53 @@ function usage() {
   --compare          also run the same app with Next's default cache (ports DEMO_PORT+1000...)
   DEMO_NEXT_VERSION  14, 15 or 16 (default 16)
   DEMO_PORT          balancer port, instances on the next three (default 3000)
-  REDIS_SERVER       redis-server binary (default: redis-server on PATH)`;
+  REDIS_SERVER       redis-server binary (default: redis-server on PATH)`
 }
 
-const say = (...lines) => console.log(lines.join('\n'));
-const step = (msg) => console.log(`\n==> ${msg}`);
+const say = (...lines) => console.log(lines.join('\n'))
+const step = (msg) => console.log(`\n==> ${msg}`)
 
 function fail(msg) {
-  console.error(`\ndemo: ${msg}`);
-  process.exit(1);
+  console.error(`\ndemo: ${msg}`)
+  process.exit(1)
 }
 
 function run(cmd, args, opts = {}) {
-  say(`    $ ${[cmd, ...args].join(' ')}`);
-  const r = spawnSync(cmd, args, { cwd: ROOT, stdio: 'inherit', ...opts });
-  if (r.error) fail(`cannot run ${cmd}: ${r.error.message}`);
-  if (r.status !== 0) fail(`${cmd} ${args.join(' ')} failed (exit ${r.status})`);
+  say(`    $ ${[cmd, ...args].join(' ')}`)
+  const r = spawnSync(cmd, args, { cwd: ROOT, stdio: 'inherit', ...opts })
+  if (r.error) fail(`cannot run ${cmd}: ${r.error.message}`)
+  if (r.status !== 0) fail(`${cmd} ${args.join(' ')} failed (exit ${r.status})`)
 }
 
 function hasCommand(cmd, args = ['--version']) {
-  const r = spawnSync(cmd, args, { stdio: 'ignore' });
-  return !r.error && r.status === 0;
+  const r = spawnSync(cmd, args, { stdio: 'ignore' })
+  return !r.error && r.status === 0
 }
 
 /** The addon is built by the package's own `npm run build` (napi-rs, needs cargo). */
 function ensureAddon() {
-  const built = fs.readdirSync(ROOT).some((f) => /^shared-isr\.[\w-]+\.node$/.test(f));
-  if (built) return;
-  step('Building the native addon (first run only)');
-  if (!hasCommand('cargo')) fail('the native addon is not built and cargo (Rust) was not found: install Rust from https://rustup.rs and run again');
+  const built = fs.readdirSync(ROOT).some((f) => /^shared-isr\.[\w-]+\.node$/.test(f))
+  if (built) return
+  step('Building the native addon (first run only)')
+  if (!hasCommand('cargo'))
+    fail('the native addon is not built and cargo (Rust) was not found: install Rust from https://rustup.rs and run again')
   if (!fs.existsSync(path.join(ROOT, 'node_modules', '@napi-rs', 'cli'))) {
-    run('npm', [fs.existsSync(path.join(ROOT, 'package-lock.json')) ? 'ci' : 'install', '--no-audit', '--no-fund']);
+    run('npm', [fs.existsSync(path.join(ROOT, 'package-lock.json')) ? 'ci' : 'install', '--no-audit', '--no-fund'])
   }
-  run('npm', ['run', 'build']);
+  run('npm', ['run', 'build'])
 }
 
 function portFree(port) {
   return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
+    const srv = net.createServer()
+    srv.once('error', () => resolve(false))
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)))
+  })
 }
 
 async function checkPorts(ports) {
   for (const p of ports) {
-    if (!(await portFree(p))) fail(`port ${p} is in use. Pick other ports, e.g. DEMO_PORT=5000 npm run demo`);
+    if (!(await portFree(p))) fail(`port ${p} is in use. Pick other ports, e.g. DEMO_PORT=5000 npm run demo`)
   }
 }
 
@@ -85,67 +86,73 @@ function editCommand(cmsFile) {
     `node -e 'const f=process.argv[1],c=JSON.parse(fs.readFileSync(f));` +
     `c.rev="edit-"+Date.now().toString(36);c.posts[0].title="Hello world, edited at "+new Date().toLocaleTimeString();` +
     `fs.writeFileSync(f,JSON.stringify(c,null,2))' ${JSON.stringify(cmsFile)}`
-  );
+  )
 }
 
 async function main() {
-  const args = process.argv.slice(2);
-  if (args.includes('--help') || args.includes('-h')) return say(usage());
-  const unknown = args.filter((a) => a !== '--compare');
-  if (unknown.length) fail(`unknown argument(s) ${unknown.join(' ')}\n\n${usage()}`);
-  const compare = args.includes('--compare');
+  const args = process.argv.slice(2)
+  if (args.includes('--help') || args.includes('-h')) return say(usage())
+  const unknown = args.filter((a) => a !== '--compare')
+  if (unknown.length) fail(`unknown argument(s) ${unknown.join(' ')}\n\n${usage()}`)
+  const compare = args.includes('--compare')
 
-  const { VERSIONS, normalizeMajor, ensureInstalled, WORK_ROOT } = require('./e2e/install-next');
-  let major;
+  const { VERSIONS, normalizeMajor, ensureInstalled, WORK_ROOT } = require('./e2e/install-next')
+  let major
   try {
-    major = normalizeMajor(process.env.DEMO_NEXT_VERSION || '16');
+    major = normalizeMajor(process.env.DEMO_NEXT_VERSION || '16')
   } catch (e) {
-    fail(e.message);
+    fail(e.message)
   }
-  const base = Number(process.env.DEMO_PORT || 3000);
-  if (!Number.isInteger(base) || base < 1 || base > 65535 - 1004) fail(`DEMO_PORT must be a port number, got ${process.env.DEMO_PORT}`);
-  const sharedPorts = { lb: base, instances: [base + 1, base + 2, base + 3] };
-  const defaultPorts = { lb: base + 1000, instances: [base + 1001, base + 1002, base + 1003] };
-  await checkPorts([sharedPorts.lb, ...sharedPorts.instances, ...(compare ? [defaultPorts.lb, ...defaultPorts.instances] : [])]);
+  const base = Number(process.env.DEMO_PORT || 3000)
+  if (!Number.isInteger(base) || base < 1 || base > 65535 - 1004) fail(`DEMO_PORT must be a port number, got ${process.env.DEMO_PORT}`)
+  const sharedPorts = { lb: base, instances: [base + 1, base + 2, base + 3] }
+  const defaultPorts = { lb: base + 1000, instances: [base + 1001, base + 1002, base + 1003] }
+  await checkPorts([sharedPorts.lb, ...sharedPorts.instances, ...(compare ? [defaultPorts.lb, ...defaultPorts.instances] : [])])
 
-  say(`shared-isr demo: Next.js ${VERSIONS[major].next}, 3 instances behind a load balancer${compare ? ', and the same with Next\'s default cache' : ''}`);
-  ensureAddon();
+  say(
+    `shared-isr demo: Next.js ${VERSIONS[major].next}, 3 instances behind a load balancer${compare ? ", and the same with Next's default cache" : ''}`,
+  )
+  ensureAddon()
 
-  step(`Installing Next.js ${VERSIONS[major].next} (first run only)`);
-  await ensureInstalled(major);
+  step(`Installing Next.js ${VERSIONS[major].next} (first run only)`)
+  await ensureInstalled(major)
 
   // Required only now: it loads the addon's package paths and registers cleanup hooks.
-  const { startCluster, buildApp, onSignal, redisServerAvailable, request } = require('./e2e/harness');
+  const { startCluster, buildApp, onSignal, redisServerAvailable, request } = require('./e2e/harness')
 
-  const redisVersion = redisServerAvailable();
-  step('Building the example app (examples/blog; cached after the first run)');
-  await buildApp({ version: major, mode: 'shared' });
-  if (compare) await buildApp({ version: major, mode: 'default' });
+  const redisVersion = redisServerAvailable()
+  step('Building the example app (examples/blog; cached after the first run)')
+  await buildApp({ version: major, mode: 'shared' })
+  if (compare) await buildApp({ version: major, mode: 'default' })
 
   // A fresh copy of the example CMS every run, at a fixed place the instructions can name.
-  const demoDir = path.join(WORK_ROOT, 'demo');
-  fs.mkdirSync(demoDir, { recursive: true });
-  const cmsFile = path.join(demoDir, 'cms.json');
-  fs.copyFileSync(CMS_SOURCE, cmsFile);
+  const demoDir = path.join(WORK_ROOT, 'demo')
+  fs.mkdirSync(demoDir, { recursive: true })
+  const cmsFile = path.join(demoDir, 'cms.json')
+  fs.copyFileSync(CMS_SOURCE, cmsFile)
 
-  const clusters = [];
-  let stopping = false;
+  const clusters = []
+  let stopping = false
   async function stopAll(reason) {
-    if (stopping) return;
-    stopping = true;
-    say('', `Stopping (${reason}): instances, balancer${redisVersion ? ', redis-server' : ''} ...`);
+    if (stopping) return
+    stopping = true
+    say('', `Stopping (${reason}): instances, balancer${redisVersion ? ', redis-server' : ''} ...`)
     const timer = setTimeout(() => {
-      console.error('demo: stopping took too long; killing what is left');
-      process.exit(1);
-    }, 20_000);
-    await Promise.all(clusters.map((c) => c.stop().catch((e) => console.error(`demo: ${e.message}`))));
-    clearTimeout(timer);
-    say('Stopped. Nothing left running.');
-    process.exit(0);
+      console.error('demo: stopping took too long; killing what is left')
+      process.exit(1)
+    }, 20_000)
+    await Promise.all(clusters.map((c) => c.stop().catch((e) => console.error(`demo: ${e.message}`))))
+    clearTimeout(timer)
+    say('Stopped. Nothing left running.')
+    process.exit(0)
   }
-  onSignal((sig) => stopAll(sig));
+  onSignal((sig) => stopAll(sig))
 
-  step(redisVersion ? `Starting redis-server ${redisVersion}, 3 instances and the balancer` : 'Starting 3 instances and the balancer (no redis-server found)');
+  step(
+    redisVersion
+      ? `Starting redis-server ${redisVersion}, 3 instances and the balancer`
+      : 'Starting 3 instances and the balancer (no redis-server found)',
+  )
   const shared = await startCluster({
     version: major,
     instances: 3,
@@ -156,11 +163,11 @@ async function main() {
     lbPort: sharedPorts.lb,
     instancePorts: sharedPorts.instances,
     removeOnExit: true,
-  });
-  clusters.push(shared);
-  let plain = null;
+  })
+  clusters.push(shared)
+  let plain = null
   if (compare) {
-    step("Starting the same app with Next's default cache");
+    step("Starting the same app with Next's default cache")
     plain = await startCluster({
       version: major,
       instances: 3,
@@ -170,20 +177,20 @@ async function main() {
       lbPort: defaultPorts.lb,
       instancePorts: defaultPorts.instances,
       removeOnExit: true,
-    });
-    clusters.push(plain);
+    })
+    clusters.push(plain)
   }
   // Render every page once so the first look shows cached pages.
-  for (const c of clusters) for (const i of c.instances) await request(`${i.url}/posts/hello-world`).catch(() => {});
+  for (const c of clusters) for (const i of c.instances) await request(`${i.url}/posts/hello-world`).catch(() => {})
 
-  const urls = (c) => c.instances.map((i) => i.url).join('  ');
-  const page = '/posts/hello-world';
-  const ports = (c) => c.instances.map((i) => i.port).join(' ');
+  const urls = (c) => c.instances.map((i) => i.url).join('  ')
+  const page = '/posts/hello-world'
+  const ports = (c) => c.instances.map((i) => i.port).join(' ')
   // Prints "<port>: <title> rendered by <instance>" for each instance.
   const peek = (c) =>
-    `for p in ${ports(c)}; do echo "$p: $(curl -s http://127.0.0.1:$p${page} | grep -o 'data-testid="\\(content\\|instance\\)">[^<]*' | sed -e 's/.*content">//' -e 's/.*instance">/rendered by /' | paste -sd' ')"; done`;
+    `for p in ${ports(c)}; do echo "$p: $(curl -s http://127.0.0.1:$p${page} | grep -o 'data-testid="\\(content\\|instance\\)">[^<]*' | sed -e 's/.*content">//' -e 's/.*instance">/rendered by /' | paste -sd' ')"; done`
   const webhook = (c, body) =>
-    `curl -s -X POST ${c.lbUrl}/api/revalidate -H 'x-revalidate-secret: ${SECRET}' -H 'content-type: application/json' -d '${JSON.stringify(body)}'; echo`;
+    `curl -s -X POST ${c.lbUrl}/api/revalidate -H 'x-revalidate-secret: ${SECRET}' -H 'content-type: application/json' -d '${JSON.stringify(body)}'; echo`
   const lines = [
     '',
     '==================================================================================',
@@ -191,7 +198,7 @@ async function main() {
       redisVersion ? `one Redis (${shared.redisUrl})` : 'NO Redis'
     }`,
     '==================================================================================',
-  ];
+  ]
   if (!redisVersion) {
     lines.push(
       '',
@@ -199,20 +206,16 @@ async function main() {
       '  !! the instances do NOT share a cache, and a webhook refreshes only the instance it',
       '  !! reaches. Install Redis (e.g. `apt install redis-server`, `brew install redis`) and',
       '  !! run the demo again to see them share.',
-    );
+    )
   }
-  lines.push(
-    '',
-    `  Load balancer (round robin): ${shared.lbUrl}`,
-    `  Instances:                   ${urls(shared)}`,
-  );
+  lines.push('', `  Load balancer (round robin): ${shared.lbUrl}`, `  Instances:                   ${urls(shared)}`)
   if (plain) {
     lines.push(
       '',
       "  Same app, Next's default cache (each instance its own cache):",
       `  Load balancer:               ${plain.lbUrl}`,
       `  Instances:                   ${urls(plain)}`,
-    );
+    )
   }
   lines.push(
     '',
@@ -239,14 +242,14 @@ async function main() {
           '   webhook shows the new title; the others keep their own copy. From a terminal:',
         ]),
     `     ${peek(shared)}`,
-  );
+  )
   if (plain) {
     lines.push(
       '',
       "   With Next's default cache, the same webhook refreshes one instance only:",
       `     ${webhook(plain, { tags: ['posts'] })}`,
       `     ${peek(plain)}`,
-    );
+    )
   }
   lines.push(
     '',
@@ -260,14 +263,14 @@ async function main() {
     `Logs: ${shared.runDir}${plain ? `, ${plain.runDir}` : ''} (removed on exit)`,
     'Press Ctrl-C to stop everything.',
     '',
-  );
-  say(...lines);
+  )
+  say(...lines)
 
   // Stay up until a signal; the harness's servers do not keep the event loop alive themselves.
-  setInterval(() => {}, 1 << 30);
+  setInterval(() => {}, 1 << 30)
 }
 
 main().catch((err) => {
-  console.error(`\ndemo failed: ${err.stack || err.message}`);
-  process.exit(1);
-});
+  console.error(`\ndemo failed: ${err.stack || err.message}`)
+  process.exit(1)
+})

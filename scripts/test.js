@@ -23,17 +23,24 @@ function run(label, cmd, args, opts = {}) {
 }
 
 run('system packages', 'bash', ['scripts/ensure-system.sh'])
-if (!fs.existsSync(path.join(root, 'node_modules', '@napi-rs', 'cli'))) {
+if (!['@napi-rs/cli', '@biomejs/biome'].every((m) => fs.existsSync(path.join(root, 'node_modules', m)))) {
   run('npm install', 'npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'])
 }
 run('build addon', 'npm', ['run', 'build', '--silent'])
+run('js format and lints', process.execPath, [path.join(root, 'node_modules', '@biomejs', 'biome', 'bin', 'biome'), 'ci', '.'])
 run('rust format', 'cargo', ['fmt', '--check'])
 run('rust lints', 'cargo', ['clippy', '--all-targets', '--quiet', '--', '-D', 'warnings'])
 run('rust tests', 'cargo', ['test', '--', '--test-threads=2'])
-const unit = fs.readdirSync(path.join(root, '__test__')).filter((f) => f.endsWith('.test.js')).map((f) => `__test__/${f}`)
+const unit = fs
+  .readdirSync(path.join(root, '__test__'))
+  .filter((f) => f.endsWith('.test.js'))
+  .map((f) => `__test__/${f}`)
 run('js tests', process.execPath, ['--test', '--test-concurrency=1', ...unit])
 if (process.env.SKIP_E2E !== '1' && fs.existsSync(path.join(root, '__test__', 'e2e'))) {
-  const e2e = fs.readdirSync(path.join(root, '__test__', 'e2e')).filter((f) => f.endsWith('.test.js')).map((f) => `__test__/e2e/${f}`)
+  const e2e = fs
+    .readdirSync(path.join(root, '__test__', 'e2e'))
+    .filter((f) => f.endsWith('.test.js'))
+    .map((f) => `__test__/e2e/${f}`)
   if (e2e.length) run('e2e tests (real Next.js apps)', process.execPath, ['--test', '--test-concurrency=1', ...e2e])
 }
 console.log('\n[test] all green')

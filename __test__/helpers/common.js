@@ -92,7 +92,8 @@ function makeBuildDir(buildId, { routes, closedRoutes = [] } = {}) {
     const manifest = { version: 4, routes: {}, dynamicRoutes: {}, notFoundRoutes: [], preview: {} }
     for (const [p, src] of Object.entries(routes)) {
       manifest.routes[p] = { initialRevalidateSeconds: 60, srcRoute: src, dataRoute: `${p}.rsc` }
-      if (src) manifest.dynamicRoutes[src] ??= { routeRegex: '^x$', dataRoute: `${src}.rsc`, fallback: closedRoutes.includes(src) ? false : null }
+      if (src)
+        manifest.dynamicRoutes[src] ??= { routeRegex: '^x$', dataRoute: `${src}.rsc`, fallback: closedRoutes.includes(src) ? false : null }
     }
     fs.writeFileSync(path.join(root, 'prerender-manifest.json'), JSON.stringify(manifest))
   }
@@ -145,7 +146,7 @@ function assertLossless(actual, expected, at = 'value') {
   if (Array.isArray(expected)) {
     assert.ok(Array.isArray(actual), `${at}: expected an array, got ${describeType(actual)}`)
     assert.equal(actual.length, expected.length, `${at}: array length`)
-    expected.forEach((v, i) => assertLossless(actual[i], v, `${at}[${i}]`))
+    for (const [i, v] of expected.entries()) assertLossless(actual[i], v, `${at}[${i}]`)
     return
   }
   if (isPlainObject(expected)) {
@@ -231,10 +232,37 @@ function fixCrc(envelope) {
 // The documented ACL line (docs/operations.md): keys under the prefix, no channels, and only
 // the commands shared-isr sends (scripts' inner commands included); `extra` per topology.
 const aclLine = (user, password, prefix, extra = []) => [
-  'ACL', 'SETUSER', user, 'reset', 'on', `>${password}`, `~${prefix}*`, 'resetchannels', '-@all',
-  '+hello', '+auth', '+ping', '+client|tracking', // Redis >= 7.2 also: '+client|setinfo'
-  '+get', '+set', '+strlen', '+getrange', '+multi', '+exec', '+evalsha', '+eval', '+script|load',
-  '+incr', '+exists', '+hset', '+hget', '+hdel', '+zadd', '+zrem', '+zscore', '+zrangebyscore',
+  'ACL',
+  'SETUSER',
+  user,
+  'reset',
+  'on',
+  `>${password}`,
+  `~${prefix}*`,
+  'resetchannels',
+  '-@all',
+  '+hello',
+  '+auth',
+  '+ping',
+  '+client|tracking', // Redis >= 7.2 also: '+client|setinfo'
+  '+get',
+  '+set',
+  '+strlen',
+  '+getrange',
+  '+multi',
+  '+exec',
+  '+evalsha',
+  '+eval',
+  '+script|load',
+  '+incr',
+  '+exists',
+  '+hset',
+  '+hget',
+  '+hdel',
+  '+zadd',
+  '+zrem',
+  '+zscore',
+  '+zrangebyscore',
   ...extra,
 ]
 
@@ -242,7 +270,10 @@ const aclLine = (user, password, prefix, extra = []) => [
 function runNode(code, timeoutMs = 15_000) {
   const { spawn } = require('node:child_process')
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SHARED_ISR_REDIS_URL: '' } })
+    const child = spawn(process.execPath, ['-e', code], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, SHARED_ISR_REDIS_URL: '' },
+    })
     let out = ''
     child.stdout.on('data', (d) => (out += d))
     child.stderr.on('data', (d) => (out += d))

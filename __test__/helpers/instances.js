@@ -75,7 +75,7 @@ async function startInstance(options, handlerCtx = {}) {
   await new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('worker did not start')), 15000)
     child.once('message', (m) => {
-      if (m && m.ready) {
+      if (m?.ready) {
         clearTimeout(t)
         resolve()
       }

@@ -25,9 +25,18 @@ const waitUntil = (what, fn, timeoutMs = 20_000) => waitFor(fn, { timeoutMs, int
 
 /** redis-server flags for a TLS port (server cert, CA, TLS replication, no client certs). */
 const tlsServerArgs = (tls, port) => [
-  '--tls-port', String(port),
-  '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca,
-  '--tls-replication', 'yes', '--tls-auth-clients', 'no',
+  '--tls-port',
+  String(port),
+  '--tls-cert-file',
+  tls.cert,
+  '--tls-key-file',
+  tls.key,
+  '--tls-ca-cert-file',
+  tls.ca,
+  '--tls-replication',
+  'yes',
+  '--tls-auth-clients',
+  'no',
 ]
 
 function run(cmd, args) {
@@ -69,27 +78,44 @@ async function startCluster({ primaries = 3, replicasPerPrimary = 1, tls = null 
       }
       servers.push(
         await startRedis([
-          '--cluster-enabled', 'yes',
-          '--cluster-config-file', path.join(dir, `nodes-${i}.conf`),
-          '--cluster-node-timeout', '2000',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          path.join(dir, `nodes-${i}.conf`),
+          '--cluster-node-timeout',
+          '2000',
           // The bus port defaults to port + 10000: taken, or past 65535 for a high free port.
-          '--cluster-port', String(await freePort()),
+          '--cluster-port',
+          String(await freePort()),
           // A new replica (and a demoted primary) syncs at once, not after 5 s.
-          '--repl-diskless-sync-delay', '0',
-          '--dir', dir,
+          '--repl-diskless-sync-delay',
+          '0',
+          '--dir',
+          dir,
           ...tlsArgs,
         ]),
       )
     }
     const ports = servers.map((s) => s.port)
-    await run(REDIS_CLI, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicasPerPrimary), '--cluster-yes'])
+    await run(REDIS_CLI, [
+      '--cluster',
+      'create',
+      ...ports.map((p) => `127.0.0.1:${p}`),
+      '--cluster-replicas',
+      String(replicasPerPrimary),
+      '--cluster-yes',
+    ])
     await waitUntil('cluster state ok on every node, replicas attached', async () => {
       for (const p of ports) if (info(await cmdOn(p, 'CLUSTER', 'INFO'), 'cluster_state') !== 'ok') return false
-      const nodes = String(await cmdOn(ports[0], 'CLUSTER', 'NODES')).trim().split('\n')
+      const nodes = String(await cmdOn(ports[0], 'CLUSTER', 'NODES'))
+        .trim()
+        .split('\n')
       return nodes.filter((l) => / (slave|replica) [0-9a-f]{40} /.test(l)).length === primaries * replicasPerPrimary
     })
     const cluster = {
-      url: tls ? `rediss+cluster://${tlsPorts.map((p) => `127.0.0.1:${p}`).join(',')}` : `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
+      url: tls
+        ? `rediss+cluster://${tlsPorts.map((p) => `127.0.0.1:${p}`).join(',')}`
+        : `redis+cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
       ports,
       tlsPorts,
       servers,
@@ -106,9 +132,15 @@ async function startCluster({ primaries = 3, replicasPerPrimary = 1, tls = null 
       /** Promotes a replica of `primaryPort` (CLUSTER FAILOVER on it) and waits until it serves. */
       async failover(primaryPort) {
         const id = String(await cmdOn(primaryPort, 'CLUSTER', 'MYID'))
-        const nodes = String(await cmdOn(primaryPort, 'CLUSTER', 'NODES')).trim().split('\n')
-        const replica = nodes.map((l) => l.split(' ')).find((f) => f[3] === id)
-        if (!replica) throw new Error(`no replica of ${primaryPort}`)
+        // A replica that re-attached after an earlier failover shows in CLUSTER NODES a moment later.
+        let replica
+        await waitUntil(`a replica of ${primaryPort} in CLUSTER NODES`, async () => {
+          const nodes = String(await cmdOn(primaryPort, 'CLUSTER', 'NODES'))
+            .trim()
+            .split('\n')
+          replica = nodes.map((l) => l.split(' ')).find((f) => f[3] === id)
+          return !!replica
+        })
         const to = Number(replica[1].split('@')[0].split(':')[1])
         await cmdOn(to, 'CLUSTER', 'FAILOVER')
         await waitUntil(`replica ${to} takes over from ${primaryPort}`, async () => {
@@ -207,7 +239,14 @@ async function startSentinel({ serviceName = 'shared-isr', sentinels = 3, tls = 
           'bind 127.0.0.1',
           `dir ${dir}`,
           ...(tls
-            ? [`tls-port ${tlsPort}`, `tls-cert-file ${tls.cert}`, `tls-key-file ${tls.key}`, `tls-ca-cert-file ${tls.ca}`, 'tls-replication yes', 'tls-auth-clients no']
+            ? [
+                `tls-port ${tlsPort}`,
+                `tls-cert-file ${tls.cert}`,
+                `tls-key-file ${tls.key}`,
+                `tls-ca-cert-file ${tls.ca}`,
+                'tls-replication yes',
+                'tls-auth-clients no',
+              ]
             : []),
           `sentinel monitor ${serviceName} 127.0.0.1 ${pt.port ?? primary.port} 2`,
           `sentinel down-after-milliseconds ${serviceName} 1000`,
@@ -226,13 +265,17 @@ async function startSentinel({ serviceName = 'shared-isr', sentinels = 3, tls = 
       sentinelTlsPorts.push(tlsPort)
     }
     const ports = [primary.port, replica.port]
-    await waitUntil('sentinels see the replica and each other', async () => {
-      for (const p of sentinelPorts) {
-        if ((await cmdOn(p, 'SENTINEL', 'REPLICAS', serviceName)).length < 1) return false
-        if ((await cmdOn(p, 'SENTINEL', 'SENTINELS', serviceName)).length < sentinels - 1) return false
-      }
-      return true
-    }, 30_000)
+    await waitUntil(
+      'sentinels see the replica and each other',
+      async () => {
+        for (const p of sentinelPorts) {
+          if ((await cmdOn(p, 'SENTINEL', 'REPLICAS', serviceName)).length < 1) return false
+          if ((await cmdOn(p, 'SENTINEL', 'SENTINELS', serviceName)).length < sentinels - 1) return false
+        }
+        return true
+      },
+      30_000,
+    )
     const masterOn = async (p) => {
       const port = Number((await cmdOn(p, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', serviceName))[1])
       return plain.get(port) ?? port

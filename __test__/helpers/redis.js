@@ -86,8 +86,7 @@ function parseReply(buf, at) {
   }
 }
 
-const toStrings = (v) =>
-  Buffer.isBuffer(v) ? v.toString('utf8') : Array.isArray(v) ? v.map(toStrings) : v
+const toStrings = (v) => (Buffer.isBuffer(v) ? v.toString('utf8') : Array.isArray(v) ? v.map(toStrings) : v)
 
 class RespClient {
   constructor(port, host = '127.0.0.1') {
@@ -176,14 +175,22 @@ class RedisServer {
 
   async start() {
     const args = [
-      '--port', String(this.port),
-      '--bind', '127.0.0.1',
-      '--save', '',
-      '--appendonly', 'no',
-      '--dir', os.tmpdir(),
-      '--dbfilename', `shared-isr-test-${this.port}.rdb`,
-      '--enable-debug-command', 'yes',
-      '--loglevel', 'warning',
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      os.tmpdir(),
+      '--dbfilename',
+      `shared-isr-test-${this.port}.rdb`,
+      '--enable-debug-command',
+      'yes',
+      '--loglevel',
+      'warning',
       ...this.extraArgs,
     ]
     const proc = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] })

@@ -29,11 +29,18 @@ function versions() {
   // A bigger buffer whose slices are handed over, as Next does for segment data.
   const arena = bytes(4096, 7)
   return {
-    '14.2': {
+    14.2: {
       getCtx: {
         app: { kindHint: 'app' },
         pages: { kindHint: 'pages' },
-        fetch: (tags = [], softTags = []) => ({ kindHint: 'fetch', revalidate: 60, fetchUrl: 'https://api.example/x', fetchIdx: 0, tags, softTags }),
+        fetch: (tags = [], softTags = []) => ({
+          kindHint: 'fetch',
+          revalidate: 60,
+          fetchUrl: 'https://api.example/x',
+          fetchIdx: 0,
+          tags,
+          softTags,
+        }),
       },
       setCtx: {
         page: (revalidate = 60) => ({ revalidate }),
@@ -56,7 +63,10 @@ function versions() {
           value: {
             kind: 'PAGE',
             html: '<html><body>small</body></html>',
-            pageData: { pageProps: { post: { id: 1, title: 'héllo', tags: ['a', 'b'], draft: false, score: 1.5, none: null } }, __N_SSG: true },
+            pageData: {
+              pageProps: { post: { id: 1, title: 'héllo', tags: ['a', 'b'], draft: false, score: 1.5, none: null } },
+              __N_SSG: true,
+            },
             postponed: undefined,
             headers: undefined,
             status: undefined,
@@ -80,7 +90,12 @@ function versions() {
           ctx: 'fetch',
           value: {
             kind: 'FETCH',
-            data: { headers: { 'content-type': 'application/json', etag: '"abc"' }, body: Buffer.from('{"hello":"wörld"}').toString('base64'), url: 'https://api.example/x', status: 200 },
+            data: {
+              headers: { 'content-type': 'application/json', etag: '"abc"' },
+              body: Buffer.from('{"hello":"wörld"}').toString('base64'),
+              url: 'https://api.example/x',
+              status: 200,
+            },
             revalidate: 60,
           },
         },
@@ -91,12 +106,19 @@ function versions() {
         'null (cached 404)': { ctx: 'pages', value: null },
       },
     },
-    '16': {
+    16: {
       getCtx: {
         APP_PAGE: { kind: 'APP_PAGE', isRoutePPREnabled: false, isFallback: false },
         APP_ROUTE: { kind: 'APP_ROUTE', isFallback: false },
         PAGES: { kind: 'PAGES', isFallback: false },
-        FETCH: (tags = [], softTags = []) => ({ kind: 'FETCH', revalidate: 60, fetchUrl: 'https://api.example/y', fetchIdx: 1, tags, softTags }),
+        FETCH: (tags = [], softTags = []) => ({
+          kind: 'FETCH',
+          revalidate: 60,
+          fetchUrl: 'https://api.example/y',
+          fetchIdx: 1,
+          tags,
+          softTags,
+        }),
       },
       setCtx: {
         page: (revalidate = 60, expire = 31536000, kind) => ({
@@ -156,7 +178,12 @@ function versions() {
             kind: 'APP_ROUTE',
             body: arena.subarray(1000, 3500),
             status: 200,
-            headers: { 'content-type': 'image/png', 'x-next-cache-tags': '_N_T_/layout,_N_T_/img/route,_N_T_/img', 'cache-control': 'x', 'x-count': 3 },
+            headers: {
+              'content-type': 'image/png',
+              'x-next-cache-tags': '_N_T_/layout,_N_T_/img/route,_N_T_/img',
+              'cache-control': 'x',
+              'x-count': 3,
+            },
           },
         },
         'APP_ROUTE (empty body)': {
@@ -190,7 +217,12 @@ function versions() {
           ctx: 'FETCH',
           value: {
             kind: 'FETCH',
-            data: { headers: { 'content-type': 'image/png' }, body: bytes(5000, 9).toString('base64'), url: 'https://cdn.example/a.png', status: 200 },
+            data: {
+              headers: { 'content-type': 'image/png' },
+              body: bytes(5000, 9).toString('base64'),
+              url: 'https://cdn.example/a.png',
+              status: 200,
+            },
             revalidate: 30,
           },
         },

@@ -10,8 +10,14 @@ const { entry } = require('./workload')
 const CODECS = {
   'gzip -1': { c: (b) => zlib.gzipSync(b, { level: 1 }), d: (b) => zlib.gunzipSync(b) },
   'gzip -6': { c: (b) => zlib.gzipSync(b, { level: 6 }), d: (b) => zlib.gunzipSync(b) },
-  'brotli q1': { c: (b) => zlib.brotliCompressSync(b, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1 } }), d: (b) => zlib.brotliDecompressSync(b) },
-  'brotli q4': { c: (b) => zlib.brotliCompressSync(b, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } }), d: (b) => zlib.brotliDecompressSync(b) },
+  'brotli q1': {
+    c: (b) => zlib.brotliCompressSync(b, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1 } }),
+    d: (b) => zlib.brotliDecompressSync(b),
+  },
+  'brotli q4': {
+    c: (b) => zlib.brotliCompressSync(b, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 4 } }),
+    d: (b) => zlib.brotliDecompressSync(b),
+  },
 }
 
 function timeIt(fn, minMs) {
@@ -34,7 +40,13 @@ function compressionEstimate(root, payloads = ['real', 'page100k', 'page1m'], mi
     const rows = []
     for (const [name, k] of Object.entries(CODECS)) {
       const c = k.c(encoded)
-      rows.push({ codec: name, bytes: c.length, ratio: encoded.length / c.length, compressUs: timeIt(() => k.c(encoded), minMs), decompressUs: timeIt(() => k.d(c), minMs) })
+      rows.push({
+        codec: name,
+        bytes: c.length,
+        ratio: encoded.length / c.length,
+        compressUs: timeIt(() => k.c(encoded), minMs),
+        decompressUs: timeIt(() => k.d(c), minMs),
+      })
     }
     out.push({ payload, encodedBytes: encoded.length, rows })
   }

@@ -36,7 +36,7 @@ function pkgVersion(name, from = BENCH) {
     return JSON.parse(fs.readFileSync(p, 'utf8')).version
   } catch {
     // packages whose exports hide package.json
-    let dir = path.join(from, 'node_modules', name)
+    const dir = path.join(from, 'node_modules', name)
     try {
       return JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).version
     } catch {
@@ -85,7 +85,7 @@ function sharedIsr(name, { redisUrl, db, dir }) {
       return {
         version: JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version,
         stats,
-        l1Implemented: stats && Object.prototype.hasOwnProperty.call(stats, 'l1Entries'),
+        l1Implemented: stats && Object.hasOwn(stats, 'l1Entries'),
         strictImplemented: resolved.strict === true || Object.keys(stats || {}).some((k) => /strict/i.test(k)),
       }
     },
@@ -170,7 +170,11 @@ function trieb(name, { redisUrl, db }) {
     get: (e) => h.get(e.key, e.getCtx),
     set: (e) => h.set(e.key, e.value, e.setCtx()),
     revalidate: (tags) => h.revalidateTag(tags),
-    info: () => ({ version: pkgVersion('@trieb.work/nextjs-turbo-redis-cache'), client: `redis ${pkgVersion('redis', path.dirname(require.resolve('@trieb.work/nextjs-turbo-redis-cache', { paths: [BENCH] })))}`, variant }),
+    info: () => ({
+      version: pkgVersion('@trieb.work/nextjs-turbo-redis-cache'),
+      client: `redis ${pkgVersion('redis', path.dirname(require.resolve('@trieb.work/nextjs-turbo-redis-cache', { paths: [BENCH] })))}`,
+      variant,
+    }),
     async close() {
       try {
         await h?.client?.quit()

@@ -101,7 +101,14 @@ function writePage(dir, page) {
     fs.writeFileSync(path.join(dir, `segment-${i}.rsc`), s.data)
     return { key: s.key, file: `segment-${i}.rsc` }
   })
-  fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ headers: page.meta.headers, status: page.meta.status ?? 200, segments: segs, routeCacheKey: page.meta.routeCache?.key }, null, 2) + '\n')
+  fs.writeFileSync(
+    path.join(dir, 'meta.json'),
+    JSON.stringify(
+      { headers: page.meta.headers, status: page.meta.status ?? 200, segments: segs, routeCacheKey: page.meta.routeCache?.key },
+      null,
+      2,
+    ) + '\n',
+  )
 }
 
 function findFetchEntry(appDir) {
@@ -136,8 +143,14 @@ function generateFixtures(log = console.error) {
 
   const realTotal = real.html.length + real.rsc.length + real.segments.reduce((a, s) => a + s.data.length, 0)
   const scale = TARGET_PAGE / realTotal
-  const html = pad(others.map((p) => p.html), Math.round(real.html.length * scale))
-  const rsc = pad(others.map((p) => p.rsc), Math.round(real.rsc.length * scale))
+  const html = pad(
+    others.map((p) => p.html),
+    Math.round(real.html.length * scale),
+  )
+  const rsc = pad(
+    others.map((p) => p.rsc),
+    Math.round(real.rsc.length * scale),
+  )
   const segments = real.segments.map((s) => {
     const same = others.map((p) => p.segments.find((o) => o.cls === s.cls)?.data).filter(Boolean)
     const r = pad(same, Math.round(s.data.length * scale))
@@ -174,7 +187,12 @@ function generateFixtures(log = console.error) {
       segments: segments.map((s) => ({ key: s.key, bytes: s.data.length, pieces: s.used, distinctPages: s.distinct })),
       pagesAvailable: pages.length,
     },
-    fetch: { from: path.relative(ROOT, fetchEntry.file), realBytes: fetchEntry.size, bytes: JSON.stringify(value).length, archiveCopies: grown.archive.length },
+    fetch: {
+      from: path.relative(ROOT, fetchEntry.file),
+      realBytes: fetchEntry.size,
+      bytes: JSON.stringify(value).length,
+      archiveCopies: grown.archive.length,
+    },
     generated: new Date().toISOString(),
   }
   fs.writeFileSync(path.join(FIXTURES, 'source.json'), JSON.stringify(source, null, 2) + '\n')

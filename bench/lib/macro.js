@@ -4,7 +4,7 @@
 // measurement; load batches alternate between clusters. Then the invalidation lag: time from
 // the CMS webhook's response until every instance serves the new content.
 
-const fs = require('node:fs')
+const _fs = require('node:fs')
 const path = require('node:path')
 const { execFile } = require('node:child_process')
 const { BENCH, ROOT } = require('./contenders')
@@ -13,7 +13,16 @@ const WORK = path.join(BENCH, '.work')
 const DISPATCH = path.join(BENCH, 'handlers', 'dispatch.js')
 // App Router ISR pages of the example (revalidate 1 h). /live (10 s) is left out: its
 // background regenerations would add noise that has nothing to do with the cache.
-const PATHS = ['/', '/news', '/posts/hello-world', '/posts/caching-101', '/posts/redis-notes', '/products/mug', '/products/tshirt', '/products/sticker']
+const PATHS = [
+  '/',
+  '/news',
+  '/posts/hello-world',
+  '/posts/caching-101',
+  '/posts/redis-notes',
+  '/products/mug',
+  '/products/tshirt',
+  '/products/sticker',
+]
 const LAG_PATH = '/posts/hello-world'
 const LAG_TAG = 'post:hello-world'
 
@@ -58,7 +67,14 @@ async function runMacro({ profile, l1Implemented }) {
   const contenders = [
     { name: 'shared-isr', label: 'shared-isr (defaults)', useSharedIsr: true, env: { BENCH_CONTENDER: 'shared-isr' } },
     ...(l1Implemented
-      ? [{ name: 'shared-isr:redis', label: 'shared-isr, L1 off', useSharedIsr: true, env: { BENCH_CONTENDER: 'shared-isr', SHARED_ISR_L1_MAX_MB: '0' } }]
+      ? [
+          {
+            name: 'shared-isr:redis',
+            label: 'shared-isr, L1 off',
+            useSharedIsr: true,
+            env: { BENCH_CONTENDER: 'shared-isr', SHARED_ISR_L1_MAX_MB: '0' },
+          },
+        ]
       : []),
     { name: 'forte', label: '@fortedigital 2.5.3', useSharedIsr: true, env: { BENCH_CONTENDER: 'forte' } },
     { name: 'trieb', label: '@trieb.work 1.18.0', useSharedIsr: true, env: { BENCH_CONTENDER: 'trieb' } },
@@ -71,7 +87,13 @@ async function runMacro({ profile, l1Implemented }) {
       const t0 = Date.now()
       log(`macro: starting 3 instances for ${c.name}`)
       try {
-        clusters[c.name] = await h.startCluster({ version: '15', instances: 3, useSharedIsr: c.useSharedIsr, handler: DISPATCH, env: c.env })
+        clusters[c.name] = await h.startCluster({
+          version: '15',
+          instances: 3,
+          useSharedIsr: c.useSharedIsr,
+          handler: DISPATCH,
+          env: c.env,
+        })
         c.startMs = Date.now() - t0
         c.nextVersion = clusters[c.name].nextVersion
         c.buildMs = clusters[c.name].timings?.buildMs
@@ -85,7 +107,8 @@ async function runMacro({ profile, l1Implemented }) {
     // Warm every instance (each path twice, directly), then record what the cache answers.
     for (const c of live) {
       const cl = clusters[c.name]
-      for (let k = 0; k < 2; k++) for (const inst of cl.instances) for (const pth of PATHS) await h.getPage(inst.url + pth).catch(() => null)
+      for (let k = 0; k < 2; k++)
+        for (const inst of cl.instances) for (const pth of PATHS) await h.getPage(inst.url + pth).catch(() => null)
       const seen = {}
       c.statusByPath = Object.fromEntries(PATHS.map((pth) => [pth, []]))
       for (const inst of cl.instances)
@@ -166,7 +189,12 @@ async function runMacro({ profile, l1Implemented }) {
             return null
           }),
         )
-        lags[c.name].push({ webhookMs: tResp - t0, status: res.status, perInstanceMs: per, allMs: per.every((x) => x !== null) ? Math.max(...per) : null })
+        lags[c.name].push({
+          webhookMs: tResp - t0,
+          status: res.status,
+          perInstanceMs: per,
+          allMs: per.every((x) => x !== null) ? Math.max(...per) : null,
+        })
         await sleep(200)
       }
     }

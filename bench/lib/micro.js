@@ -5,10 +5,20 @@
 
 const { Worker } = require('./proc')
 const { Hist } = require('./hist')
-const { CONTENDERS } = require('./contenders')
 const { info, dbMemory } = require('./redis')
 
-const ALL = ['shared-isr:l1', 'shared-isr:strict', 'shared-isr:redis', 'forte', 'forte3', 'neshca', 'trieb', 'trieb:nomem', 'next-default', 'raw']
+const ALL = [
+  'shared-isr:l1',
+  'shared-isr:strict',
+  'shared-isr:redis',
+  'forte',
+  'forte3',
+  'neshca',
+  'trieb',
+  'trieb:nomem',
+  'next-default',
+  'raw',
+]
 const SET = ['shared-isr:l1', 'shared-isr:redis', 'forte', 'forte3', 'neshca', 'trieb', 'next-default', 'raw']
 const REVALIDATED = ['shared-isr:l1', 'shared-isr:strict', 'shared-isr:redis', 'forte', 'neshca', 'trieb', 'trieb:nomem', 'next-default']
 const TAG_SCALE = ['shared-isr:l1', 'forte', 'neshca', 'trieb']
@@ -180,7 +190,10 @@ class Micro {
     for (let r = 0; r < this.p.rounds; r++) for (const n of rotate(names, r)) await batch(n, false)
     // Per-round ops/s too: adjacent batches of two contenders share whatever else the machine
     // was doing, so the median of per-round ratios is a paired comparison.
-    return names.map((n) => ({ contender: n, ...(failed[n] ? { error: failed[n] } : { ...summarize(parts[n]), rounds: parts[n].map((b) => (b.ops / b.elapsedMs) * 1000) }) }))
+    return names.map((n) => ({
+      contender: n,
+      ...(failed[n] ? { error: failed[n] } : { ...summarize(parts[n]), rounds: parts[n].map((b) => (b.ops / b.elapsedMs) * 1000) }),
+    }))
   }
 
   async prepare(names, payload) {
@@ -207,8 +220,16 @@ class Micro {
         const list = op === 'get' ? okNames : okNames.filter((n) => SET.includes(n))
         for (const concurrency of [1, 16]) {
           log(`micro ${payload} ${op} x${concurrency}: ${list.length} contenders, ${this.p.rounds} rounds`)
-          const rows = await this.interleave(list, { op, payload, size: POOL[payload], ns: nsOf(payload), concurrency, durationMs: this.p.batchMs })
-          for (const n of names) if (!prep[n].verified) rows.push({ contender: n, error: `round trip check failed: ${prep[n].verifyError}` })
+          const rows = await this.interleave(list, {
+            op,
+            payload,
+            size: POOL[payload],
+            ns: nsOf(payload),
+            concurrency,
+            durationMs: this.p.batchMs,
+          })
+          for (const n of names)
+            if (!prep[n].verified) rows.push({ contender: n, error: `round trip check failed: ${prep[n].verifyError}` })
           this.results.scenarios.push({ op, payload, concurrency, rows })
         }
       }
@@ -224,7 +245,18 @@ class Micro {
    */
   async runAnatomy(payload) {
     log('micro anatomy of a shared-isr get and set (page100k)')
-    const steps = ['encode', 'decode', 'nativeGet', 'handlerGet', 'rawGet', 'nativeSetSync', 'nativeSet', 'handlerSet', 'handlerSetL1', 'rawSet']
+    const steps = [
+      'encode',
+      'decode',
+      'nativeGet',
+      'handlerGet',
+      'rawGet',
+      'nativeSetSync',
+      'nativeSet',
+      'handlerSet',
+      'handlerSetL1',
+      'rawSet',
+    ]
     const parts = Object.fromEntries(steps.map((k) => [k, []]))
     let payloadBytes
     const S = this.workers['shared-isr:redis']
@@ -232,7 +264,10 @@ class Micro {
       const args = { payload, size: POOL[payload], ns: nsOf(payload), durationMs: this.p.batchMs }
       if (step === 'handlerGet') return S.call('run', { ...args, op: 'get', concurrency: 1 })
       if (step === 'handlerSet') return S.call('run', { ...args, op: 'set', concurrency: 1 })
-      if (step === 'handlerSetL1') return this.status['shared-isr:l1'] === 'ok' ? this.workers['shared-isr:l1'].call('run', { ...args, op: 'set', concurrency: 1 }) : null
+      if (step === 'handlerSetL1')
+        return this.status['shared-isr:l1'] === 'ok'
+          ? this.workers['shared-isr:l1'].call('run', { ...args, op: 'set', concurrency: 1 })
+          : null
       if (step === 'rawGet') return this.workers.raw.call('run', { ...args, op: 'get', concurrency: 1 })
       if (step === 'rawSet') return this.workers.raw.call('run', { ...args, op: 'set', concurrency: 1 })
       const r = await S.call('anatomyStep', { ...args, step })
@@ -241,11 +276,16 @@ class Micro {
     }
     try {
       for (const s of steps) await one(s)
-      for (let r = 0; r < this.p.rounds; r++) for (const s of rotate(steps, r)) {
-        const x = await one(s)
-        if (x) parts[s].push(x)
-      }
-      this.results.anatomy.push({ payload, payloadBytes, ...Object.fromEntries(steps.filter((k) => parts[k].length).map((k) => [k, summarize(parts[k])])) })
+      for (let r = 0; r < this.p.rounds; r++)
+        for (const s of rotate(steps, r)) {
+          const x = await one(s)
+          if (x) parts[s].push(x)
+        }
+      this.results.anatomy.push({
+        payload,
+        payloadBytes,
+        ...Object.fromEntries(steps.filter((k) => parts[k].length).map((k) => [k, summarize(parts[k])])),
+      })
     } catch (err) {
       log(`anatomy failed: ${firstLine(err.message)}`)
     }
@@ -401,7 +441,7 @@ class Micro {
 
   /** revalidateTag with 10k / 100k / 1M cached entries, populated with each contender's own set. */
   async runTagScale() {
-    let names = this.active(TAG_SCALE)
+    const names = this.active(TAG_SCALE)
     const populated = Object.fromEntries(names.map((n) => [n, 0]))
     const rates = {}
     const skipped = {}
@@ -413,7 +453,8 @@ class Micro {
         if (skipped[n]) continue
         const need = level - populated[n]
         if (rates[n] && need / rates[n] > this.p.populateCapMs) {
-          skipped[n] = `populating ${level.toLocaleString('en')} entries would take about ${Math.round(need / rates[n] / 60000)} min (${Math.round(rates[n] * 1000)} sets/s); skipped`
+          skipped[n] =
+            `populating ${level.toLocaleString('en')} entries would take about ${Math.round(need / rates[n] / 60000)} min (${Math.round(rates[n] * 1000)} sets/s); skipped`
           log(`${n}: ${skipped[n]}`)
           continue
         }
@@ -432,7 +473,7 @@ class Micro {
       const tagsFor = (n, count) => {
         const out = []
         while (out.length < count) {
-          const j = Math.floor(((cursor++ * 7919) % 10007) / 10007 * level)
+          const j = Math.floor((((cursor++ * 7919) % 10007) / 10007) * level)
           if (used[n].has(j)) continue
           used[n].add(j)
           out.push(`post:s${j}`)
@@ -442,7 +483,10 @@ class Micro {
       const batch = async (n, warm) => {
         if (failed[n]) return
         try {
-          const r = await this.workers[n].call('revalidateRun', { tags: tagsFor(n, warm ? 3 : this.p.tagMaxOps), durationMs: warm ? 0 : this.p.tagBatchMs })
+          const r = await this.workers[n].call('revalidateRun', {
+            tags: tagsFor(n, warm ? 3 : this.p.tagMaxOps),
+            durationMs: warm ? 0 : this.p.tagBatchMs,
+          })
           if (!warm) parts[n].push(r)
         } catch (err) {
           failed[n] = firstLine(err.message)
@@ -471,7 +515,11 @@ function nsOf(payload) {
 }
 
 function firstLine(s) {
-  return String(s || '').split('\n').find((l) => l.trim()) || ''
+  return (
+    String(s || '')
+      .split('\n')
+      .find((l) => l.trim()) || ''
+  )
 }
 
 module.exports = { Micro, PROFILES, ALL, POOL, summarize }

@@ -3,14 +3,14 @@
 // whole process (Rust addon, V8, kernel) with `perf record` when perf is available.
 
 const fs = require('node:fs')
-const os = require('node:os')
+const _os = require('node:os')
 const path = require('node:path')
 const { execFile, spawnSync } = require('node:child_process')
 const { Worker } = require('./proc')
 const { BENCH } = require('./contenders')
 
 const OUT = path.join(BENCH, 'results', 'profiles')
-const log = (...a) => console.error('[bench]', ...a)
+const _log = (...a) => console.error('[bench]', ...a)
 
 function havePerf() {
   return spawnSync('perf', ['--version'], { encoding: 'utf8' }).status === 0
@@ -63,7 +63,12 @@ function parsePerf(text) {
 
 function perfRecord(pid, seconds, file) {
   return new Promise((resolve) => {
-    execFile('perf', ['record', '-e', 'cpu-clock', '-F', '1999', '-g', '-p', String(pid), '-o', file, '--', 'sleep', String(seconds)], { timeout: (seconds + 20) * 1000 }, (err, so, se) => resolve({ err, stderr: String(se) }))
+    execFile(
+      'perf',
+      ['record', '-e', 'cpu-clock', '-F', '1999', '-g', '-p', String(pid), '-o', file, '--', 'sleep', String(seconds)],
+      { timeout: (seconds + 20) * 1000 },
+      (err, so, se) => resolve({ err, stderr: String(se) }),
+    )
   })
 }
 
@@ -84,7 +89,10 @@ async function profileOp({ redisUrl, db, contender, op, payload, pool, concurren
     await w.call('run', { op, payload, size: pool, ns: 'p', concurrency, durationMs: 500 })
     const r = await w.call('run', { op, payload, size: pool, ns: 'p', concurrency, durationMs: seconds * 1000 })
     await w.stop()
-    const f = fs.readdirSync(dir).filter((x) => x.endsWith('.cpuprofile')).map((x) => path.join(dir, x))[0]
+    const f = fs
+      .readdirSync(dir)
+      .filter((x) => x.endsWith('.cpuprofile'))
+      .map((x) => path.join(dir, x))[0]
     if (f) {
       const s = summarizeCpuProfile(f, r.ops, r)
       res.jsOps = r.ops
@@ -109,9 +117,21 @@ async function profileOp({ redisUrl, db, contender, op, payload, pool, concurren
       const rec = await perfRecord(w2.pid, seconds, data)
       await running
       if (fs.existsSync(data)) {
-        const dso = spawnSync('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'dso', '-g', 'none', '--percent-limit', '0.5'], { encoding: 'utf8', maxBuffer: 1 << 26 })
-        const sym = spawnSync('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'dso,sym', '-g', 'none', '--percent-limit', '0.7'], { encoding: 'utf8', maxBuffer: 1 << 26 })
-        const comm = spawnSync('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'comm', '-g', 'none', '--percent-limit', '0.5'], { encoding: 'utf8', maxBuffer: 1 << 26 })
+        const dso = spawnSync(
+          'perf',
+          ['report', '-i', data, '--stdio', '--no-children', '--sort', 'dso', '-g', 'none', '--percent-limit', '0.5'],
+          { encoding: 'utf8', maxBuffer: 1 << 26 },
+        )
+        const sym = spawnSync(
+          'perf',
+          ['report', '-i', data, '--stdio', '--no-children', '--sort', 'dso,sym', '-g', 'none', '--percent-limit', '0.7'],
+          { encoding: 'utf8', maxBuffer: 1 << 26 },
+        )
+        const comm = spawnSync(
+          'perf',
+          ['report', '-i', data, '--stdio', '--no-children', '--sort', 'comm', '-g', 'none', '--percent-limit', '0.5'],
+          { encoding: 'utf8', maxBuffer: 1 << 26 },
+        )
         res.perfDso = parseDso(dso.stdout)
         res.perfThreads = parseDso(comm.stdout)
         res.perf = parsePerf(sym.stdout).slice(0, 16)

@@ -36,9 +36,19 @@ async function startRedis() {
   if (port === 6379) port = await freePort()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-isr-bench-redis-'))
   const args = [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
     // @trieb.work requires keyspace events for expired/evicted keys (its README: `Exe`).
-    '--notify-keyspace-events', 'Exe',
+    '--notify-keyspace-events',
+    'Exe',
   ]
   const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''

@@ -40,7 +40,13 @@ const compact = (n) => {
   if (n >= 1e3) return `${(n / 1e3).toFixed(n >= 1e4 ? 0 : 1)}k`
   return n >= 10 ? String(Math.round(n)) : n.toFixed(1)
 }
-const PAYLOAD_NAME = { page100k: '100 KB APP_PAGE', fetch2k: '2 KB FETCH', page1m: '1 MB APP_PAGE', real: 'real page (23 KB, unpadded)', small: 'small page' }
+const PAYLOAD_NAME = {
+  page100k: '100 KB APP_PAGE',
+  fetch2k: '2 KB FETCH',
+  page1m: '1 MB APP_PAGE',
+  real: 'real page (23 KB, unpadded)',
+  small: 'small page',
+}
 
 const NUMERIC = /^(\*\*)?([-—]|[\d][\d,.]*(\s?(µs|ms|s|B|KB|MB|×|%))?)(\*\*)?$/
 function table(head, rows) {
@@ -49,7 +55,16 @@ function table(head, rows) {
     return cells.length > 0 && cells.filter((c) => NUMERIC.test(c)).length >= cells.length * 0.6
   })
   const out = [`| ${head.join(' | ')} |`, `|${right.map((r) => (r ? '---:' : '---')).join('|')}|`]
-  for (const r of rows) out.push(`| ${r.map((c) => String(c ?? '').replace(/\|/g, '\\|').replace(/\n/g, ' ')).join(' | ')} |`)
+  for (const r of rows)
+    out.push(
+      `| ${r
+        .map((c) =>
+          String(c ?? '')
+            .replace(/\|/g, '\\|')
+            .replace(/\n/g, ' '),
+        )
+        .join(' | ')} |`,
+    )
   return out.join('\n')
 }
 
@@ -134,7 +149,13 @@ function targets(res) {
   {
     const s = row(g1, 'shared-isr:l1')
     const d = row(g1, 'next-default')
-    if (!l1On) out.push({ id: 'get-l1', target: "get from L1, 100 KB page, one caller: ≥ 1/2 of Next's in-memory cache", measured: `L1 ${st['shared-isr:l1'] || 'not measured'}`, met: false })
+    if (!l1On)
+      out.push({
+        id: 'get-l1',
+        target: "get from L1, 100 KB page, one caller: ≥ 1/2 of Next's in-memory cache",
+        measured: `L1 ${st['shared-isr:l1'] || 'not measured'}`,
+        met: false,
+      })
     else if (s && d) {
       const agg = s.opsPerSec / d.opsPerSec
       const pr = paired(s, d)
@@ -169,7 +190,9 @@ function targets(res) {
   }
   // 4. revalidateTag flat
   {
-    const levels = (res.micro?.tagScale || []).map((l) => ({ level: l.level, r: l.rows.find((r) => r.contender === 'shared-isr:l1' && Number.isFinite(r.p99us)) })).filter((l) => l.r)
+    const levels = (res.micro?.tagScale || [])
+      .map((l) => ({ level: l.level, r: l.rows.find((r) => r.contender === 'shared-isr:l1' && Number.isFinite(r.p99us)) }))
+      .filter((l) => l.r)
     if (levels.length) {
       const maxP99 = Math.max(...levels.map((l) => l.r.p99us))
       const first = levels[0]
@@ -200,9 +223,16 @@ function targets(res) {
       const min = peers.reduce((a, b) => (per(a) <= per(b) ? a : b))
       const ratio = per(s) / per(min)
       if (ratio > 0.6) met = false
-      parts.push(`${PAYLOAD_NAME[payload]}: ${bytes(s.bytesPerEntry)} (${per(s).toFixed(2)} B per value byte) = **${x(ratio)}** the smallest peer (${min.contender}: ${bytes(min.bytesPerEntry)}, ${per(min).toFixed(2)} B per value byte)`)
+      parts.push(
+        `${PAYLOAD_NAME[payload]}: ${bytes(s.bytesPerEntry)} (${per(s).toFixed(2)} B per value byte) = **${x(ratio)}** the smallest peer (${min.contender}: ${bytes(min.bytesPerEntry)}, ${per(min).toFixed(2)} B per value byte)`,
+      )
     }
-    out.push({ id: 'memory', target: 'Redis memory per page entry ≤ 0.6× the smallest peer (real page and 100 KB page; per byte of the value stored)', measured: any ? parts.join('; ') : 'not measured', met: any ? met : null })
+    out.push({
+      id: 'memory',
+      target: 'Redis memory per page entry ≤ 0.6× the smallest peer (real page and 100 KB page; per byte of the value stored)',
+      measured: any ? parts.join('; ') : 'not measured',
+      met: any ? met : null,
+    })
   }
   // 6. macro
   {
@@ -241,13 +271,26 @@ function charts(res, L, docsDir) {
     const rows = names
       .map((n) => ({ n, v1: row(g1, n)?.opsPerSec, v16: row(g16, n)?.opsPerSec }))
       .sort((a, b) => (b.v1 || 0) - (a.v1 || 0))
-      .map(({ n, v1, v16 }) => ({ label: `${L[n]} [${pathOf(n)}]`, values: [v1 ?? null, v16 ?? null], highlight: n.startsWith('shared-isr'), missing: [res.status?.[n] !== 'ok' ? res.status?.[n] : 'n/a', 'n/a'] }))
+      .map(({ n, v1, v16 }) => ({
+        label: `${L[n]} [${pathOf(n)}]`,
+        values: [v1 ?? null, v16 ?? null],
+        highlight: n.startsWith('shared-isr'),
+        missing: [res.status?.[n] !== 'ok' ? res.status?.[n] : 'n/a', 'n/a'],
+      }))
     for (const n of Object.keys(res.status || {})) {
-      if (res.status[n] !== 'ok' && !names.includes(n) && n.startsWith('shared-isr')) rows.push({ label: `${L[n]} [${pathOf(n)}]`, values: [null, null], missing: [res.status[n], ''], highlight: true })
+      if (res.status[n] !== 'ok' && !names.includes(n) && n.startsWith('shared-isr'))
+        rows.push({ label: `${L[n]} [${pathOf(n)}]`, values: [null, null], missing: [res.status[n], ''], highlight: true })
     }
     fs.writeFileSync(
       path.join(docsDir, 'benchmarks-get.svg'),
-      barChart({ title: 'get of a 100 KB APP_PAGE: gets/s per contender', subtitle: `${res.meta.date.slice(0, 10)} · ${res.meta.machine.nproc} cores · Redis ${res.meta.versions.redis} on loopback · same payload, same run`, rows, series: ['1 caller', '16 concurrent callers'], log: true, fmt: compact }),
+      barChart({
+        title: 'get of a 100 KB APP_PAGE: gets/s per contender',
+        subtitle: `${res.meta.date.slice(0, 10)} · ${res.meta.machine.nproc} cores · Redis ${res.meta.versions.redis} on loopback · same payload, same run`,
+        rows,
+        series: ['1 caller', '16 concurrent callers'],
+        log: true,
+        fmt: compact,
+      }),
     )
     files.push('benchmarks-get.svg')
   }
@@ -262,7 +305,14 @@ function charts(res, L, docsDir) {
     }))
     fs.writeFileSync(
       path.join(docsDir, 'benchmarks-revalidate.svg'),
-      barChart({ title: 'revalidateTag (one tag): p50 latency in ms by number of cached entries', subtitle: 'lower is better · each contender populated with its own set()', rows, series: ts.map((l) => `${compact(l.level)} entries`), log: true, fmt: (v) => (v >= 1000 ? `${+(v / 1000).toPrecision(3)} s` : v >= 1 ? `${+v.toPrecision(3)} ms` : `${+v.toPrecision(2)} ms`) }),
+      barChart({
+        title: 'revalidateTag (one tag): p50 latency in ms by number of cached entries',
+        subtitle: 'lower is better · each contender populated with its own set()',
+        rows,
+        series: ts.map((l) => `${compact(l.level)} entries`),
+        log: true,
+        fmt: (v) => (v >= 1000 ? `${+(v / 1000).toPrecision(3)} s` : v >= 1 ? `${+v.toPrecision(3)} ms` : `${+v.toPrecision(2)} ms`),
+      }),
     )
     files.push('benchmarks-revalidate.svg')
   }
@@ -270,7 +320,13 @@ function charts(res, L, docsDir) {
   if (mc.length) {
     fs.writeFileSync(
       path.join(docsDir, 'benchmarks-macro.svg'),
-      barChart({ title: 'Next.js 15, 3 instances behind a balancer: requests/s on ISR pages', subtitle: `autocannon, ${res.macro.profile.connections} connections, ${res.macro.profile.rounds} interleaved rounds of ${res.macro.profile.duration} s`, rows: mc.map((c) => ({ label: c.label, values: [c.rps], highlight: c.name.startsWith('shared-isr') })), series: ['req/s'], fmt: compact }),
+      barChart({
+        title: 'Next.js 15, 3 instances behind a balancer: requests/s on ISR pages',
+        subtitle: `autocannon, ${res.macro.profile.connections} connections, ${res.macro.profile.rounds} interleaved rounds of ${res.macro.profile.duration} s`,
+        rows: mc.map((c) => ({ label: c.label, values: [c.rps], highlight: c.name.startsWith('shared-isr') })),
+        series: ['req/s'],
+        fmt: compact,
+      }),
     )
     files.push('benchmarks-macro.svg')
   }
@@ -292,7 +348,9 @@ function render(res, { docsDir, notes }) {
   p()
   p(`<!-- generated by bench/run.js on ${m.date}; do not edit by hand (hand-written analysis lives in bench/notes.md) -->`)
   p()
-  p(`shared-isr against every peer, in one run on one machine: the same Redis, the same payloads taken from a real build of the example app, the same warm-up and concurrency for all, batches interleaved round-robin between contenders. ${m.profile === 'quick' ? '**This is a `--quick` smoke run: few short batches, numbers are indicative only.**' : ''}`)
+  p(
+    `shared-isr against every peer, in one run on one machine: the same Redis, the same payloads taken from a real build of the example app, the same warm-up and concurrency for all, batches interleaved round-robin between contenders. ${m.profile === 'quick' ? '**This is a `--quick` smoke run: few short batches, numbers are indicative only.**' : ''}`,
+  )
   p()
   p('```sh')
   p(`${m.command}`)
@@ -300,9 +358,16 @@ function render(res, { docsDir, notes }) {
   p()
   p('## Targets (issue 5), each a ratio measured in this run')
   p()
-  p('Ratios are given two ways: the median over rounds of the ratio between the two contenders\' batches in the same round (a paired comparison: both batches ran within about a second of each other, so load from other work on the machine affects both), which is what the verdict uses, and the ratio of the totals over the whole run.')
+  p(
+    "Ratios are given two ways: the median over rounds of the ratio between the two contenders' batches in the same round (a paired comparison: both batches ran within about a second of each other, so load from other work on the machine affects both), which is what the verdict uses, and the ratio of the totals over the whole run.",
+  )
   p()
-  p(table(['target', 'measured', 'verdict'], T.map((t) => [t.target, t.measured, verdict(t.met)])))
+  p(
+    table(
+      ['target', 'measured', 'verdict'],
+      T.map((t) => [t.target, t.measured, verdict(t.met)]),
+    ),
+  )
   p()
   if (files.includes('benchmarks-get.svg')) p('![get of a 100 KB page, gets/s per contender](benchmarks-get.svg)')
   p()
@@ -310,20 +375,31 @@ function render(res, { docsDir, notes }) {
   p('## Machine and versions')
   p()
   const mac = m.machine
-  p(table(['', ''], [
-    ['date', m.date],
-    ['command', `\`${m.command}\``],
-    ['CPU', `${mac.cpu} · \`nproc\` = ${mac.nproc}`],
-    ['memory', `${mac.memGB} GB`],
-    ['load (1-min) at the start of the measured run', `${mac.loadBefore} (${mac.loadWait})`],
-    ['load (1-min) at the end', mac.loadAfter],
-    ['other work on the machine', 'other sessions build and test on this machine at the same time; absolute numbers are noisy, only same-run ratios are compared'],
-    ['Node', m.versions.node],
-    ['Redis', `${m.versions.redis} (loopback, \`--save "" --appendonly no\`, one database per contender)`],
-    ['Next (micro: FileSystemCache; macro: the e2e app)', m.versions.next],
-    ['shared-isr', `${m.versions.sharedIsr} (this checkout, \`${m.versions.gitHead}\`${m.versions.dirty ? ', with uncommitted changes' : ''})`],
-    ...Object.entries(m.versions.packages).map(([k, v]) => [k, v]),
-  ]))
+  p(
+    table(
+      ['', ''],
+      [
+        ['date', m.date],
+        ['command', `\`${m.command}\``],
+        ['CPU', `${mac.cpu} · \`nproc\` = ${mac.nproc}`],
+        ['memory', `${mac.memGB} GB`],
+        ['load (1-min) at the start of the measured run', `${mac.loadBefore} (${mac.loadWait})`],
+        ['load (1-min) at the end', mac.loadAfter],
+        [
+          'other work on the machine',
+          'other sessions build and test on this machine at the same time; absolute numbers are noisy, only same-run ratios are compared',
+        ],
+        ['Node', m.versions.node],
+        ['Redis', `${m.versions.redis} (loopback, \`--save "" --appendonly no\`, one database per contender)`],
+        ['Next (micro: FileSystemCache; macro: the e2e app)', m.versions.next],
+        [
+          'shared-isr',
+          `${m.versions.sharedIsr} (this checkout, \`${m.versions.gitHead}\`${m.versions.dirty ? ', with uncommitted changes' : ''})`,
+        ],
+        ...Object.entries(m.versions.packages).map(([k, v]) => [k, v]),
+      ],
+    ),
+  )
   p()
   if (m.versions.forte3) p(`@fortedigital 3.x: ${m.versions.forte3}`)
   p()
@@ -334,15 +410,52 @@ function render(res, { docsDir, notes }) {
   const src = fx.source
   p(`Taken from \`${src.build}\` (Next ${src.nextVersion}), page \`${src.page}\`, saved in \`bench/fixtures/\`:`)
   p()
-  p(table(['payload', 'bytes', 'made of', 'gzip -6 ratio', 'brotli q5 ratio'], [
-    ['real page', int(fx.sizes.real), `the page as built: html ${int(src.realBytes.html)} B + rscData ${int(src.realBytes.rsc)} B + segmentData ${src.realBytes.segments.map(([k, b]) => `\`${k}\` ${int(b)} B`).join(', ')}`, fx.compress.real.gzip6.toFixed(1), fx.compress.real.brotli5.toFixed(1)],
-    ['100 KB APP_PAGE', int(fx.sizes.page100k), `**padded**: the real page is ${int(fx.sizes.real)} B, so each part is the same part of ${src.padded.html.distinctPages} real pages of the build concatenated (html with html, rsc with rsc, each segment with the same segment), cut at the size that keeps the real page's proportions`, fx.compress.page100k.gzip6.toFixed(1), fx.compress.page100k.brotli5.toFixed(1)],
-    ['1 MB APP_PAGE', int(fx.sizes.page1m), 'generated at run time: ten copies of each part of the 100 KB page', fx.compress.page1m.gzip6.toFixed(1), fx.compress.page1m.brotli5.toFixed(1)],
-    ['2 KB FETCH', int(fx.sizes.fetch2k), `a real fetch entry of the app (\`${path.basename(src.fetch.from).slice(0, 12)}…\`, ${int(src.fetch.realBytes)} B), its CMS JSON body extended with a copy of its own posts`, '', ''],
-    ['small page (revalidateTag populations)', int(fx.sizes.small), 'the first 400 B of the html and 200 B of the rsc of the real page, with its 7 tags', '', ''],
-  ]))
+  p(
+    table(
+      ['payload', 'bytes', 'made of', 'gzip -6 ratio', 'brotli q5 ratio'],
+      [
+        [
+          'real page',
+          int(fx.sizes.real),
+          `the page as built: html ${int(src.realBytes.html)} B + rscData ${int(src.realBytes.rsc)} B + segmentData ${src.realBytes.segments.map(([k, b]) => `\`${k}\` ${int(b)} B`).join(', ')}`,
+          fx.compress.real.gzip6.toFixed(1),
+          fx.compress.real.brotli5.toFixed(1),
+        ],
+        [
+          '100 KB APP_PAGE',
+          int(fx.sizes.page100k),
+          `**padded**: the real page is ${int(fx.sizes.real)} B, so each part is the same part of ${src.padded.html.distinctPages} real pages of the build concatenated (html with html, rsc with rsc, each segment with the same segment), cut at the size that keeps the real page's proportions`,
+          fx.compress.page100k.gzip6.toFixed(1),
+          fx.compress.page100k.brotli5.toFixed(1),
+        ],
+        [
+          '1 MB APP_PAGE',
+          int(fx.sizes.page1m),
+          'generated at run time: ten copies of each part of the 100 KB page',
+          fx.compress.page1m.gzip6.toFixed(1),
+          fx.compress.page1m.brotli5.toFixed(1),
+        ],
+        [
+          '2 KB FETCH',
+          int(fx.sizes.fetch2k),
+          `a real fetch entry of the app (\`${path.basename(src.fetch.from).slice(0, 12)}…\`, ${int(src.fetch.realBytes)} B), its CMS JSON body extended with a copy of its own posts`,
+          '',
+          '',
+        ],
+        [
+          'small page (revalidateTag populations)',
+          int(fx.sizes.small),
+          'the first 400 B of the html and 200 B of the rsc of the real page, with its 7 tags',
+          '',
+          '',
+        ],
+      ],
+    ),
+  )
   p()
-  p('The padded pages are more compressible than the real one (pages of one app share their layout; the 1 MB page repeats itself), so anything that depends on compression (memory per entry, bytes on the wire, and speed for contenders that compress) looks better on them than on a real page of that size. The memory target is therefore checked on the real page as well. Every entry `i` has its own key and its own tags (`_N_T_/posts/e<i>`, `post:e<i>` in place of the real page\'s), all other tags as built; values and `ctx` objects are exactly what Next 15.5 passes (Next 14.2 shapes for @neshca: `kind: \'PAGE\'`, the flight data as a string in `pageData`, no `segmentData`).')
+  p(
+    "The padded pages are more compressible than the real one (pages of one app share their layout; the 1 MB page repeats itself), so anything that depends on compression (memory per entry, bytes on the wire, and speed for contenders that compress) looks better on them than on a real page of that size. The memory target is therefore checked on the real page as well. Every entry `i` has its own key and its own tags (`_N_T_/posts/e<i>`, `post:e<i>` in place of the real page's), all other tags as built; values and `ctx` objects are exactly what Next 15.5 passes (Next 14.2 shapes for @neshca: `kind: 'PAGE'`, the flight data as a string in `pageData`, no `segmentData`).",
+  )
   p()
 
   p('## Contenders')
@@ -354,9 +467,20 @@ function render(res, { docsDir, notes }) {
   // ---------------------------------------------------------------- micro
   p('## Micro benchmarks (handler API, Node, Redis on loopback)')
   p()
-  p('"CPU per get/set" is the contender\'s whole process (every thread: `process.cpuUsage()`) plus the Redis server (`INFO cpu`), per call, over the measured batches of one caller; it depends much less on other load on the machine than calls per second do. "context switches" counts those of every thread of the contender\'s process (`/proc/self/task/*/status`), per call: handing a call to another thread and back costs two or more.')
+  p(
+    '"CPU per get/set" is the contender\'s whole process (every thread: `process.cpuUsage()`) plus the Redis server (`INFO cpu`), per call, over the measured batches of one caller; it depends much less on other load on the machine than calls per second do. "context switches" counts those of every thread of the contender\'s process (`/proc/self/task/*/status`), per call: handing a call to another thread and back costs two or more.',
+  )
   p()
-  p(`Each contender runs in its own process with its own Redis database. Per scenario: one warm-up batch per contender, then ${res.micro.rounds} rounds; in each round every contender runs one batch of ${res.micro.batchMs} ms, the first contender rotating. "1 caller" awaits each call before the next; "16 callers" keeps 16 calls in flight. Gets cycle over a pool of entries (${Object.entries(res.micro.pool).filter(([k]) => k !== 'real').map(([k, v]) => `${v} for ${PAYLOAD_NAME[k]}`).join(', ')}), stored first with the contender's own \`set\` and read back once to check the value survives the round trip byte for byte. p50/p99 are per call.`)
+  p(
+    `Each contender runs in its own process with its own Redis database. Per scenario: one warm-up batch per contender, then ${res.micro.rounds} rounds; in each round every contender runs one batch of ${res.micro.batchMs} ms, the first contender rotating. "1 caller" awaits each call before the next; "16 callers" keeps 16 calls in flight. Gets cycle over a pool of entries (${Object.entries(
+      res.micro.pool,
+    )
+      .filter(([k]) => k !== 'real')
+      .map(([k, v]) => `${v} for ${PAYLOAD_NAME[k]}`)
+      .join(
+        ', ',
+      )}), stored first with the contender's own \`set\` and read back once to check the value survives the round trip byte for byte. p50/p99 are per call.`,
+  )
   p()
   for (const payload of res.micro.payloads) {
     p(`### get, ${PAYLOAD_NAME[payload]}`)
@@ -365,15 +489,47 @@ function render(res, { docsDir, notes }) {
     const s16 = scen(res, 'get', payload, 16)
     const floor1 = row(s1, 'raw')
     const names = unionNames(s1, s16, st)
-    p(table(['contender', 'path', '1 caller: gets/s', 'p50', 'p99', 'CPU per get: client + Redis', 'context switches per get', '16 callers: gets/s', 'p50', 'p99', 'vs floor (1 caller)'], names.map((n) => {
-      const a = s1?.rows.find((r) => r.contender === n)
-      const b = s16?.rows.find((r) => r.contender === n)
-      if (st[n] && st[n] !== 'ok') return [L[n], pathOf(n), st[n], '', '', '', '', '', '', '', '']
-      return [L[n], pathOf(n), cell(a, 'opsPerSec'), cell(a, 'p50us'), cell(a, 'p99us'), cpuCell(a), csCell(a), cell(b, 'opsPerSec'), cell(b, 'p50us'), cell(b, 'p99us'), a && floor1 && Number.isFinite(a.opsPerSec) ? x(a.opsPerSec / floor1.opsPerSec) : '']
-    })))
+    p(
+      table(
+        [
+          'contender',
+          'path',
+          '1 caller: gets/s',
+          'p50',
+          'p99',
+          'CPU per get: client + Redis',
+          'context switches per get',
+          '16 callers: gets/s',
+          'p50',
+          'p99',
+          'vs floor (1 caller)',
+        ],
+        names.map((n) => {
+          const a = s1?.rows.find((r) => r.contender === n)
+          const b = s16?.rows.find((r) => r.contender === n)
+          if (st[n] && st[n] !== 'ok') return [L[n], pathOf(n), st[n], '', '', '', '', '', '', '', '']
+          return [
+            L[n],
+            pathOf(n),
+            cell(a, 'opsPerSec'),
+            cell(a, 'p50us'),
+            cell(a, 'p99us'),
+            cpuCell(a),
+            csCell(a),
+            cell(b, 'opsPerSec'),
+            cell(b, 'p50us'),
+            cell(b, 'p99us'),
+            a && floor1 && Number.isFinite(a.opsPerSec) ? x(a.opsPerSec / floor1.opsPerSec) : '',
+          ]
+        }),
+      ),
+    )
     p()
     const bad = [...(s1?.rows || []), ...(s16?.rows || [])].filter((r) => r.misses || r.errors || r.error)
-    for (const r of bad) p(`- ${L[r.contender]}: ${r.error ? `failed: ${r.error}` : `${r.misses || 0} misses, ${r.errors || 0} errors${r.firstError ? ` (${firstLine(r.firstError)})` : ''}`}`)
+    for (const r of bad)
+      p(
+        `- ${L[r.contender]}: ${r.error ? `failed: ${r.error}` : `${r.misses || 0} misses, ${r.errors || 0} errors${r.firstError ? ` (${firstLine(r.firstError)})` : ''}`}`,
+      )
     if (bad.length) p()
   }
   for (const payload of res.micro.payloads) {
@@ -383,25 +539,69 @@ function render(res, { docsDir, notes }) {
     const s16 = scen(res, 'set', payload, 16)
     const names = unionNames(s1, s16, {})
     const peerBest = Math.max(...PEERS_SET.map((n) => row(s1, n)?.opsPerSec || 0))
-    p(table(['contender', '1 caller: sets/s', 'p50', 'p99', 'CPU per set: client + Redis', 'context switches per set', '16 callers: sets/s', 'p50', 'p99', 'vs fastest peer (1 caller)'], names.map((n) => {
-      const a = s1?.rows.find((r) => r.contender === n)
-      const b = s16?.rows.find((r) => r.contender === n)
-      return [L[n], cell(a, 'opsPerSec'), cell(a, 'p50us'), cell(a, 'p99us'), cpuCell(a), csCell(a), cell(b, 'opsPerSec'), cell(b, 'p50us'), cell(b, 'p99us'), a && peerBest && Number.isFinite(a.opsPerSec) ? x(a.opsPerSec / peerBest) : '']
-    })))
+    p(
+      table(
+        [
+          'contender',
+          '1 caller: sets/s',
+          'p50',
+          'p99',
+          'CPU per set: client + Redis',
+          'context switches per set',
+          '16 callers: sets/s',
+          'p50',
+          'p99',
+          'vs fastest peer (1 caller)',
+        ],
+        names.map((n) => {
+          const a = s1?.rows.find((r) => r.contender === n)
+          const b = s16?.rows.find((r) => r.contender === n)
+          return [
+            L[n],
+            cell(a, 'opsPerSec'),
+            cell(a, 'p50us'),
+            cell(a, 'p99us'),
+            cpuCell(a),
+            csCell(a),
+            cell(b, 'opsPerSec'),
+            cell(b, 'p50us'),
+            cell(b, 'p99us'),
+            a && peerBest && Number.isFinite(a.opsPerSec) ? x(a.opsPerSec / peerBest) : '',
+          ]
+        }),
+      ),
+    )
     p()
   }
-  p("Next's default writes every set to disk as well (`flushToDisk`, as in production); its memory LRU estimates each value's size with `JSON.stringify(rscData)`.")
+  p(
+    "Next's default writes every set to disk as well (`flushToDisk`, as in production); its memory LRU estimates each value's size with `JSON.stringify(rscData)`.",
+  )
   p()
 
   if (res.micro.revalidated.length) {
     p('### get of an entry another instance just revalidated')
     p()
-    p('Per operation: instance B (a second process of the same contender, same Redis) stores entry *i*; instance A reads it (untimed, so an L1 holds it); B calls `revalidateTag` with the entry\'s own tag; then A\'s `get` is timed. "served old content" counts gets that returned the old value as a fresh hit (what Next would serve without regenerating): it must be 0 for a shared cache. Next\'s default cannot share: there A revalidates itself.')
+    p(
+      "Per operation: instance B (a second process of the same contender, same Redis) stores entry *i*; instance A reads it (untimed, so an L1 holds it); B calls `revalidateTag` with the entry's own tag; then A's `get` is timed. \"served old content\" counts gets that returned the old value as a fresh hit (what Next would serve without regenerating): it must be 0 for a shared cache. Next's default cannot share: there A revalidates itself.",
+    )
     p()
     for (const r of res.micro.revalidated) {
       p(`**${PAYLOAD_NAME[r.payload]}, ${r.concurrency === 1 ? '1 caller' : `${r.concurrency} callers`}**`)
       p()
-      p(table(['contender', 'gets', 'p50', 'p99', 'served old content', 'for how long after B returned', 'errors'], r.rows.map((x_) => [L[x_.contender] + (x_.sameProcess ? ' (revalidated in the same process)' : ''), x_.ops, us(x_.p50us), us(x_.p99us), x_.servedOld ? `**${x_.servedOld}**` : '0', windowText(x_.windowsMs), x_.errors ? `${x_.errors} (${x_.firstError})` : '0'])))
+      p(
+        table(
+          ['contender', 'gets', 'p50', 'p99', 'served old content', 'for how long after B returned', 'errors'],
+          r.rows.map((x_) => [
+            L[x_.contender] + (x_.sameProcess ? ' (revalidated in the same process)' : ''),
+            x_.ops,
+            us(x_.p50us),
+            us(x_.p99us),
+            x_.servedOld ? `**${x_.servedOld}**` : '0',
+            windowText(x_.windowsMs),
+            x_.errors ? `${x_.errors} (${x_.firstError})` : '0',
+          ]),
+        ),
+      )
       p()
     }
   }
@@ -409,83 +609,146 @@ function render(res, { docsDir, notes }) {
   if (res.micro.tagScale.length) {
     p('### revalidateTag with 10k, 100k and 1M cached entries')
     p()
-    p(`Each contender is populated with its own \`set\` (small pages, 128 calls in flight, so node-redis pipelines; one contender at a time, not measured), then revalidates one tag at a time (one caller), each tag belonging to one entry (\`post:s<j>\`, *j* spread over the population): the everyday CMS webhook. Up to ${res.micro.tagMaxOps} calls per batch, batches of at most ${res.micro.tagBatchMs} ms (at least one call), ${res.micro.tagRounds} interleaved rounds. A contender is skipped at a level when populating it would take more than ${Math.round(res.micro.populateCapMs / 60000)} minutes.`)
+    p(
+      `Each contender is populated with its own \`set\` (small pages, 128 calls in flight, so node-redis pipelines; one contender at a time, not measured), then revalidates one tag at a time (one caller), each tag belonging to one entry (\`post:s<j>\`, *j* spread over the population): the everyday CMS webhook. Up to ${res.micro.tagMaxOps} calls per batch, batches of at most ${res.micro.tagBatchMs} ms (at least one call), ${res.micro.tagRounds} interleaved rounds. A contender is skipped at a level when populating it would take more than ${Math.round(res.micro.populateCapMs / 60000)} minutes.`,
+    )
     p()
     if (files.includes('benchmarks-revalidate.svg')) p('![revalidateTag p50 by number of entries](benchmarks-revalidate.svg)')
     p()
     const names = [...new Set(res.micro.tagScale.flatMap((l) => l.rows.map((r) => r.contender)))]
     const head = ['contender', ...res.micro.tagScale.flatMap((l) => [`${compact(l.level)}: p50`, 'p99', 'calls'])]
-    p(table(head, names.map((n) => [L[n], ...res.micro.tagScale.flatMap((l) => {
-      const r = l.rows.find((z) => z.contender === n)
-      if (!r) return ['', '', '']
-      if (r.skipped) return ['skipped', '', '']
-      if (r.error) return ['failed', '', '']
-      return [us(r.p50us), us(r.p99us), r.ops]
-    })])))
+    p(
+      table(
+        head,
+        names.map((n) => [
+          L[n],
+          ...res.micro.tagScale.flatMap((l) => {
+            const r = l.rows.find((z) => z.contender === n)
+            if (!r) return ['', '', '']
+            if (r.skipped) return ['skipped', '', '']
+            if (r.error) return ['failed', '', '']
+            return [us(r.p50us), us(r.p99us), r.ops]
+          }),
+        ]),
+      ),
+    )
     p()
-    p(table(['contender', ...res.micro.tagScale.map((l) => `sets/s populating to ${compact(l.level)}`)], names.map((n) => [L[n], ...res.micro.tagScale.map((l) => {
-      const r = l.rows.find((z) => z.contender === n)
-      return r?.skipped ? r.skipped : r?.populateRate ? int(r.populateRate) : ''
-    })])))
+    p(
+      table(
+        ['contender', ...res.micro.tagScale.map((l) => `sets/s populating to ${compact(l.level)}`)],
+        names.map((n) => [
+          L[n],
+          ...res.micro.tagScale.map((l) => {
+            const r = l.rows.find((z) => z.contender === n)
+            return r?.skipped ? r.skipped : r?.populateRate ? int(r.populateRate) : ''
+          }),
+        ]),
+      ),
+    )
     p()
   }
 
   if (res.micro.memory.length) {
     p('### Redis memory per entry')
     p()
-    p(`\`MEMORY USAGE <key> SAMPLES 0\` summed over every key in the contender's database after storing ${res.micro.memory[0].entries} entries (distinct keys and tags) with its own \`set\`, minus before, divided by the number of entries: the entry plus its share of the tag index (hash fields). \`used_memory\` delta per entry as a cross-check.`)
+    p(
+      `\`MEMORY USAGE <key> SAMPLES 0\` summed over every key in the contender's database after storing ${res.micro.memory[0].entries} entries (distinct keys and tags) with its own \`set\`, minus before, divided by the number of entries: the entry plus its share of the tag index (hash fields). \`used_memory\` delta per entry as a cross-check.`,
+    )
     p()
-    p('"per value byte" divides by the bytes of the value the contender was given (html + rscData + segmentData; @neshca\'s Next 14 value has no segmentData, so it is given fewer bytes: the raw comparison flatters it, the per-byte one does not). Redis rounds allocations up to its allocator\'s size classes, which shows in the raw floor too.')
+    p(
+      '"per value byte" divides by the bytes of the value the contender was given (html + rscData + segmentData; @neshca\'s Next 14 value has no segmentData, so it is given fewer bytes: the raw comparison flatters it, the per-byte one does not). Redis rounds allocations up to its allocator\'s size classes, which shows in the raw floor too.',
+    )
     p()
     const names = [...new Set(res.micro.memory.flatMap((m_) => m_.rows.map((r) => r.contender)))]
     for (const m_ of res.micro.memory) {
       p(`**${PAYLOAD_NAME[m_.payload]}**`)
       p()
-      p(table(['contender', 'value given', 'Redis bytes per entry', 'per value byte', 'used_memory Δ per entry', 'keys after'], names.map((n) => {
-        const r = m_.rows.find((z) => z.contender === n)
-        if (!r) return [L[n], '', '', '', '', '']
-        if (r.error) return [L[n], 'failed', r.error, '', '', '']
-        return [L[n], bytes(r.valueBytes), bytes(r.bytesPerEntry), r.valueBytes ? (r.bytesPerEntry / r.valueBytes).toFixed(2) : '', bytes(r.usedMemoryPerEntry), r.keys]
-      })))
+      p(
+        table(
+          ['contender', 'value given', 'Redis bytes per entry', 'per value byte', 'used_memory Δ per entry', 'keys after'],
+          names.map((n) => {
+            const r = m_.rows.find((z) => z.contender === n)
+            if (!r) return [L[n], '', '', '', '', '']
+            if (r.error) return [L[n], 'failed', r.error, '', '', '']
+            return [
+              L[n],
+              bytes(r.valueBytes),
+              bytes(r.bytesPerEntry),
+              r.valueBytes ? (r.bytesPerEntry / r.valueBytes).toFixed(2) : '',
+              bytes(r.usedMemoryPerEntry),
+              r.keys,
+            ]
+          }),
+        ),
+      )
       p()
     }
     const keysOf = res.micro.memory.find((m_) => m_.payload === 'page100k') || res.micro.memory[0]
-    p('Keys written: ' + keysOf.rows.filter((r) => r.keyPatterns).map((r) => `${L[r.contender]}: ${r.keyPatterns.slice(0, 4).map((k) => `\`${k}\``).join(', ')}`).join(' · '))
+    p(
+      'Keys written: ' +
+        keysOf.rows
+          .filter((r) => r.keyPatterns)
+          .map(
+            (r) =>
+              `${L[r.contender]}: ${r.keyPatterns
+                .slice(0, 4)
+                .map((k) => `\`${k}\``)
+                .join(', ')}`,
+          )
+          .join(' · '),
+    )
     p()
   }
 
   if (res.micro.wire.length) {
     p('### Bytes on the wire')
     p()
-    p(`\`INFO stats\` \`total_net_output_bytes\` / \`total_net_input_bytes\` deltas around ${res.micro.wire[0].ops} sequential calls of one contender (nothing else running), per call, the cost of the INFO calls themselves subtracted. Sets first; gets after every pool entry has been read twice (steady state: a contender with an in-process copy reads nothing from Redis). Out = Redis → handler, in = handler → Redis.`)
+    p(
+      `\`INFO stats\` \`total_net_output_bytes\` / \`total_net_input_bytes\` deltas around ${res.micro.wire[0].ops} sequential calls of one contender (nothing else running), per call, the cost of the INFO calls themselves subtracted. Sets first; gets after every pool entry has been read twice (steady state: a contender with an in-process copy reads nothing from Redis). Out = Redis → handler, in = handler → Redis.`,
+    )
     p()
     const names = [...new Set(res.micro.wire.flatMap((w) => w.rows.map((r) => r.contender)))]
-    p(table(['contender', ...res.micro.wire.flatMap((w) => [`${PAYLOAD_NAME[w.payload]}: out per get`, 'in per set'])], names.map((n) => [L[n] + ` [${pathOf(n)}]`, ...res.micro.wire.flatMap((w) => {
-      const r = w.rows.find((z) => z.contender === n)
-      return r ? [bytes(r.outPerGet), bytes(r.inPerSet)] : ['', '']
-    })])))
+    p(
+      table(
+        ['contender', ...res.micro.wire.flatMap((w) => [`${PAYLOAD_NAME[w.payload]}: out per get`, 'in per set'])],
+        names.map((n) => [
+          L[n] + ` [${pathOf(n)}]`,
+          ...res.micro.wire.flatMap((w) => {
+            const r = w.rows.find((z) => z.contender === n)
+            return r ? [bytes(r.outPerGet), bytes(r.inPerSet)] : ['', '']
+          }),
+        ]),
+      ),
+    )
     p()
   }
 
   if (res.micro.anatomy.length) {
     p('### Anatomy of a shared-isr get and set (100 KB page, one caller)')
     p()
-    p('Each part timed alone (shared-isr\'s own modules called directly), interleaved with the whole handler calls and the raw floor in the same rounds. "sync part" is the time the addon\'s `set` holds the JS thread before returning its promise.')
+    p(
+      'Each part timed alone (shared-isr\'s own modules called directly), interleaved with the whole handler calls and the raw floor in the same rounds. "sync part" is the time the addon\'s `set` holds the JS thread before returning its promise.',
+    )
     p()
     const a = res.micro.anatomy[0]
     const r_ = (label, k) => (a[k] ? [label, ops(a[k].opsPerSec), us(a[k].p50us), us(a[k].meanUs)] : null)
-    p(table(['step', 'calls/s', 'p50', 'mean'], [
-      r_(`\`encodeValue\` (JS codec, value → ${bytes(a.payloadBytes)})`, 'encode'),
-      r_('`decodeValue` (JS codec, bytes → value)', 'decode'),
-      r_('addon `get` (Redis round trip, envelope check, tag check; no JS decode)', 'nativeGet'),
-      r_('**handler `get`**, L1 off (all of it)', 'handlerGet'),
-      r_('raw `GET` of the page bytes, node-redis (floor)', 'rawGet'),
-      r_('addon `set`: sync part only (envelope, CRC)', 'nativeSetSync'),
-      r_('addon `set` (envelope + Redis `SET`), encoded bytes given', 'nativeSet'),
-      r_('**handler `set`**, L1 off (encode + addon set)', 'handlerSet'),
-      r_('**handler `set`**, L1 on (also keeps a decoded copy)', 'handlerSetL1'),
-      r_('raw `SET` of the page bytes, node-redis (floor)', 'rawSet'),
-    ].filter(Boolean)))
+    p(
+      table(
+        ['step', 'calls/s', 'p50', 'mean'],
+        [
+          r_(`\`encodeValue\` (JS codec, value → ${bytes(a.payloadBytes)})`, 'encode'),
+          r_('`decodeValue` (JS codec, bytes → value)', 'decode'),
+          r_('addon `get` (Redis round trip, envelope check, tag check; no JS decode)', 'nativeGet'),
+          r_('**handler `get`**, L1 off (all of it)', 'handlerGet'),
+          r_('raw `GET` of the page bytes, node-redis (floor)', 'rawGet'),
+          r_('addon `set`: sync part only (envelope, CRC)', 'nativeSetSync'),
+          r_('addon `set` (envelope + Redis `SET`), encoded bytes given', 'nativeSet'),
+          r_('**handler `set`**, L1 off (encode + addon set)', 'handlerSet'),
+          r_('**handler `set`**, L1 on (also keeps a decoded copy)', 'handlerSetL1'),
+          r_('raw `SET` of the page bytes, node-redis (floor)', 'rawSet'),
+        ].filter(Boolean),
+      ),
+    )
     p()
   }
 
@@ -495,23 +758,59 @@ function render(res, { docsDir, notes }) {
   const mc = res.macro
   if (!mc || mc.error) p(`Not run: ${mc?.error || 'skipped'}`)
   else {
-    p(`The e2e app (examples/blog) on Next ${mc.contenders.find((c) => c.nextVersion)?.nextVersion || ''}, one cluster per contender (\`scripts/e2e/harness.js\` \`startCluster({ version: '15', instances: 3 })\`: 3 \`next start\` processes, each with its own copy of the build, behind the harness's round-robin balancer, which opens a new upstream connection per request; own redis-server per cluster). All clusters run at once; load batches alternate between them. Load: autocannon from its own process, ${mc.profile.connections} connections, ${mc.profile.rounds} rounds of ${mc.profile.duration} s per contender after a ${mc.profile.warm} s warm-up, cycling over the ISR pages ${mc.loadPaths.map((x_) => `\`${x_}\``).join(', ')}. p50/p99 are the median over rounds of autocannon's per-round percentiles. The peers plug in through \`bench/handlers/\` (one build for all, \`BENCH_CONTENDER\` picks the handler).`)
+    p(
+      `The e2e app (examples/blog) on Next ${mc.contenders.find((c) => c.nextVersion)?.nextVersion || ''}, one cluster per contender (\`scripts/e2e/harness.js\` \`startCluster({ version: '15', instances: 3 })\`: 3 \`next start\` processes, each with its own copy of the build, behind the harness's round-robin balancer, which opens a new upstream connection per request; own redis-server per cluster). All clusters run at once; load batches alternate between them. Load: autocannon from its own process, ${mc.profile.connections} connections, ${mc.profile.rounds} rounds of ${mc.profile.duration} s per contender after a ${mc.profile.warm} s warm-up, cycling over the ISR pages ${mc.loadPaths.map((x_) => `\`${x_}\``).join(', ')}. p50/p99 are the median over rounds of autocannon's per-round percentiles. The peers plug in through \`bench/handlers/\` (one build for all, \`BENCH_CONTENDER\` picks the handler).`,
+    )
     p()
     if (Object.keys(mc.excludedPaths || {}).length) {
       p('Left out of the load because not every contender serves them:')
-      for (const [pth, who] of Object.entries(mc.excludedPaths)) p(`- \`${pth}\`: ${who.join('; ')} (a prerendered page of a closed route, \`dynamicParams = false\`: on a cache miss Next answers 404; the handler must serve the build output)`)
+      for (const [pth, who] of Object.entries(mc.excludedPaths))
+        p(
+          `- \`${pth}\`: ${who.join('; ')} (a prerendered page of a closed route, \`dynamicParams = false\`: on a cache miss Next answers 404; the handler must serve the build output)`,
+        )
       p()
     }
     if (files.includes('benchmarks-macro.svg')) p('![macro requests/s](benchmarks-macro.svg)')
     p()
     const d = mc.contenders.find((c) => c.name === 'next-default' && Number.isFinite(c.rps))
-    p(table(['contender', 'req/s', 'p50', 'p99', 'vs default', 'rounds (req/s)', 'non-2xx', 'errors', 'after warm-up'], mc.contenders.map((c) => [c.label, c.error && !Number.isFinite(c.rps) ? `failed: ${c.error}` : ops(c.rps), Number.isFinite(c.p50ms) ? `${c.p50ms} ms` : '', Number.isFinite(c.p99ms) ? `${c.p99ms} ms` : '', d && Number.isFinite(c.rps) ? x(c.rps / d.rps) : '', (c.roundsRps || []).map((v) => Math.round(v)).join(', '), c.non2xx ?? '', c.errors ?? '', Object.entries(c.cacheAfterWarm || {}).map(([k, v]) => `${v}× ${k}`).join(', ')])))
+    p(
+      table(
+        ['contender', 'req/s', 'p50', 'p99', 'vs default', 'rounds (req/s)', 'non-2xx', 'errors', 'after warm-up'],
+        mc.contenders.map((c) => [
+          c.label,
+          c.error && !Number.isFinite(c.rps) ? `failed: ${c.error}` : ops(c.rps),
+          Number.isFinite(c.p50ms) ? `${c.p50ms} ms` : '',
+          Number.isFinite(c.p99ms) ? `${c.p99ms} ms` : '',
+          d && Number.isFinite(c.rps) ? x(c.rps / d.rps) : '',
+          (c.roundsRps || []).map((v) => Math.round(v)).join(', '),
+          c.non2xx ?? '',
+          c.errors ?? '',
+          Object.entries(c.cacheAfterWarm || {})
+            .map(([k, v]) => `${v}× ${k}`)
+            .join(', '),
+        ]),
+      ),
+    )
     p()
     p('### Invalidation lag')
     p()
-    p(`The CMS content changes, the webhook (\`POST /api/revalidate\` \`{ tags: ["${'post:hello-world'}"] }\`) goes through the balancer to one instance; from its response, every instance is polled directly (\`GET /posts/hello-world\` every 10 ms) until it shows the new revision. ${mc.lag[0]?.trials || ''} trials per contender, interleaved; give-up after ${(mc.lag[0]?.timeoutMs || 0) / 1000} s. The lag includes the regeneration (render) each instance does on its first request after the revalidation.`)
+    p(
+      `The CMS content changes, the webhook (\`POST /api/revalidate\` \`{ tags: ["${'post:hello-world'}"] }\`) goes through the balancer to one instance; from its response, every instance is polled directly (\`GET /posts/hello-world\` every 10 ms) until it shows the new revision. ${mc.lag[0]?.trials || ''} trials per contender, interleaved; give-up after ${(mc.lag[0]?.timeoutMs || 0) / 1000} s. The lag includes the regeneration (render) each instance does on its first request after the revalidation.`,
+    )
     p()
-    p(table(['contender', 'all 3 instances updated', 'lag p50', 'lag max', 'webhook response', 'instances updated per trial'], mc.lag.map((l) => [mc.contenders.find((c) => c.name === l.contender)?.label || l.contender, `${l.reachedAll}/${l.trials}`, l.lagMedianMs !== null ? `${Math.round(l.lagMedianMs)} ms` : 'never', l.lagMaxMs !== null ? `${Math.round(l.lagMaxMs)} ms` : '', `${Math.round(l.webhookMedianMs)} ms`, l.instancesUpdated.join(', ')])))
+    p(
+      table(
+        ['contender', 'all 3 instances updated', 'lag p50', 'lag max', 'webhook response', 'instances updated per trial'],
+        mc.lag.map((l) => [
+          mc.contenders.find((c) => c.name === l.contender)?.label || l.contender,
+          `${l.reachedAll}/${l.trials}`,
+          l.lagMedianMs !== null ? `${Math.round(l.lagMedianMs)} ms` : 'never',
+          l.lagMaxMs !== null ? `${Math.round(l.lagMaxMs)} ms` : '',
+          `${Math.round(l.webhookMedianMs)} ms`,
+          l.instancesUpdated.join(', '),
+        ]),
+      ),
+    )
     p()
   }
 
@@ -530,17 +829,21 @@ function render(res, { docsDir, notes }) {
     if (floor && best) {
       p('### set: the floor itself is near the target')
       p()
-      p(`A raw \`SET\` of the same 100 KB from node-redis (no codec, no envelope, no tags) does ${ops(floor.opsPerSec)} sets/s with one caller = ${x(floor.opsPerSec / best.opsPerSec)} the fastest peer (${best.contender}, ${ops(best.opsPerSec)}). With one caller a set is bounded by moving ~100 KB through the client, the loopback socket and Redis, so 5× the fastest peer needs fewer bytes sent (compression) *and* a per-call cost below the floor's; the anatomy table and the CPU and context-switch columns show where shared-isr's set spends its time.`)
+      p(
+        `A raw \`SET\` of the same 100 KB from node-redis (no codec, no envelope, no tags) does ${ops(floor.opsPerSec)} sets/s with one caller = ${x(floor.opsPerSec / best.opsPerSec)} the fastest peer (${best.contender}, ${ops(best.opsPerSec)}). With one caller a set is bounded by moving ~100 KB through the client, the loopback socket and Redis, so 5× the fastest peer needs fewer bytes sent (compression) *and* a per-call cost below the floor's; the anatomy table and the CPU and context-switch columns show where shared-isr's set spends its time.`,
+      )
       p()
     }
   }
   // Only while shared-isr stores pages uncompressed (then this is what compression would change).
   const mem100 = res.micro?.memory?.find((z) => z.payload === 'page100k')?.rows.find((r) => r.contender === 'shared-isr:redis')
-  const uncompressed = mem100 && mem100.valueBytes && mem100.bytesPerEntry / mem100.valueBytes > 0.9
+  const uncompressed = mem100?.valueBytes && mem100.bytesPerEntry / mem100.valueBytes > 0.9
   if (res.compression?.length && uncompressed && missed.some((t) => t.id === 'memory' || t.id === 'set')) {
     p('### What compression would change (memory per entry, bytes per set)')
     p()
-    p("Node's zlib on the exact bytes shared-isr's codec produces for each page (one thread, synchronous, in the orchestrator process; indicative: a Rust implementation could use other codecs). \"projected vs smallest peer\" replaces the payload in shared-isr's measured entry by the compressed one and compares per byte of value, as the memory target does.")
+    p(
+      "Node's zlib on the exact bytes shared-isr's codec produces for each page (one thread, synchronous, in the orchestrator process; indicative: a Rust implementation could use other codecs). \"projected vs smallest peer\" replaces the payload in shared-isr's measured entry by the compressed one and compares per byte of value, as the memory target does.",
+    )
     p()
     const rowsOut = []
     for (const c of res.compression) {
@@ -550,20 +853,39 @@ function render(res, { docsDir, notes }) {
       const minPer = peers.length ? Math.min(...peers.map((r) => r.bytesPerEntry / r.valueBytes)) : NaN
       for (const r of c.rows) {
         const projected = s ? (s.bytesPerEntry - c.encodedBytes + r.bytes) / s.valueBytes : NaN
-        rowsOut.push([PAYLOAD_NAME[c.payload], r.codec, `${bytes(c.encodedBytes)} → ${bytes(r.bytes)}`, x(r.ratio), us(r.compressUs), us(r.decompressUs), Number.isFinite(projected / minPer) ? x(projected / minPer) : ''])
+        rowsOut.push([
+          PAYLOAD_NAME[c.payload],
+          r.codec,
+          `${bytes(c.encodedBytes)} → ${bytes(r.bytes)}`,
+          x(r.ratio),
+          us(r.compressUs),
+          us(r.decompressUs),
+          Number.isFinite(projected / minPer) ? x(projected / minPer) : '',
+        ])
       }
     }
     p(table(['payload', 'codec', 'bytes', 'ratio', 'compress', 'decompress', 'projected vs smallest peer'], rowsOut))
     p()
   }
-  const stale = (res.micro?.revalidated || []).flatMap((r) => r.rows.filter((z) => z.contender.startsWith('shared-isr') && z.servedOld).map((z) => ({ ...z, payload: r.payload, concurrency: r.concurrency })))
+  const stale = (res.micro?.revalidated || []).flatMap((r) =>
+    r.rows
+      .filter((z) => z.contender.startsWith('shared-isr') && z.servedOld)
+      .map((z) => ({ ...z, payload: r.payload, concurrency: r.concurrency })),
+  )
   if (stale.length) {
     p('### Coherence: old content served right after another instance revalidated')
     p()
-    for (const z of stale) p(`- ${L[z.contender]}: ${z.servedOld} of ${z.ops} gets (${PAYLOAD_NAME[z.payload]}, ${z.concurrency === 1 ? '1 caller' : `${z.concurrency} callers`}) returned the L1 copy as a fresh hit although instance B's \`revalidateTag\` had already resolved (the invalidation push had not arrived); it stopped ${windowText(z.windowsMs)} after B's call returned.`)
+    for (const z of stale)
+      p(
+        `- ${L[z.contender]}: ${z.servedOld} of ${z.ops} gets (${PAYLOAD_NAME[z.payload]}, ${z.concurrency === 1 ? '1 caller' : `${z.concurrency} callers`}) returned the L1 copy as a fresh hit although instance B's \`revalidateTag\` had already resolved (the invalidation push had not arrived); it stopped ${windowText(z.windowsMs)} after B's call returned.`,
+      )
     p()
-    const strictOld = (res.micro?.revalidated || []).flatMap((r) => r.rows.filter((z) => z.contender === 'shared-isr:strict')).reduce((a, z) => a + (z.servedOld || 0), 0)
-    p(`This is the window the README documents for the default mode ("a few milliseconds, tens under heavy CPU load"). Strict mode served old content ${strictOld} times in the same tables.`)
+    const strictOld = (res.micro?.revalidated || [])
+      .flatMap((r) => r.rows.filter((z) => z.contender === 'shared-isr:strict'))
+      .reduce((a, z) => a + (z.servedOld || 0), 0)
+    p(
+      `This is the window the README documents for the default mode ("a few milliseconds, tens under heavy CPU load"). Strict mode served old content ${strictOld} times in the same tables.`,
+    )
     p()
   }
   for (const pr of res.profiles || []) {
@@ -572,25 +894,49 @@ function render(res, { docsDir, notes }) {
     p(pr.description)
     p()
     if (pr.js?.length) {
-      p(`JS (\`node --cpu-prof\`, samples cut to the measured window: ${pr.jsOps ? `${int(pr.jsOps)} calls, ` : ''}${pr.jsTotalMs ? `${Math.round(pr.jsTotalMs)} ms, ` : ''}self time; \`(idle)\` is the event loop waiting, mostly for Redis):`)
+      p(
+        `JS (\`node --cpu-prof\`, samples cut to the measured window: ${pr.jsOps ? `${int(pr.jsOps)} calls, ` : ''}${pr.jsTotalMs ? `${Math.round(pr.jsTotalMs)} ms, ` : ''}self time; \`(idle)\` is the event loop waiting, mostly for Redis):`,
+      )
       p()
-      p(table(['function', 'where', 'self %', 'µs per op'], pr.js.map((f) => [`\`${f.name}\``, f.where, f.pct.toFixed(1), f.usPerOp != null ? f.usPerOp.toFixed(1) : ''])))
+      p(
+        table(
+          ['function', 'where', 'self %', 'µs per op'],
+          pr.js.map((f) => [`\`${f.name}\``, f.where, f.pct.toFixed(1), f.usPerOp != null ? f.usPerOp.toFixed(1) : '']),
+        ),
+      )
       p()
     }
     if (pr.perf?.length) {
-      p(`Whole process (\`perf record -e cpu-clock -g\`, ${pr.perfSamples} samples, JS frames named via \`--perf-basic-prof\`), by shared object:`)
+      p(
+        `Whole process (\`perf record -e cpu-clock -g\`, ${pr.perfSamples} samples, JS frames named via \`--perf-basic-prof\`), by shared object:`,
+      )
       p()
-      p(table(['shared object', '%'], pr.perfDso.map((d_) => [d_.dso, d_.pct.toFixed(1)])))
+      p(
+        table(
+          ['shared object', '%'],
+          pr.perfDso.map((d_) => [d_.dso, d_.pct.toFixed(1)]),
+        ),
+      )
       p()
       if (pr.perfThreads?.length) {
-        p('By thread (`node` is the JS main thread; the addon\'s Redis I/O runs on its own runtime threads):')
+        p("By thread (`node` is the JS main thread; the addon's Redis I/O runs on its own runtime threads):")
         p()
-        p(table(['thread', '%'], pr.perfThreads.map((d_) => [d_.dso, d_.pct.toFixed(1)])))
+        p(
+          table(
+            ['thread', '%'],
+            pr.perfThreads.map((d_) => [d_.dso, d_.pct.toFixed(1)]),
+          ),
+        )
         p()
       }
       p('Top symbols (self):')
       p()
-      p(table(['symbol', 'shared object', '%'], pr.perf.map((s_) => [`\`${s_.sym.slice(0, 90)}\``, s_.dso, s_.pct.toFixed(1)])))
+      p(
+        table(
+          ['symbol', 'shared object', '%'],
+          pr.perf.map((s_) => [`\`${s_.sym.slice(0, 90)}\``, s_.dso, s_.pct.toFixed(1)]),
+        ),
+      )
       p()
     }
     if (pr.error) p(`(profiling failed: ${pr.error})`)
@@ -607,17 +953,29 @@ function render(res, { docsDir, notes }) {
   p()
   p('## Method and caveats')
   p()
-  p('- Every comparison is within one run: contenders alternate batch by batch, so a burst of load from other work on the machine hits all of them; ratios are what the targets are judged on.')
-  p('- The raw floor stores the page bytes (html + rsc + segments concatenated) with one `SET` and reads them with one `GET` with Buffer replies: no envelope, no tags, no decode.')
-  p("- Peers are configured as their READMEs say, nothing tuned; the exact set-up is in `bench/lib/contenders.js` (micro) and `bench/handlers/` (macro). @neshca gets Next 14 value shapes because it does not support Next 15.")
-  p('- `get` results are checked once per contender (the value must come back byte for byte), and gets that miss or fail are counted and listed under the tables.')
-  p(`- Durations of this run: ${Object.entries(res.durations || {}).map(([k, v]) => `${k} ${(v / 1000).toFixed(0)} s`).join(', ')}.`)
+  p(
+    '- Every comparison is within one run: contenders alternate batch by batch, so a burst of load from other work on the machine hits all of them; ratios are what the targets are judged on.',
+  )
+  p(
+    '- The raw floor stores the page bytes (html + rsc + segments concatenated) with one `SET` and reads them with one `GET` with Buffer replies: no envelope, no tags, no decode.',
+  )
+  p(
+    '- Peers are configured as their READMEs say, nothing tuned; the exact set-up is in `bench/lib/contenders.js` (micro) and `bench/handlers/` (macro). @neshca gets Next 14 value shapes because it does not support Next 15.',
+  )
+  p(
+    '- `get` results are checked once per contender (the value must come back byte for byte), and gets that miss or fail are counted and listed under the tables.',
+  )
+  p(
+    `- Durations of this run: ${Object.entries(res.durations || {})
+      .map(([k, v]) => `${k} ${(v / 1000).toFixed(0)} s`)
+      .join(', ')}.`,
+  )
   p()
   return out.join('\n')
 }
 
 function windowText(ws) {
-  if (!ws || !ws.length) return ''
+  if (!ws?.length) return ''
   const ok = ws.filter((w) => w !== null)
   const never = ws.length - ok.length
   const med = median(ok)
@@ -650,7 +1008,9 @@ function unionNames(a, b, st) {
 function cpuCell(r) {
   if (!r || r.error || !Number.isFinite(r.cpuUsPerOp)) return ''
   const f = (v) => (v < 10 ? v.toFixed(1) : Math.round(v))
-  return Number.isFinite(r.redisCpuUsPerOp) && r.redisCpuUsPerOp > 0.05 ? `${f(r.cpuUsPerOp)} + ${f(r.redisCpuUsPerOp)} µs` : `${f(r.cpuUsPerOp)} µs`
+  return Number.isFinite(r.redisCpuUsPerOp) && r.redisCpuUsPerOp > 0.05
+    ? `${f(r.cpuUsPerOp)} + ${f(r.redisCpuUsPerOp)} µs`
+    : `${f(r.cpuUsPerOp)} µs`
 }
 function csCell(r) {
   if (!r || r.error || !Number.isFinite(r.csPerOp)) return ''
@@ -665,7 +1025,11 @@ function cell(r, k) {
 }
 
 function firstLine(s) {
-  return String(s || '').split('\n').find((l) => l.trim()) || ''
+  return (
+    String(s || '')
+      .split('\n')
+      .find((l) => l.trim()) || ''
+  )
 }
 
 module.exports = { render, targets, makeLabels, windowText }

@@ -24,7 +24,7 @@ function barChart({ title, subtitle, rows, series, log = false, fmt = String, no
   const width = labelW + plotW + rightPad
   const all = rows.flatMap((r) => r.values).filter((v) => typeof v === 'number' && v > 0)
   const max = Math.max(...all, 1)
-  let min = Math.min(...all, max)
+  const min = Math.min(...all, max)
   let scale
   let ticks
   if (log) {
@@ -41,7 +41,9 @@ function barChart({ title, subtitle, rows, series, log = false, fmt = String, no
     for (let t = 0; t <= hi + 1e-9; t += step) ticks.push(t)
   }
   const out = []
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="-apple-system,Segoe UI,Helvetica,Arial,sans-serif" font-size="12">`)
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="-apple-system,Segoe UI,Helvetica,Arial,sans-serif" font-size="12">`,
+  )
   out.push(`<rect width="100%" height="100%" fill="#ffffff"/>`)
   out.push(`<text x="12" y="22" font-size="15" font-weight="600" fill="#111">${esc(title)}</text>`)
   if (subtitle) out.push(`<text x="12" y="40" fill="#555">${esc(subtitle)}</text>`)
@@ -61,7 +63,9 @@ function barChart({ title, subtitle, rows, series, log = false, fmt = String, no
   }
   rows.forEach((r, gi) => {
     const y0 = top + gi * (groupH + groupGap)
-    out.push(`<text x="${labelW - 8}" y="${y0 + groupH / 2 + 4}" text-anchor="end" fill="#111"${r.highlight ? ' font-weight="600"' : ''}>${esc(r.label)}</text>`)
+    out.push(
+      `<text x="${labelW - 8}" y="${y0 + groupH / 2 + 4}" text-anchor="end" fill="#111"${r.highlight ? ' font-weight="600"' : ''}>${esc(r.label)}</text>`,
+    )
     r.values.forEach((v, si) => {
       const y = y0 + si * (barH + gap)
       if (typeof v !== 'number' || !(v > 0)) {
@@ -69,11 +73,15 @@ function barChart({ title, subtitle, rows, series, log = false, fmt = String, no
         return
       }
       const w = Math.max(1, scale(v))
-      out.push(`<rect x="${labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${COLORS[si % COLORS.length]}"${r.highlight ? '' : ' fill-opacity="0.75"'}/>`)
+      out.push(
+        `<rect x="${labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${COLORS[si % COLORS.length]}"${r.highlight ? '' : ' fill-opacity="0.75"'}/>`,
+      )
       out.push(`<text x="${(labelW + w + 4).toFixed(1)}" y="${y + barH - 3}" fill="#111" font-size="10">${esc(fmt(v))}</text>`)
     })
   })
-  out.push(`<text x="${labelW + plotW / 2}" y="${height - 8 - (note ? 16 : 0)}" text-anchor="middle" fill="#666" font-size="10">${log ? 'log scale' : 'linear scale'}</text>`)
+  out.push(
+    `<text x="${labelW + plotW / 2}" y="${height - 8 - (note ? 16 : 0)}" text-anchor="middle" fill="#666" font-size="10">${log ? 'log scale' : 'linear scale'}</text>`,
+  )
   if (note) out.push(`<text x="12" y="${height - 8}" fill="#666" font-size="10">${esc(note)}</text>`)
   out.push('</svg>')
   return out.join('\n') + '\n'

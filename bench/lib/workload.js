@@ -88,7 +88,12 @@ function entry(payload, shape, i, ns = 'e') {
     setCtx:
       shape === 14
         ? () => ({ revalidate: REVALIDATE })
-        : () => ({ kind: 'APP_PAGE', isRoutePPREnabled: false, isFallback: false, cacheControl: { revalidate: REVALIDATE, expire: EXPIRE } }),
+        : () => ({
+            kind: 'APP_PAGE',
+            isRoutePPREnabled: false,
+            isFallback: false,
+            cacheControl: { revalidate: REVALIDATE, expire: EXPIRE },
+          }),
     getCtx: shape === 14 ? { kindHint: 'app' } : { kind: 'APP_PAGE', isRoutePPREnabled: false, isFallback: false },
     raw: () => pageRaw(page),
   }
@@ -112,7 +117,7 @@ function verify(e, r, shape) {
     return
   }
   const v = r.value
-  if (!v || v.kind !== e.value.kind) throw new Error(`wrong kind ${v && v.kind}`)
+  if (!v || v.kind !== e.value.kind) throw new Error(`wrong kind ${v?.kind}`)
   if (e.kind === 'FETCH') {
     if (v.data.body !== e.value.data.body) throw new Error('fetch body differs')
     return
@@ -126,7 +131,8 @@ function verify(e, r, shape) {
   const want = e.value.segmentData
   if (want) {
     if (!(v.segmentData instanceof Map) || v.segmentData.size !== want.size) throw new Error('segmentData is not the same Map')
-    for (const [k, b] of want) if (!Buffer.isBuffer(v.segmentData.get(k)) || !v.segmentData.get(k).equals(b)) throw new Error(`segment ${k} differs`)
+    for (const [k, b] of want)
+      if (!Buffer.isBuffer(v.segmentData.get(k)) || !v.segmentData.get(k).equals(b)) throw new Error(`segment ${k} differs`)
   }
 }
 

@@ -1,4 +1,4 @@
-'use strict';
+'use strict'
 // E2E harness: N real `next start` instances of an example app (examples/blog unless
 // `app` says otherwise) behind a round-robin load balancer, optionally with their own
 // redis-server and the shared-isr cache handler.
@@ -32,146 +32,167 @@
 //              install above it. Its next.config.js also reads SHARED_ISR_USE_CACHE_HANDLER
 //              (the harness sets it with SHARED_ISR_HANDLER) for `cacheHandlers`.
 
-const fs = require('node:fs');
-const os = require('node:os');
-const net = require('node:net');
-const path = require('node:path');
-const http = require('node:http');
-const crypto = require('node:crypto');
-const { spawn } = require('node:child_process');
-const { ROOT, VERSIONS, normalizeMajor, versionDir, installUnlocked, withLock } = require('./install-next');
-const { ensurePackageInstalled } = require('./pack');
+const fs = require('node:fs')
+const os = require('node:os')
+const net = require('node:net')
+const path = require('node:path')
+const http = require('node:http')
+const crypto = require('node:crypto')
+const { spawn } = require('node:child_process')
+const { ROOT, VERSIONS, normalizeMajor, versionDir, installUnlocked, withLock } = require('./install-next')
+const { ensurePackageInstalled } = require('./pack')
 
-const BLOG_DIR = path.join(ROOT, 'examples', 'blog');
-const USE_CACHE_DIR = path.join(ROOT, 'examples', 'use-cache');
-const GUARD = path.join(__dirname, 'guard.js');
-const DEFAULT_HANDLER = defaultHandler();
-const DEFAULT_USE_CACHE_HANDLER = defaultUseCacheHandler();
-const REDIS_SERVER = process.env.REDIS_SERVER || 'redis-server';
+const BLOG_DIR = path.join(ROOT, 'examples', 'blog')
+const USE_CACHE_DIR = path.join(ROOT, 'examples', 'use-cache')
+const GUARD = path.join(__dirname, 'guard.js')
+const DEFAULT_HANDLER = defaultHandler()
+const DEFAULT_USE_CACHE_HANDLER = defaultUseCacheHandler()
+const REDIS_SERVER = process.env.REDIS_SERVER || 'redis-server'
 // Bump when the build recipe below changes, to invalidate cached builds.
-const RECIPE = 'blog-build-2';
+const RECIPE = 'blog-build-2'
 
 // The example apps. `workDir(major)` is the Next project the app is copied into and built in.
 const APPS = {
   blog: { dir: BLOG_DIR, workDir: (major) => versionDir(major) },
   'use-cache': { dir: USE_CACHE_DIR, workDir: (major) => path.join(versionDir(major), 'apps', 'use-cache') },
-};
+}
 
 function appSpec(name = 'blog') {
-  const app = APPS[name];
-  if (!app) throw new Error(`unknown example app "${name}" (expected one of ${Object.keys(APPS).join(', ')})`);
-  return { name, ...app };
+  const app = APPS[name]
+  if (!app) throw new Error(`unknown example app "${name}" (expected one of ${Object.keys(APPS).join(', ')})`)
+  return { name, ...app }
 }
 
 // The module Next loads as `cacheHandler` (its module.exports must be the class):
 // SHARED_ISR_E2E_HANDLER if set, else what the package exports as `shared-isr/handler`.
 function defaultHandler() {
-  if (process.env.SHARED_ISR_E2E_HANDLER) return path.resolve(process.env.SHARED_ISR_E2E_HANDLER);
+  if (process.env.SHARED_ISR_E2E_HANDLER) return path.resolve(process.env.SHARED_ISR_E2E_HANDLER)
   try {
-    const exp = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).exports['./handler'];
-    const target = typeof exp === 'string' ? exp : exp.default || exp.require;
-    if (target) return path.resolve(ROOT, target);
+    const exp = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).exports['./handler']
+    const target = typeof exp === 'string' ? exp : exp.default || exp.require
+    if (target) return path.resolve(ROOT, target)
   } catch {}
-  return path.join(ROOT, 'lib', 'handler.js');
+  return path.join(ROOT, 'lib', 'handler.js')
 }
 
 // The module registered as `cacheHandlers.default` and `.remote` ('use cache'):
 // SHARED_ISR_E2E_USE_CACHE_HANDLER if set, else the package's `shared-isr/use-cache` export.
 function defaultUseCacheHandler() {
-  if (process.env.SHARED_ISR_E2E_USE_CACHE_HANDLER) return path.resolve(process.env.SHARED_ISR_E2E_USE_CACHE_HANDLER);
+  if (process.env.SHARED_ISR_E2E_USE_CACHE_HANDLER) return path.resolve(process.env.SHARED_ISR_E2E_USE_CACHE_HANDLER)
   try {
-    const exp = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).exports['./use-cache'];
-    const target = typeof exp === 'string' ? exp : exp.default || exp.require;
-    if (target) return path.resolve(ROOT, target);
+    const exp = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).exports['./use-cache']
+    const target = typeof exp === 'string' ? exp : exp.default || exp.require
+    if (target) return path.resolve(ROOT, target)
   } catch {}
-  return path.join(ROOT, 'lib', 'use-cache-default.js');
+  return path.join(ROOT, 'lib', 'use-cache-default.js')
 }
 
-const log = (...a) => { if (process.env.E2E_QUIET !== '1') console.error('[e2e]', ...a); };
+const log = (...a) => {
+  if (process.env.E2E_QUIET !== '1') console.error('[e2e]', ...a)
+}
 
 /** Versions selected by E2E_NEXT_VERSIONS (default "14,15,16"), as majors. */
 function e2eVersions() {
-  const raw = process.env.E2E_NEXT_VERSIONS || '14,15,16';
-  return [...new Set(raw.split(/[\s,]+/).filter(Boolean).map(normalizeMajor))];
+  const raw = process.env.E2E_NEXT_VERSIONS || '14,15,16'
+  return [
+    ...new Set(
+      raw
+        .split(/[\s,]+/)
+        .filter(Boolean)
+        .map(normalizeMajor),
+    ),
+  ]
 }
 
 // ---------------------------------------------------------------- process bookkeeping
 
-const live = new Set(); // ChildProcess of every guard still running
-const removeOnExit = new Set(); // run dirs to delete even if stop() never ran
+const live = new Set() // ChildProcess of every guard still running
+const removeOnExit = new Set() // run dirs to delete even if stop() never ran
 
 function killGroupSync(child, signal) {
-  try { process.kill(-child.pid, signal); } catch {}
+  try {
+    process.kill(-child.pid, signal)
+  } catch {}
 }
 
 process.on('exit', () => {
-  for (const c of live) killGroupSync(c, 'SIGKILL');
-  for (const d of removeOnExit) { try { fs.rmSync(d, { recursive: true, force: true }); } catch {} }
-});
-let signalHook = null;
+  for (const c of live) killGroupSync(c, 'SIGKILL')
+  for (const d of removeOnExit) {
+    try {
+      fs.rmSync(d, { recursive: true, force: true })
+    } catch {}
+  }
+})
+let signalHook = null
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.once(sig, () => {
     // A second signal finds no listener and ends the process; the exit hook still cleans up.
-    if (signalHook) return signalHook(sig);
-    for (const c of live) killGroupSync(c, 'SIGKILL');
-    process.exit(128 + (os.constants.signals[sig] || 1));
-  });
+    if (signalHook) return signalHook(sig)
+    for (const c of live) killGroupSync(c, 'SIGKILL')
+    process.exit(128 + (os.constants.signals[sig] || 1))
+  })
 }
 
 /** Lets a long-running caller (the demo) stop its clusters gracefully on SIGINT/SIGTERM/SIGHUP. */
 function onSignal(fn) {
-  signalHook = fn;
+  signalHook = fn
 }
 
 function exited(child) {
-  return child.exitCode !== null || child.signalCode !== null;
+  return child.exitCode !== null || child.signalCode !== null
 }
 
 function waitExit(child, ms) {
-  if (exited(child)) return Promise.resolve(true);
+  if (exited(child)) return Promise.resolve(true)
   return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => { clearTimeout(t); resolve(true); });
-  });
+    const t = setTimeout(() => resolve(false), ms)
+    child.once('exit', () => {
+      clearTimeout(t)
+      resolve(true)
+    })
+  })
 }
 
 async function killGroup(child) {
-  if (!child || exited(child)) { live.delete(child); return; }
-  killGroupSync(child, 'SIGTERM');
-  if (!(await waitExit(child, 5000))) {
-    killGroupSync(child, 'SIGKILL');
-    await waitExit(child, 5000);
+  if (!child || exited(child)) {
+    live.delete(child)
+    return
   }
-  live.delete(child);
+  killGroupSync(child, 'SIGTERM')
+  if (!(await waitExit(child, 5000))) {
+    killGroupSync(child, 'SIGKILL')
+    await waitExit(child, 5000)
+  }
+  live.delete(child)
 }
 
 /** Spawns `cmd args` under guard.js in a new process group, output appended to logFile. */
 function spawnGuarded(cmd, args, { cwd, env, logFile, keepAlive = false }) {
-  const fd = fs.openSync(logFile, 'a');
+  const fd = fs.openSync(logFile, 'a')
   const child = spawn(process.execPath, [GUARD, cmd, ...args], {
     cwd,
     env,
     detached: true,
     stdio: ['pipe', fd, fd],
-  });
-  fs.closeSync(fd);
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  child.stdin.on('error', () => {});
+  })
+  fs.closeSync(fd)
+  live.add(child)
+  child.once('exit', () => live.delete(child))
+  child.stdin.on('error', () => {})
   if (!keepAlive) {
     // Long-lived servers must not keep the test process alive; the exit hook kills them.
-    child.stdin.unref?.();
-    child.unref();
+    child.stdin.unref?.()
+    child.unref()
   }
-  return child;
+  return child
 }
 
 function tail(file, lines = 40) {
   try {
-    const text = fs.readFileSync(file, 'utf8').trimEnd().split('\n');
-    return text.slice(-lines).join('\n');
+    const text = fs.readFileSync(file, 'utf8').trimEnd().split('\n')
+    return text.slice(-lines).join('\n')
   } catch (e) {
-    return `(cannot read ${file}: ${e.message})`;
+    return `(cannot read ${file}: ${e.message})`
   }
 }
 
@@ -179,108 +200,123 @@ function tail(file, lines = 40) {
 
 function freePort() {
   return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
+    const srv = net.createServer()
+    srv.unref()
+    srv.on('error', reject)
     srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
+      const { port } = srv.address()
+      srv.close(() => resolve(port))
+    })
+  })
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 /** Plain HTTP request (no keep-alive, no cache): { status, headers, body }. */
 function request(url, { method = 'GET', headers = {}, body, timeout = 60_000 } = {}) {
   return new Promise((resolve, reject) => {
-    const u = new URL(url);
-    let data = null;
-    const h = { ...headers };
+    const u = new URL(url)
+    let data = null
+    const h = { ...headers }
     if (body !== undefined) {
-      data = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
-      if (!Object.keys(h).some((k) => k.toLowerCase() === 'content-type')) h['content-type'] = 'application/json';
-      h['content-length'] = String(data.length);
+      data = Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body))
+      if (!Object.keys(h).some((k) => k.toLowerCase() === 'content-type')) h['content-type'] = 'application/json'
+      h['content-length'] = String(data.length)
     }
     const req = http.request(
       { hostname: u.hostname, port: u.port, path: u.pathname + u.search, method, headers: h, agent: false },
       (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
+        const chunks = []
+        res.on('data', (c) => chunks.push(c))
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }))
+        res.on('error', reject)
       },
-    );
-    req.setTimeout(timeout, () => req.destroy(new Error(`timeout after ${timeout} ms: ${method} ${url}`)));
-    req.on('error', reject);
-    req.end(data);
-  });
+    )
+    req.setTimeout(timeout, () => req.destroy(new Error(`timeout after ${timeout} ms: ${method} ${url}`)))
+    req.on('error', reject)
+    req.end(data)
+  })
 }
 
-const ENTITIES = { amp: '&', lt: '<', gt: '>', quot: '"', '#x27': "'", '#39': "'" };
+const ENTITIES = { amp: '&', lt: '<', gt: '>', quot: '"', '#x27': "'", '#39': "'" }
 
 /** { rev, instance, 'rendered-at', content, ... } from the data-testid elements of a page. */
 function parseMarkers(html) {
-  const out = {};
-  const re = /data-testid="([\w-]+)"[^>]*>([^<]*)</g;
-  let m;
+  const out = {}
+  const re = /data-testid="([\w-]+)"[^>]*>([^<]*)</g
+  let m
   while ((m = re.exec(html))) {
-    if (!(m[1] in out)) out[m[1]] = m[2].replace(/&(amp|lt|gt|quot|#x27|#39);/g, (_, e) => ENTITIES[e]);
+    if (!(m[1] in out)) out[m[1]] = m[2].replace(/&(amp|lt|gt|quot|#x27|#39);/g, (_, e) => ENTITIES[e])
   }
-  return out;
+  return out
 }
 
 /** GET a page: { status, headers, body, markers, cache } (cache = x-nextjs-cache header). */
 async function getPage(url, opts) {
-  const res = await request(url, opts);
-  return { ...res, markers: parseMarkers(res.body), cache: res.headers['x-nextjs-cache'] };
+  const res = await request(url, opts)
+  return { ...res, markers: parseMarkers(res.body), cache: res.headers['x-nextjs-cache'] }
 }
 
 /** The CMS content an app ships with (data/cms.json); examples/blog's by default. */
 function readBaseCms(app = 'blog') {
-  return JSON.parse(fs.readFileSync(path.join(appSpec(app).dir, 'data', 'cms.json'), 'utf8'));
+  return JSON.parse(fs.readFileSync(path.join(appSpec(app).dir, 'data', 'cms.json'), 'utf8'))
 }
 
 /** The example's CMS content with `rev` set and every title/name/headline tagged with it. */
 function cmsWithRev(rev, base = readBaseCms()) {
-  const cms = structuredClone(base);
-  cms.rev = rev;
-  cms.posts = cms.posts.map((p) => ({ ...p, title: `${p.title} [${rev}]` }));
-  cms.products = cms.products.map((p) => ({ ...p, name: `${p.name} [${rev}]` }));
-  cms.news = cms.news.map((n) => ({ ...n, headline: `${n.headline} [${rev}]` }));
-  cms.live = { ...cms.live, message: `${cms.live.message} [${rev}]` };
-  return cms;
+  const cms = structuredClone(base)
+  cms.rev = rev
+  cms.posts = cms.posts.map((p) => ({ ...p, title: `${p.title} [${rev}]` }))
+  cms.products = cms.products.map((p) => ({ ...p, name: `${p.name} [${rev}]` }))
+  cms.news = cms.news.map((n) => ({ ...n, headline: `${n.headline} [${rev}]` }))
+  cms.live = { ...cms.live, message: `${cms.live.message} [${rev}]` }
+  return cms
 }
 
 function writeJsonAtomic(file, obj) {
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(obj, null, 2));
-  fs.renameSync(tmp, file);
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`
+  fs.writeFileSync(tmp, JSON.stringify(obj, null, 2))
+  fs.renameSync(tmp, file)
 }
 
 /** A tiny HTTP "headless CMS" serving the CMS file at /cms.json (for the tagged fetch page). */
 async function startCmsServer(cmsFile) {
-  let hits = 0;
+  let hits = 0
   const server = http.createServer((req, res) => {
     if (req.method === 'GET' && req.url.split('?')[0] === '/cms.json') {
-      hits++;
-      let body;
-      try { body = fs.readFileSync(cmsFile); } catch (e) { res.writeHead(500); res.end(e.message); return; }
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      res.end(body);
-      return;
+      hits++
+      let body
+      try {
+        body = fs.readFileSync(cmsFile)
+      } catch (e) {
+        res.writeHead(500)
+        res.end(e.message)
+        return
+      }
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+      res.end(body)
+      return
     }
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found');
-  });
-  server.keepAliveTimeout = 1000;
-  await new Promise((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve); });
-  server.unref();
+    res.writeHead(404, { 'content-type': 'text/plain' })
+    res.end('not found')
+  })
+  server.keepAliveTimeout = 1000
+  await new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', resolve)
+  })
+  server.unref()
   return {
     url: `http://127.0.0.1:${server.address().port}`,
-    get hits() { return hits; },
-    close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()); }),
-  };
+    get hits() {
+      return hits
+    },
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections?.()
+        server.close(() => resolve())
+      }),
+  }
 }
 
 // ---------------------------------------------------------------- build
@@ -288,22 +324,22 @@ async function startCmsServer(cmsFile) {
 // Top-level entries of an example app that make up the app (its package.json is replaced by
 // the pinned one of the version dir; docs don't affect the build).
 function isAppEntry(name) {
-  return !['node_modules', 'package.json', 'package-lock.json', 'README.md'].includes(name) && !name.startsWith('.next');
+  return !['node_modules', 'package.json', 'package-lock.json', 'README.md'].includes(name) && !name.startsWith('.next')
 }
 
 function listSourceFiles(dir = BLOG_DIR, rel = '') {
-  const out = [];
+  const out = []
   for (const ent of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-    const r = path.join(rel, ent.name);
-    if (!rel && !isAppEntry(ent.name)) continue;
-    if (ent.isDirectory()) out.push(...listSourceFiles(dir, r));
-    else if (ent.isFile()) out.push(r);
+    const r = path.join(rel, ent.name)
+    if (!rel && !isAppEntry(ent.name)) continue
+    if (ent.isDirectory()) out.push(...listSourceFiles(dir, r))
+    else if (ent.isFile()) out.push(r)
   }
-  return out.sort();
+  return out.sort()
 }
 
 function buildKey(major, mode, handler, packageHash, app = appSpec(), useCacheHandler = DEFAULT_USE_CACHE_HANDLER) {
-  const h = crypto.createHash('sha256');
+  const h = crypto.createHash('sha256')
   const what = {
     RECIPE,
     pins: VERSIONS[major],
@@ -311,15 +347,15 @@ function buildKey(major, mode, handler, packageHash, app = appSpec(), useCacheHa
     handler: mode === 'shared' ? handler : null,
     packageHash: mode === 'standalone' ? packageHash : null,
     node: process.versions.node,
-  };
-  // (The blog's key is unchanged from before apps existed, so its cached builds stay valid.)
-  if (app.name !== 'blog') Object.assign(what, { app: app.name, useCacheHandler: mode === 'shared' ? useCacheHandler : null });
-  h.update(JSON.stringify(what));
-  for (const f of listSourceFiles(app.dir)) {
-    h.update(`\0${f}\0`);
-    h.update(fs.readFileSync(path.join(app.dir, f)));
   }
-  return h.digest('hex');
+  // (The blog's key is unchanged from before apps existed, so its cached builds stay valid.)
+  if (app.name !== 'blog') Object.assign(what, { app: app.name, useCacheHandler: mode === 'shared' ? useCacheHandler : null })
+  h.update(JSON.stringify(what))
+  for (const f of listSourceFiles(app.dir)) {
+    h.update(`\0${f}\0`)
+    h.update(fs.readFileSync(path.join(app.dir, f)))
+  }
+  return h.digest('hex')
 }
 
 // The version dir is a Next project: the pinned package.json + node_modules from
@@ -327,37 +363,39 @@ function buildKey(major, mode, handler, packageHash, app = appSpec(), useCacheHa
 // Another app is copied into its own work dir under the version dir (see APPS), with a copy
 // of the pinned package.json; `next` resolves from the node_modules above it.
 function syncSources(vdir, srcDir = BLOG_DIR) {
-  const marker = path.join(vdir, '.e2e-synced.json');
-  let previous = [];
-  try { previous = JSON.parse(fs.readFileSync(marker, 'utf8')); } catch {}
-  for (const e of previous) fs.rmSync(path.join(vdir, e), { recursive: true, force: true });
-  const entries = fs.readdirSync(srcDir).filter(isAppEntry);
-  for (const e of entries) fs.cpSync(path.join(srcDir, e), path.join(vdir, e), { recursive: true });
-  fs.writeFileSync(marker, JSON.stringify(entries));
+  const marker = path.join(vdir, '.e2e-synced.json')
+  let previous = []
+  try {
+    previous = JSON.parse(fs.readFileSync(marker, 'utf8'))
+  } catch {}
+  for (const e of previous) fs.rmSync(path.join(vdir, e), { recursive: true, force: true })
+  const entries = fs.readdirSync(srcDir).filter(isAppEntry)
+  for (const e of entries) fs.cpSync(path.join(srcDir, e), path.join(vdir, e), { recursive: true })
+  fs.writeFileSync(marker, JSON.stringify(entries))
 }
 
 function distDirName(mode) {
-  return `.next-${mode}`;
+  return `.next-${mode}`
 }
 
 function baseEnv() {
-  const env = { ...process.env, NODE_ENV: 'production', NEXT_TELEMETRY_DISABLED: '1' };
+  const env = { ...process.env, NODE_ENV: 'production', NEXT_TELEMETRY_DISABLED: '1' }
   // Inherited from `node --test`; means nothing to Next and must not leak into its workers.
-  delete env.NODE_TEST_CONTEXT;
+  delete env.NODE_TEST_CONTEXT
   // Only what the harness sets may point the handler at a Redis (never a developer's 6379).
-  delete env.SHARED_ISR_HANDLER;
-  delete env.SHARED_ISR_USE_CACHE_HANDLER;
-  delete env.SHARED_ISR_REDIS_URL;
-  delete env.REDIS_URL;
-  return env;
+  delete env.SHARED_ISR_HANDLER
+  delete env.SHARED_ISR_USE_CACHE_HANDLER
+  delete env.SHARED_ISR_REDIS_URL
+  delete env.REDIS_URL
+  return env
 }
 
 /** The build's record (stamp) or null: { key, buildMs, builtAt, nextVersion, redisUrl, ... }. */
 function readBuildRecord(vdir, distDir) {
   try {
-    return JSON.parse(fs.readFileSync(path.join(vdir, distDir, '.e2e-build.json'), 'utf8'));
+    return JSON.parse(fs.readFileSync(path.join(vdir, distDir, '.e2e-build.json'), 'utf8'))
   } catch {
-    return null;
+    return null
   }
 }
 
@@ -371,37 +409,37 @@ function readBuildRecord(vdir, distDir) {
  * Returns { vdir (the project built), nodeModules, app, distDir, timings, built, record }.
  */
 async function buildUnlocked({ version, mode, handler, app: appName = 'blog', useCacheHandler = DEFAULT_USE_CACHE_HANDLER }) {
-  const major = normalizeMajor(version);
-  const app = appSpec(appName);
-  const timings = {};
-  const inst = installUnlocked(major, log);
-  timings.installMs = inst.ms;
-  const nodeModules = path.join(versionDir(major), 'node_modules');
-  const vdir = app.workDir(major);
-  const label = app.name === 'blog' ? `next${major} (${mode})` : `next${major} ${app.name} (${mode})`;
+  const major = normalizeMajor(version)
+  const app = appSpec(appName)
+  const timings = {}
+  const inst = installUnlocked(major, log)
+  timings.installMs = inst.ms
+  const nodeModules = path.join(versionDir(major), 'node_modules')
+  const vdir = app.workDir(major)
+  const label = app.name === 'blog' ? `next${major} (${mode})` : `next${major} ${app.name} (${mode})`
   if (vdir !== versionDir(major)) {
-    fs.mkdirSync(vdir, { recursive: true });
-    fs.copyFileSync(path.join(versionDir(major), 'package.json'), path.join(vdir, 'package.json'));
+    fs.mkdirSync(vdir, { recursive: true })
+    fs.copyFileSync(path.join(versionDir(major), 'package.json'), path.join(vdir, 'package.json'))
   }
-  const distDir = distDirName(mode);
-  let pkg = null;
+  const distDir = distDirName(mode)
+  let pkg = null
   if (mode === 'standalone') {
-    pkg = ensurePackageInstalled(versionDir(major), log);
-    timings.packMs = pkg.ms;
+    pkg = ensurePackageInstalled(versionDir(major), log)
+    timings.packMs = pkg.ms
   }
-  const key = buildKey(major, mode, handler, pkg?.hash, app, useCacheHandler);
-  const previous = readBuildRecord(vdir, distDir);
+  const key = buildKey(major, mode, handler, pkg?.hash, app, useCacheHandler)
+  const previous = readBuildRecord(vdir, distDir)
   if (previous?.key === key && fs.existsSync(path.join(vdir, distDir, 'BUILD_ID'))) {
-    timings.buildMs = 0;
-    log(`${label}: build is up to date (built in ${(previous.buildMs / 1000).toFixed(1)}s on ${previous.builtAt})`);
-    return { vdir, nodeModules, app: app.name, distDir, timings, built: false, record: previous };
+    timings.buildMs = 0
+    log(`${label}: build is up to date (built in ${(previous.buildMs / 1000).toFixed(1)}s on ${previous.builtAt})`)
+    return { vdir, nodeModules, app: app.name, distDir, timings, built: false, record: previous }
   }
 
-  syncSources(vdir, app.dir);
-  const buildTmp = fs.mkdtempSync(path.join(os.tmpdir(), `shared-isr-e2e-build-${major}-`));
-  const cmsFile = path.join(buildTmp, 'cms.json');
-  fs.copyFileSync(path.join(app.dir, 'data', 'cms.json'), cmsFile);
-  const cms = await startCmsServer(cmsFile);
+  syncSources(vdir, app.dir)
+  const buildTmp = fs.mkdtempSync(path.join(os.tmpdir(), `shared-isr-e2e-build-${major}-`))
+  const cmsFile = path.join(buildTmp, 'cms.json')
+  fs.copyFileSync(path.join(app.dir, 'data', 'cms.json'), cmsFile)
+  const cms = await startCmsServer(cmsFile)
   const env = {
     ...baseEnv(),
     NEXT_DIST_DIR: distDir,
@@ -409,42 +447,42 @@ async function buildUnlocked({ version, mode, handler, app: appName = 'blog', us
     CMS_URL: cms.url,
     INSTANCE_NAME: 'build',
     REVALIDATE_SECRET: 'build-time-secret',
-  };
-  let redisUrl = null;
+  }
+  let redisUrl = null
   if (mode === 'shared' || mode === 'standalone') {
     // What users write: `cacheHandler: require.resolve('shared-isr/handler')` (next.config.js
     // resolves a bare module name that way) for standalone; this checkout's module for shared.
-    env.SHARED_ISR_HANDLER = mode === 'standalone' ? 'shared-isr/handler' : handler;
+    env.SHARED_ISR_HANDLER = mode === 'standalone' ? 'shared-isr/handler' : handler
     // Read by apps with 'use cache' (examples/use-cache) for `cacheHandlers`; the blog ignores it.
-    env.SHARED_ISR_USE_CACHE_HANDLER = mode === 'standalone' ? 'shared-isr/use-cache' : useCacheHandler;
+    env.SHARED_ISR_USE_CACHE_HANDLER = mode === 'standalone' ? 'shared-isr/use-cache' : useCacheHandler
     // Nothing listens there: the handler must cope without Redis at build time. Never let it
     // fall back to a default 127.0.0.1:6379, which may be someone else's Redis.
-    redisUrl = `redis://127.0.0.1:${await freePort()}`;
-    env.SHARED_ISR_REDIS_URL = redisUrl;
+    redisUrl = `redis://127.0.0.1:${await freePort()}`
+    env.SHARED_ISR_REDIS_URL = redisUrl
   }
-  if (mode === 'standalone') env.NEXT_OUTPUT = 'standalone';
-  const logFile = path.join(vdir, `build-${mode}.log`);
-  fs.writeFileSync(logFile, '');
-  log(`${label}: building (log: ${path.relative(ROOT, logFile)}) ...`);
-  const t0 = Date.now();
-  fs.rmSync(path.join(vdir, distDir, 'BUILD_ID'), { force: true });
+  if (mode === 'standalone') env.NEXT_OUTPUT = 'standalone'
+  const logFile = path.join(vdir, `build-${mode}.log`)
+  fs.writeFileSync(logFile, '')
+  log(`${label}: building (log: ${path.relative(ROOT, logFile)}) ...`)
+  const t0 = Date.now()
+  fs.rmSync(path.join(vdir, distDir, 'BUILD_ID'), { force: true })
   // A stale standalone tree from an earlier build must not survive into this one.
-  fs.rmSync(path.join(vdir, distDir, 'standalone'), { recursive: true, force: true });
+  fs.rmSync(path.join(vdir, distDir, 'standalone'), { recursive: true, force: true })
   const child = spawnGuarded(process.execPath, [path.join(nodeModules, 'next', 'dist', 'bin', 'next'), 'build'], {
     cwd: vdir,
     env,
     logFile,
     keepAlive: true,
-  });
-  const code = await new Promise((resolve) => child.once('exit', (c, s) => resolve(s || c)));
-  await cms.close();
-  fs.rmSync(buildTmp, { recursive: true, force: true });
-  timings.buildMs = Date.now() - t0;
+  })
+  const code = await new Promise((resolve) => child.once('exit', (c, s) => resolve(s || c)))
+  await cms.close()
+  fs.rmSync(buildTmp, { recursive: true, force: true })
+  timings.buildMs = Date.now() - t0
   if (code !== 0 || !fs.existsSync(path.join(vdir, distDir, 'BUILD_ID'))) {
-    throw new Error(`next build failed for ${label}, exit ${code}. Log ${logFile}:\n${tail(logFile, 60)}`);
+    throw new Error(`next build failed for ${label}, exit ${code}. Log ${logFile}:\n${tail(logFile, 60)}`)
   }
   if (mode === 'standalone' && !fs.existsSync(path.join(vdir, distDir, 'standalone'))) {
-    throw new Error(`next${major}: output 'standalone' produced no ${distDir}/standalone. Log ${logFile}:\n${tail(logFile, 60)}`);
+    throw new Error(`next${major}: output 'standalone' produced no ${distDir}/standalone. Log ${logFile}:\n${tail(logFile, 60)}`)
   }
   const record = {
     key,
@@ -457,149 +495,181 @@ async function buildUnlocked({ version, mode, handler, app: appName = 'blog', us
     redisUrl,
     redisReachable: false,
     logFile,
-  };
-  fs.writeFileSync(path.join(vdir, distDir, '.e2e-build.json'), JSON.stringify(record, null, 2));
-  log(`${label}: built in ${(timings.buildMs / 1000).toFixed(1)}s`);
-  return { vdir, nodeModules, app: app.name, distDir, timings, built: true, record };
+  }
+  fs.writeFileSync(path.join(vdir, distDir, '.e2e-build.json'), JSON.stringify(record, null, 2))
+  log(`${label}: built in ${(timings.buildMs / 1000).toFixed(1)}s`)
+  return { vdir, nodeModules, app: app.name, distDir, timings, built: true, record }
 }
 
 /** Builds (or reuses) one mode: 'default' | 'shared' | 'standalone', of `app` (default 'blog'). */
-async function buildApp({ version, mode, useSharedIsr = false, handler = DEFAULT_HANDLER, app = 'blog', useCacheHandler = DEFAULT_USE_CACHE_HANDLER } = {}) {
-  const major = normalizeMajor(version);
-  const m = mode ?? (useSharedIsr ? 'shared' : 'default');
-  appSpec(app);
-  return withLock(versionDir(major), () => buildUnlocked({ version: major, mode: m, handler, app, useCacheHandler: path.resolve(useCacheHandler) }));
+async function buildApp({
+  version,
+  mode,
+  useSharedIsr = false,
+  handler = DEFAULT_HANDLER,
+  app = 'blog',
+  useCacheHandler = DEFAULT_USE_CACHE_HANDLER,
+} = {}) {
+  const major = normalizeMajor(version)
+  const m = mode ?? (useSharedIsr ? 'shared' : 'default')
+  appSpec(app)
+  return withLock(versionDir(major), () =>
+    buildUnlocked({ version: major, mode: m, handler, app, useCacheHandler: path.resolve(useCacheHandler) }),
+  )
 }
 
 // ---------------------------------------------------------------- redis
 
 function redisPing(port) {
   return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1');
-    let buf = '';
-    const done = (ok) => { sock.destroy(); resolve(ok); };
-    sock.setTimeout(1000, () => done(false));
-    sock.on('error', () => done(false));
-    sock.on('connect', () => sock.write('PING\r\n'));
-    sock.on('data', (d) => { buf += d; if (buf.includes('\r\n')) done(buf.startsWith('+PONG')); });
-  });
+    const sock = net.connect(port, '127.0.0.1')
+    let buf = ''
+    const done = (ok) => {
+      sock.destroy()
+      resolve(ok)
+    }
+    sock.setTimeout(1000, () => done(false))
+    sock.on('error', () => done(false))
+    sock.on('connect', () => sock.write('PING\r\n'))
+    sock.on('data', (d) => {
+      buf += d
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'))
+    })
+  })
 }
 
 /** One command to a redis URL over RESP (no client library): string, number, null or array. */
 function redisCommand(url, ...args) {
-  const { hostname, port } = new URL(url);
+  const { hostname, port } = new URL(url)
   return new Promise((resolve, reject) => {
-    const sock = net.connect(Number(port), hostname);
-    let buf = Buffer.alloc(0);
-    sock.setTimeout(5000, () => { sock.destroy(); reject(new Error(`redis ${args[0]}: timeout`)); });
-    sock.on('error', reject);
+    const sock = net.connect(Number(port), hostname)
+    let buf = Buffer.alloc(0)
+    sock.setTimeout(5000, () => {
+      sock.destroy()
+      reject(new Error(`redis ${args[0]}: timeout`))
+    })
+    sock.on('error', reject)
     sock.on('connect', () => {
-      sock.write(`*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join(''));
-    });
+      sock.write(`*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join(''))
+    })
     sock.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      const parsed = parseResp(buf, 0);
-      if (!parsed) return; // incomplete
-      sock.destroy();
-      if (parsed.value instanceof Error) reject(parsed.value);
-      else resolve(parsed.value);
-    });
-  });
+      buf = Buffer.concat([buf, d])
+      const parsed = parseResp(buf, 0)
+      if (!parsed) return // incomplete
+      sock.destroy()
+      if (parsed.value instanceof Error) reject(parsed.value)
+      else resolve(parsed.value)
+    })
+  })
 }
 
 function parseResp(buf, at) {
-  const eol = buf.indexOf('\r\n', at);
-  if (eol < 0) return null;
-  const type = String.fromCharCode(buf[at]);
-  const line = buf.toString('utf8', at + 1, eol);
-  const next = eol + 2;
-  if (type === '+') return { value: line, end: next };
-  if (type === '-') return { value: new Error(line), end: next };
-  if (type === ':') return { value: Number(line), end: next };
+  const eol = buf.indexOf('\r\n', at)
+  if (eol < 0) return null
+  const type = String.fromCharCode(buf[at])
+  const line = buf.toString('utf8', at + 1, eol)
+  const next = eol + 2
+  if (type === '+') return { value: line, end: next }
+  if (type === '-') return { value: new Error(line), end: next }
+  if (type === ':') return { value: Number(line), end: next }
   if (type === '$') {
-    const len = Number(line);
-    if (len < 0) return { value: null, end: next };
-    if (buf.length < next + len + 2) return null;
-    return { value: buf.toString('utf8', next, next + len), end: next + len + 2 };
+    const len = Number(line)
+    if (len < 0) return { value: null, end: next }
+    if (buf.length < next + len + 2) return null
+    return { value: buf.toString('utf8', next, next + len), end: next + len + 2 }
   }
   if (type === '*') {
-    const n = Number(line);
-    if (n < 0) return { value: null, end: next };
-    const out = [];
-    let pos = next;
+    const n = Number(line)
+    if (n < 0) return { value: null, end: next }
+    const out = []
+    let pos = next
     for (let i = 0; i < n; i++) {
-      const item = parseResp(buf, pos);
-      if (!item) return null;
-      out.push(item.value);
-      pos = item.end;
+      const item = parseResp(buf, pos)
+      if (!item) return null
+      out.push(item.value)
+      pos = item.end
     }
-    return { value: out, end: pos };
+    return { value: out, end: pos }
   }
-  return { value: new Error(`unexpected RESP type ${type}`), end: buf.length };
+  return { value: new Error(`unexpected RESP type ${type}`), end: buf.length }
 }
 
 /** Whether `redis-server` (or $REDIS_SERVER) can be run here. */
 function redisServerAvailable() {
-  const r = require('node:child_process').spawnSync(REDIS_SERVER, ['--version'], { encoding: 'utf8' });
-  return r.status === 0 ? (r.stdout.match(/v=(\S+)/)?.[1] ?? 'unknown version') : null;
+  const r = require('node:child_process').spawnSync(REDIS_SERVER, ['--version'], { encoding: 'utf8' })
+  return r.status === 0 ? (r.stdout.match(/v=(\S+)/)?.[1] ?? 'unknown version') : null
 }
 
 async function startRedis(runDir, port) {
-  port ??= await freePort();
-  const logFile = path.join(runDir, 'redis.log');
+  port ??= await freePort()
+  const logFile = path.join(runDir, 'redis.log')
   // DEBUG is on so outage tests can stall the server (DEBUG SLEEP).
   const child = spawnGuarded(
     REDIS_SERVER,
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', runDir, '--enable-debug-command', 'yes'],
     { cwd: runDir, env: process.env, logFile },
-  );
-  const deadline = Date.now() + 10_000;
+  )
+  const deadline = Date.now() + 10_000
   while (Date.now() < deadline) {
-    if (exited(child)) throw new Error(`redis-server exited early:\n${tail(logFile)}`);
-    if (await redisPing(port)) return { child, port, url: `redis://127.0.0.1:${port}`, logFile };
-    await sleep(100);
+    if (exited(child)) throw new Error(`redis-server exited early:\n${tail(logFile)}`)
+    if (await redisPing(port)) return { child, port, url: `redis://127.0.0.1:${port}`, logFile }
+    await sleep(100)
   }
-  await killGroup(child);
-  throw new Error(`redis-server did not answer PING on ${port}:\n${tail(logFile)}`);
+  await killGroup(child)
+  throw new Error(`redis-server did not answer PING on ${port}:\n${tail(logFile)}`)
 }
 
 // ---------------------------------------------------------------- load balancer
 
 /** Round-robin HTTP proxy over `instances` (read on every request, so it can grow). */
 async function startBalancer(instances, logFile, port = 0) {
-  let next = 0;
-  const routed = [];
-  const out = fs.createWriteStream(logFile, { flags: 'a' });
+  let next = 0
+  const routed = []
+  const out = fs.createWriteStream(logFile, { flags: 'a' })
   const server = http.createServer((req, res) => {
-    const pool = instances.filter((i) => !i.stopped);
-    if (!pool.length) { res.writeHead(503); res.end('no upstream'); return; }
-    const target = pool[next++ % pool.length];
-    const entry = { t: Date.now(), method: req.method, url: req.url, upstream: target.name, status: 0 };
-    routed.push(entry);
+    const pool = instances.filter((i) => !i.stopped)
+    if (!pool.length) {
+      res.writeHead(503)
+      res.end('no upstream')
+      return
+    }
+    const target = pool[next++ % pool.length]
+    const entry = { t: Date.now(), method: req.method, url: req.url, upstream: target.name, status: 0 }
+    routed.push(entry)
     const upstream = http.request(
       // Host and every other header go through unchanged, like nginx with `proxy_set_header Host $host`.
       { hostname: '127.0.0.1', port: target.port, method: req.method, path: req.url, headers: req.headers, agent: false },
       (ures) => {
-        entry.status = ures.statusCode;
-        out.write(`${new Date(entry.t).toISOString()} ${req.method} ${req.url} -> ${target.name} ${ures.statusCode}\n`);
-        res.writeHead(ures.statusCode, ures.statusMessage, { ...ures.headers, 'x-e2e-upstream': target.name });
-        ures.pipe(res);
+        entry.status = ures.statusCode
+        out.write(`${new Date(entry.t).toISOString()} ${req.method} ${req.url} -> ${target.name} ${ures.statusCode}\n`)
+        res.writeHead(ures.statusCode, ures.statusMessage, { ...ures.headers, 'x-e2e-upstream': target.name })
+        ures.pipe(res)
       },
-    );
+    )
     upstream.on('error', (err) => {
-      out.write(`${new Date().toISOString()} ${req.method} ${req.url} -> ${target.name} ERROR ${err.message}\n`);
-      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain', 'x-e2e-upstream': target.name });
-      res.end(`bad gateway: ${err.message}`);
-    });
-    req.pipe(upstream);
-  });
-  await new Promise((resolve, reject) => { server.once('error', reject); server.listen(port, '127.0.0.1', resolve); });
-  server.unref();
+      out.write(`${new Date().toISOString()} ${req.method} ${req.url} -> ${target.name} ERROR ${err.message}\n`)
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain', 'x-e2e-upstream': target.name })
+      res.end(`bad gateway: ${err.message}`)
+    })
+    req.pipe(upstream)
+  })
+  await new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, '127.0.0.1', resolve)
+  })
+  server.unref()
   return {
     url: `http://127.0.0.1:${server.address().port}`,
     routed,
-    close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => { out.end(); resolve(); }); }),
-  };
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections?.()
+        server.close(() => {
+          out.end()
+          resolve()
+        })
+      }),
+  }
 }
 
 // ---------------------------------------------------------------- cluster
@@ -626,67 +696,68 @@ async function startBalancer(instances, logFile, port = 0) {
  *   even when the process exits without stop() (e.g. Ctrl-C in the demo).
  */
 async function startCluster(opts = {}) {
-  const major = normalizeMajor(opts.version ?? '16');
-  const count = opts.instances ?? 3;
-  const standalone = !!opts.standalone;
-  const useSharedIsr = standalone || !!opts.useSharedIsr;
-  const memoryStore = opts.store === 'memory';
-  const wantRedis = memoryStore ? false : (opts.redis ?? useSharedIsr);
-  const handler = path.resolve(opts.handler ?? DEFAULT_HANDLER);
-  if (useSharedIsr && !standalone && !fs.existsSync(handler)) throw new Error(`cache handler not found: ${handler}`);
-  const app = appSpec(opts.app ?? 'blog').name;
-  const useCacheHandler = path.resolve(opts.useCacheHandler ?? DEFAULT_USE_CACHE_HANDLER);
-  if (app !== 'blog' && useSharedIsr && !standalone && !fs.existsSync(useCacheHandler)) throw new Error(`'use cache' handler not found: ${useCacheHandler}`);
-  const mode = standalone ? 'standalone' : useSharedIsr ? 'shared' : 'default';
-  const label = app === 'blog' ? `next${major} (${mode})` : `next${major} ${app} (${mode})`;
-  const t0 = Date.now();
+  const major = normalizeMajor(opts.version ?? '16')
+  const count = opts.instances ?? 3
+  const standalone = !!opts.standalone
+  const useSharedIsr = standalone || !!opts.useSharedIsr
+  const memoryStore = opts.store === 'memory'
+  const wantRedis = memoryStore ? false : (opts.redis ?? useSharedIsr)
+  const handler = path.resolve(opts.handler ?? DEFAULT_HANDLER)
+  if (useSharedIsr && !standalone && !fs.existsSync(handler)) throw new Error(`cache handler not found: ${handler}`)
+  const app = appSpec(opts.app ?? 'blog').name
+  const useCacheHandler = path.resolve(opts.useCacheHandler ?? DEFAULT_USE_CACHE_HANDLER)
+  if (app !== 'blog' && useSharedIsr && !standalone && !fs.existsSync(useCacheHandler))
+    throw new Error(`'use cache' handler not found: ${useCacheHandler}`)
+  const mode = standalone ? 'standalone' : useSharedIsr ? 'shared' : 'default'
+  const label = app === 'blog' ? `next${major} (${mode})` : `next${major} ${app} (${mode})`
+  const t0 = Date.now()
 
-  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), `shared-isr-e2e-next${major}-${app === 'blog' ? '' : `${app}-`}${mode}-`));
-  if (opts.removeOnExit) removeOnExit.add(runDir);
-  const cmsFile = opts.cmsFile ? path.resolve(opts.cmsFile) : path.join(runDir, 'cms.json');
-  if (!opts.cmsFile || opts.cms) writeJsonAtomic(cmsFile, opts.cms ?? readBaseCms(app));
-  const secret = opts.secret ?? crypto.randomBytes(16).toString('hex');
-  const instances = [];
-  const children = [];
-  const logs = {};
-  let redis = null;
-  let cmsServer = null;
-  let lb = null;
-  let stopped = false;
+  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), `shared-isr-e2e-next${major}-${app === 'blog' ? '' : `${app}-`}${mode}-`))
+  if (opts.removeOnExit) removeOnExit.add(runDir)
+  const cmsFile = opts.cmsFile ? path.resolve(opts.cmsFile) : path.join(runDir, 'cms.json')
+  if (!opts.cmsFile || opts.cms) writeJsonAtomic(cmsFile, opts.cms ?? readBaseCms(app))
+  const secret = opts.secret ?? crypto.randomBytes(16).toString('hex')
+  const instances = []
+  const children = []
+  const logs = {}
+  let redis = null
+  let cmsServer = null
+  let lb = null
+  let stopped = false
 
   async function stop({ keepLogs = process.env.E2E_KEEP_LOGS === '1' } = {}) {
-    if (stopped) return;
-    stopped = true;
-    await lb?.close();
-    await Promise.all(children.map(killGroup));
-    await cmsServer?.close();
-    removeOnExit.delete(runDir);
-    if (keepLogs) log(`${label}: logs kept in ${runDir}`);
-    else fs.rmSync(runDir, { recursive: true, force: true });
+    if (stopped) return
+    stopped = true
+    await lb?.close()
+    await Promise.all(children.map(killGroup))
+    await cmsServer?.close()
+    removeOnExit.delete(runDir)
+    if (keepLogs) log(`${label}: logs kept in ${runDir}`)
+    else fs.rmSync(runDir, { recursive: true, force: true })
   }
 
   function logTail(lines = 40) {
     return Object.entries(logs)
       .map(([name, file]) => `----- ${name}: ${file}\n${tail(file, lines)}`)
-      .join('\n');
+      .join('\n')
   }
 
   try {
     // Build (or reuse) and copy the build output for each instance under the lock, so a
     // concurrent rebuild by another test process cannot change it half-way through a copy.
-    let built;
-    const names = Array.from({ length: count }, (_, i) => `app-${i + 1}`);
+    let built
+    const names = Array.from({ length: count }, (_, i) => `app-${i + 1}`)
     await withLock(versionDir(major), async () => {
-      built = await buildUnlocked({ version: major, mode, handler, app, useCacheHandler });
-      for (const name of names) prepareInstanceDir(built, path.join(runDir, name), { standalone });
-    });
-    const timings = { ...built.timings };
+      built = await buildUnlocked({ version: major, mode, handler, app, useCacheHandler })
+      for (const name of names) prepareInstanceDir(built, path.join(runDir, name), { standalone })
+    })
+    const timings = { ...built.timings }
 
-    cmsServer = await startCmsServer(cmsFile);
+    cmsServer = await startCmsServer(cmsFile)
     if (wantRedis) {
-      redis = await startRedis(runDir);
-      children.push(redis.child);
-      logs.redis = redis.logFile;
+      redis = await startRedis(runDir)
+      children.push(redis.child)
+      logs.redis = redis.logFile
     }
 
     const envFor = (name) => {
@@ -697,66 +768,66 @@ async function startCluster(opts = {}) {
         CMS_URL: cmsServer.url,
         REVALIDATE_SECRET: secret,
         ...(opts.env || {}),
-      };
+      }
       // `next start` loads next.config.js, which reads these; a standalone server.js carries
       // its build-time config and needs neither (a Docker image would not set them).
       if (!standalone) {
-        env.NEXT_DIST_DIR = built.distDir;
+        env.NEXT_DIST_DIR = built.distDir
         if (useSharedIsr) {
-          env.SHARED_ISR_HANDLER = handler;
-          env.SHARED_ISR_USE_CACHE_HANDLER = useCacheHandler;
+          env.SHARED_ISR_HANDLER = handler
+          env.SHARED_ISR_USE_CACHE_HANDLER = useCacheHandler
         }
       }
       if (useSharedIsr && !redis && !memoryStore && !env.SHARED_ISR_REDIS_URL) {
         // Without our redis, point the handler at a port where nothing listens rather than
         // let it default to 127.0.0.1:6379.
-        env.SHARED_ISR_REDIS_URL = `redis://127.0.0.1:${deadPort}`;
+        env.SHARED_ISR_REDIS_URL = `redis://127.0.0.1:${deadPort}`
       }
-      if (memoryStore) delete env.SHARED_ISR_REDIS_URL;
-      if (redis) env.SHARED_ISR_REDIS_URL = redis.url;
-      return env;
-    };
-    const deadPort = await freePort();
-    const fixedPorts = [...(opts.instancePorts || [])];
+      if (memoryStore) delete env.SHARED_ISR_REDIS_URL
+      if (redis) env.SHARED_ISR_REDIS_URL = redis.url
+      return env
+    }
+    const deadPort = await freePort()
+    const fixedPorts = [...(opts.instancePorts || [])]
 
     async function launch(name, dir) {
-      const port = fixedPorts.shift() ?? (await freePort());
-      const logFile = path.join(runDir, `${name}.log`);
-      logs[name] = logFile;
-      let child;
+      const port = fixedPorts.shift() ?? (await freePort())
+      const logFile = path.join(runDir, `${name}.log`)
+      logs[name] = logFile
+      let child
       if (standalone) {
         // Exactly what the Dockerfile of Next's docs runs: `node server.js` with PORT/HOSTNAME.
-        const appDir = path.join(dir, built.relativeAppDir || '');
+        const appDir = path.join(dir, built.relativeAppDir || '')
         child = spawnGuarded(process.execPath, ['server.js'], {
           cwd: appDir,
           env: { ...envFor(name), PORT: String(port), HOSTNAME: '127.0.0.1' },
           logFile,
-        });
+        })
       } else {
-        const nextBin = path.join(built.nodeModules ?? path.join(built.vdir, 'node_modules'), 'next', 'dist', 'bin', 'next');
+        const nextBin = path.join(built.nodeModules ?? path.join(built.vdir, 'node_modules'), 'next', 'dist', 'bin', 'next')
         child = spawnGuarded(process.execPath, [nextBin, 'start', dir, '-p', String(port), '-H', '127.0.0.1'], {
           cwd: dir,
           env: envFor(name),
           logFile,
-        });
+        })
       }
-      children.push(child);
-      const inst = { name, port, url: `http://127.0.0.1:${port}`, logFile, dir, child, stopped: false };
-      await waitReady(inst);
-      return inst;
+      children.push(child)
+      const inst = { name, port, url: `http://127.0.0.1:${port}`, logFile, dir, child, stopped: false }
+      await waitReady(inst)
+      return inst
     }
 
-    const tStart = Date.now();
-    const started = await Promise.all(names.map((name) => launch(name, path.join(runDir, name))));
-    instances.push(...started);
-    timings.startMs = Date.now() - tStart;
+    const tStart = Date.now()
+    const started = await Promise.all(names.map((name) => launch(name, path.join(runDir, name))))
+    instances.push(...started)
+    timings.startMs = Date.now() - tStart
 
-    lb = await startBalancer(instances, path.join(runDir, 'lb.log'), opts.lbPort);
-    logs.lb = path.join(runDir, 'lb.log');
-    timings.totalMs = Date.now() - t0;
-    log(`${label}: ${count} instances up in ${(timings.startMs / 1000).toFixed(1)}s, lb ${lb.url}, run dir ${runDir}`);
+    lb = await startBalancer(instances, path.join(runDir, 'lb.log'), opts.lbPort)
+    logs.lb = path.join(runDir, 'lb.log')
+    timings.totalMs = Date.now() - t0
+    log(`${label}: ${count} instances up in ${(timings.startMs / 1000).toFixed(1)}s, lb ${lb.url}, run dir ${runDir}`)
 
-    let extra = 0;
+    let extra = 0
     return {
       version: major,
       nextVersion: VERSIONS[major].next,
@@ -768,14 +839,14 @@ async function startCluster(opts = {}) {
       redisUrl: redis ? redis.url : null,
       /** Outage control: kill the server (SIGKILL), and start an empty one on the same port. */
       killRedis: async () => {
-        if (redis) await killGroup(redis.child);
+        if (redis) await killGroup(redis.child)
       },
       restartRedis: async () => {
-        if (!redis) throw new Error('this cluster has no redis');
-        await killGroup(redis.child);
-        redis = await startRedis(runDir, redis.port);
-        children.push(redis.child);
-        return redis.url;
+        if (!redis) throw new Error('this cluster has no redis')
+        await killGroup(redis.child)
+        redis = await startRedis(runDir, redis.port)
+        children.push(redis.child)
+        return redis.url
       },
       runDir,
       cmsFile,
@@ -794,23 +865,26 @@ async function startCluster(opts = {}) {
         request(`${via}/api/revalidate-page`, { method: 'POST', headers: { 'x-revalidate-secret': secret }, body: { paths } }),
       /** Starts one more instance (own copy of the same build), joins the balancer. */
       addInstance: async () => {
-        const name = `app-${count + ++extra}`;
-        const dir = path.join(runDir, name);
-        await withLock(versionDir(major), async () => prepareInstanceDir(built, dir, { standalone }));
-        const inst = await launch(name, dir);
-        instances.push(inst);
-        return inst;
+        const name = `app-${count + ++extra}`
+        const dir = path.join(runDir, name)
+        await withLock(versionDir(major), async () => prepareInstanceDir(built, dir, { standalone }))
+        const inst = await launch(name, dir)
+        instances.push(inst)
+        return inst
       },
       /** Stops one instance (its process group); the balancer skips it from then on. */
-      stopInstance: async (inst) => { inst.stopped = true; await killGroup(inst.child); },
+      stopInstance: async (inst) => {
+        inst.stopped = true
+        await killGroup(inst.child)
+      },
       logTail,
       stop,
-    };
+    }
   } catch (err) {
-    const diag = logTail(60);
-    await stop({ keepLogs: true });
-    err.message += `\n${diag}`;
-    throw err;
+    const diag = logTail(60)
+    await stop({ keepLogs: true })
+    err.message += `\n${diag}`
+    throw err
   }
 }
 
@@ -822,66 +896,66 @@ async function startCluster(opts = {}) {
 // `.next/static` into its dist dir and `public/`. Nothing links back to the repository: a
 // symlink in the traced tree that points outside it is an error.
 function prepareInstanceDir(built, dir, { standalone = false } = {}) {
-  fs.mkdirSync(dir, { recursive: true });
-  const src = path.join(built.vdir, built.distDir);
+  fs.mkdirSync(dir, { recursive: true })
+  const src = path.join(built.vdir, built.distDir)
   if (standalone) {
-    const tree = path.join(src, 'standalone');
-    fs.cpSync(tree, dir, { recursive: true, verbatimSymlinks: true });
-    const rsf = JSON.parse(fs.readFileSync(path.join(src, 'required-server-files.json'), 'utf8'));
-    built.relativeAppDir = rsf.relativeAppDir || '';
-    const appDir = path.join(dir, built.relativeAppDir);
-    fs.cpSync(path.join(src, 'static'), path.join(appDir, built.distDir, 'static'), { recursive: true });
+    const tree = path.join(src, 'standalone')
+    fs.cpSync(tree, dir, { recursive: true, verbatimSymlinks: true })
+    const rsf = JSON.parse(fs.readFileSync(path.join(src, 'required-server-files.json'), 'utf8'))
+    built.relativeAppDir = rsf.relativeAppDir || ''
+    const appDir = path.join(dir, built.relativeAppDir)
+    fs.cpSync(path.join(src, 'static'), path.join(appDir, built.distDir, 'static'), { recursive: true })
     if (fs.existsSync(path.join(built.vdir, 'public'))) {
-      fs.cpSync(path.join(built.vdir, 'public'), path.join(appDir, 'public'), { recursive: true });
+      fs.cpSync(path.join(built.vdir, 'public'), path.join(appDir, 'public'), { recursive: true })
     }
-    const outside = symlinksLeaving(dir);
-    if (outside.length) throw new Error(`the standalone output links outside itself:\n${outside.join('\n')}`);
-    return;
+    const outside = symlinksLeaving(dir)
+    if (outside.length) throw new Error(`the standalone output links outside itself:\n${outside.join('\n')}`)
+    return
   }
   fs.cpSync(src, path.join(dir, built.distDir), {
     recursive: true,
     verbatimSymlinks: true,
     filter: (p) => p !== path.join(src, 'cache') && p !== path.join(src, 'standalone'),
-  });
-  fs.copyFileSync(path.join(built.vdir, 'next.config.js'), path.join(dir, 'next.config.js'));
-  fs.copyFileSync(path.join(built.vdir, 'package.json'), path.join(dir, 'package.json'));
+  })
+  fs.copyFileSync(path.join(built.vdir, 'next.config.js'), path.join(dir, 'next.config.js'))
+  fs.copyFileSync(path.join(built.vdir, 'package.json'), path.join(dir, 'package.json'))
   if (fs.existsSync(path.join(built.vdir, 'public'))) {
-    fs.cpSync(path.join(built.vdir, 'public'), path.join(dir, 'public'), { recursive: true });
+    fs.cpSync(path.join(built.vdir, 'public'), path.join(dir, 'public'), { recursive: true })
   }
-  fs.symlinkSync(built.nodeModules ?? path.join(built.vdir, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  fs.symlinkSync(built.nodeModules ?? path.join(built.vdir, 'node_modules'), path.join(dir, 'node_modules'), 'dir')
 }
 
 /** Symlinks under `root` whose target lies outside it, as "link -> target". */
 function symlinksLeaving(root) {
-  const out = [];
+  const out = []
   const walk = (d) => {
     for (const ent of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, ent.name);
+      const p = path.join(d, ent.name)
       if (ent.isSymbolicLink()) {
-        const target = path.resolve(d, fs.readlinkSync(p));
-        if (target !== root && !target.startsWith(root + path.sep)) out.push(`${p} -> ${target}`);
-      } else if (ent.isDirectory()) walk(p);
+        const target = path.resolve(d, fs.readlinkSync(p))
+        if (target !== root && !target.startsWith(root + path.sep)) out.push(`${p} -> ${target}`)
+      } else if (ent.isDirectory()) walk(p)
     }
-  };
-  walk(root);
-  return out;
+  }
+  walk(root)
+  return out
 }
 
 async function waitReady(inst, timeoutMs = 90_000) {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr = null;
+  const deadline = Date.now() + timeoutMs
+  let lastErr = null
   while (Date.now() < deadline) {
-    if (exited(inst.child)) throw new Error(`${inst.name} exited before it was ready:\n${tail(inst.logFile)}`);
+    if (exited(inst.child)) throw new Error(`${inst.name} exited before it was ready:\n${tail(inst.logFile)}`)
     try {
-      const res = await request(`${inst.url}/api/health`, { timeout: 5000 });
-      if (res.status === 200 && JSON.parse(res.body).instance === inst.name) return;
-      lastErr = new Error(`health answered ${res.status}: ${res.body.slice(0, 200)}`);
+      const res = await request(`${inst.url}/api/health`, { timeout: 5000 })
+      if (res.status === 200 && JSON.parse(res.body).instance === inst.name) return
+      lastErr = new Error(`health answered ${res.status}: ${res.body.slice(0, 200)}`)
     } catch (e) {
-      lastErr = e;
+      lastErr = e
     }
-    await sleep(200);
+    await sleep(200)
   }
-  throw new Error(`${inst.name} not ready after ${timeoutMs} ms (${lastErr?.message}):\n${tail(inst.logFile)}`);
+  throw new Error(`${inst.name} not ready after ${timeoutMs} ms (${lastErr?.message}):\n${tail(inst.logFile)}`)
 }
 
 module.exports = {
@@ -908,4 +982,4 @@ module.exports = {
   startRedis,
   baseEnv,
   tail,
-};
+}

@@ -15,5 +15,5 @@ export default function RenderInfo({ rev, instance, renderedAt, router }) {
         <dd data-testid="router">{String(router)}</dd>
       </dl>
     </footer>
-  );
+  )
 }

@@ -1,5 +1,5 @@
-import RenderInfo from '../components/RenderInfo';
-import { instanceName, readCms } from '../lib/cms-file';
+import RenderInfo from '../components/RenderInfo'
+import { instanceName, readCms } from '../lib/cms-file'
 
 export default function About({ site, rev, instance, renderedAt }) {
   return (
@@ -8,13 +8,13 @@ export default function About({ site, rev, instance, renderedAt }) {
       <p>A Pages Router page with getStaticProps and time-based revalidation.</p>
       <RenderInfo rev={rev} instance={instance} renderedAt={renderedAt} router="pages" />
     </main>
-  );
+  )
 }
 
 export async function getStaticProps() {
-  const cms = readCms();
+  const cms = readCms()
   return {
     props: { site: cms.site, rev: cms.rev, instance: instanceName(), renderedAt: Date.now() },
     revalidate: 3600,
-  };
+  }
 }

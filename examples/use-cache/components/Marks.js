@@ -11,5 +11,5 @@ export default function Marks({ prefix, data }) {
       <dt>Cached render</dt>
       <dd data-testid={`${prefix}-render`}>{`${data.by}@${data.at}#${data.id}`}</dd>
     </dl>
-  );
+  )
 }

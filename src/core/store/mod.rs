@@ -308,8 +308,9 @@ impl Cache {
     /// Refuses further calls and releases the connection; in-flight calls finish.
     pub fn close(&self) {
         if !self.closed.swap(true, Ordering::AcqRel)
-            && let Backend::Redis(r) = &self.backend {
-                r.close();
-            }
+            && let Backend::Redis(r) = &self.backend
+        {
+            r.close();
+        }
     }
 }

@@ -54,10 +54,11 @@ impl Outbox {
     /// `p` was recorded: removed unless it was already dropped to make room.
     pub fn done(&mut self, p: &Pending) {
         if let Some(i) = self.queue.iter().position(|q| q.seq == p.seq)
-            && let Some(q) = self.queue.remove(i) {
-                self.tags -= q.tags.len();
-                self.recorded_late += 1;
-            }
+            && let Some(q) = self.queue.remove(i)
+        {
+            self.tags -= q.tags.len();
+            self.recorded_late += 1;
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -1,11 +1,11 @@
-import RenderInfo from '../../components/RenderInfo';
-import { getNews } from '../../lib/cms';
-import { instanceName } from '../../lib/cms-file';
+import RenderInfo from '../../components/RenderInfo'
+import { getNews } from '../../lib/cms'
+import { instanceName } from '../../lib/cms-file'
 
-export const revalidate = 3600;
+export const revalidate = 3600
 
 export default async function NewsPage() {
-  const { rev, news, source } = await getNews();
+  const { rev, news, source } = await getNews()
   return (
     <main>
       <h1 data-testid="content">{news[0]?.headline ?? 'No news'}</h1>
@@ -20,5 +20,5 @@ export default async function NewsPage() {
       </p>
       <RenderInfo rev={rev} instance={instanceName()} renderedAt={Date.now()} router="app" />
     </main>
-  );
+  )
 }

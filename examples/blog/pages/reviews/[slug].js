@@ -1,5 +1,5 @@
-import RenderInfo from '../../components/RenderInfo';
-import { instanceName, readCms } from '../../lib/cms-file';
+import RenderInfo from '../../components/RenderInfo'
+import { instanceName, readCms } from '../../lib/cms-file'
 
 // fallback: 'blocking': unknown slugs are rendered on the server before the first response.
 export default function Review({ post, rev, instance, renderedAt }) {
@@ -11,16 +11,21 @@ export default function Review({ post, rev, instance, renderedAt }) {
       </article>
       <RenderInfo rev={rev} instance={instance} renderedAt={renderedAt} router="pages" />
     </main>
-  );
+  )
 }
 
 export async function getStaticPaths() {
-  return { paths: readCms().posts.slice(0, 1).map((p) => ({ params: { slug: p.slug } })), fallback: 'blocking' };
+  return {
+    paths: readCms()
+      .posts.slice(0, 1)
+      .map((p) => ({ params: { slug: p.slug } })),
+    fallback: 'blocking',
+  }
 }
 
 export async function getStaticProps({ params }) {
-  const cms = readCms();
-  const post = cms.posts.find((p) => p.slug === params.slug);
-  if (!post) return { notFound: true, revalidate: 60 };
-  return { props: { post, rev: cms.rev, instance: instanceName(), renderedAt: Date.now() }, revalidate: 3600 };
+  const cms = readCms()
+  const post = cms.posts.find((p) => p.slug === params.slug)
+  if (!post) return { notFound: true, revalidate: 60 }
+  return { props: { post, rev: cms.rev, instance: instanceName(), renderedAt: Date.now() }, revalidate: 3600 }
 }

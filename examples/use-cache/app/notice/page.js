@@ -1,8 +1,8 @@
-import { Suspense } from 'react';
-import { connection } from 'next/server';
-import { getNotice } from '../../lib/data';
-import Marks from '../../components/Marks';
-import Served from '../../components/Served';
+import { Suspense } from 'react'
+import { connection } from 'next/server'
+import { getNotice } from '../../lib/data'
+import Marks from '../../components/Marks'
+import Served from '../../components/Served'
 
 // 'use cache: remote' (the handler registered as `remote`).
 export default function NoticePage() {
@@ -12,17 +12,17 @@ export default function NoticePage() {
         <Notice />
       </Suspense>
     </main>
-  );
+  )
 }
 
 async function Notice() {
-  await connection();
-  const data = await getNotice();
+  await connection()
+  const data = await getNotice()
   return (
     <section>
       <h1>{String(data.title)}</h1>
       <Served />
       <Marks prefix="fn" data={data} />
     </section>
-  );
+  )
 }

@@ -1,8 +1,8 @@
-import { Suspense } from 'react';
-import { connection } from 'next/server';
-import { getTicker } from '../../lib/data';
-import Marks from '../../components/Marks';
-import Served from '../../components/Served';
+import { Suspense } from 'react'
+import { connection } from 'next/server'
+import { getTicker } from '../../lib/data'
+import Marks from '../../components/Marks'
+import Served from '../../components/Served'
 
 // Time-based: getTicker() uses the custom cacheLife profile `blink` (revalidate 3 s).
 export default function TickerPage() {
@@ -12,17 +12,17 @@ export default function TickerPage() {
         <Ticker />
       </Suspense>
     </main>
-  );
+  )
 }
 
 async function Ticker() {
-  await connection();
-  const data = await getTicker();
+  await connection()
+  const data = await getTicker()
   return (
     <section>
       <h1>{String(data.title)}</h1>
       <Served />
       <Marks prefix="fn" data={data} />
     </section>
-  );
+  )
 }

@@ -1,9 +1,9 @@
-import { Suspense } from 'react';
-import { connection } from 'next/server';
-import { getArticle } from '../../../lib/data';
-import ArticleCard from '../../../components/ArticleCard';
-import Marks from '../../../components/Marks';
-import Served from '../../../components/Served';
+import { Suspense } from 'react'
+import { connection } from 'next/server'
+import { getArticle } from '../../../lib/data'
+import ArticleCard from '../../../components/ArticleCard'
+import Marks from '../../../components/Marks'
+import Served from '../../../components/Served'
 
 // Dynamic page (connection()), so every request calls the cached function and component:
 // what it shows comes from the 'use cache' handler, not from a cached page. Inside Suspense:
@@ -15,13 +15,13 @@ export default function ArticlePage({ params }) {
         <Article params={params} />
       </Suspense>
     </main>
-  );
+  )
 }
 
 async function Article({ params }) {
-  await connection();
-  const { slug } = await params;
-  const data = await getArticle(slug);
+  await connection()
+  const { slug } = await params
+  const data = await getArticle(slug)
   return (
     <article>
       <h1>{String(data.title)}</h1>
@@ -31,5 +31,5 @@ async function Article({ params }) {
       <h2>&lt;ArticleCard&gt; (cached component)</h2>
       <ArticleCard slug={slug} />
     </article>
-  );
+  )
 }

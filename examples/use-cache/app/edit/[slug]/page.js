@@ -1,9 +1,9 @@
-import { Suspense } from 'react';
-import { connection } from 'next/server';
-import { getArticle } from '../../../lib/data';
-import { saveTitle, saveTitleAndRedirect } from '../../actions';
-import Marks from '../../../components/Marks';
-import Served from '../../../components/Served';
+import { Suspense } from 'react'
+import { connection } from 'next/server'
+import { getArticle } from '../../../lib/data'
+import { saveTitle, saveTitleAndRedirect } from '../../actions'
+import Marks from '../../../components/Marks'
+import Served from '../../../components/Served'
 
 // The editor: shows the cached article and saves a new title through a server action. The
 // forms work without JavaScript (a multipart POST carrying $ACTION_ID_<id>), which is how the
@@ -15,13 +15,13 @@ export default function EditPage({ params }) {
         <Editor params={params} />
       </Suspense>
     </main>
-  );
+  )
 }
 
 async function Editor({ params }) {
-  await connection();
-  const { slug } = await params;
-  const data = await getArticle(slug);
+  await connection()
+  const { slug } = await params
+  const data = await getArticle(slug)
   return (
     <section>
       <h1>Edit {String(data.title)}</h1>
@@ -40,5 +40,5 @@ async function Editor({ params }) {
         <button type="submit">Save and view</button>
       </form>
     </section>
-  );
+  )
 }
