@@ -2,25 +2,16 @@
 // The programmatic API, `require('shared-isr')`: revalidateTags (with Next 16 profiles),
 // revalidatePath, stats, close; and the package entry points.
 
-const { test, before, after } = require('node:test')
+const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { clearEnv, uniquePrefix, sleep, waitFor, assertMiss, assertServed } = require('./helpers/common')
-const { startRedis, freePort } = require('./helpers/redis')
+const { uniquePrefix, sleep, waitFor, assertMiss, assertServed } = require('./helpers/common')
+const { freePort } = require('./helpers/redis')
+const { redisSuite } = require('./helpers/suite')
 const { fetchKey } = require('./helpers/values')
 
-clearEnv()
-const api = require('../lib/index')
-
-let redis
-before(async () => {
-  redis = await startRedis()
-})
-after(async () => {
-  await api.close()
-  await redis?.stop()
-})
+const { api, redis } = redisSuite()
 
 const PAGE_CTX = { kind: 'APP_PAGE', isFallback: false }
 const SET_CTX = { cacheControl: { revalidate: 60, expire: 3600 }, isRoutePPREnabled: false, isFallback: false }

@@ -4,24 +4,14 @@
 // Corrupt or foreign bytes under our keys, other format versions, huge values, values over
 // the limit, and awkward keys: each is a clean miss or a clean round trip, never a throw.
 
-const { describe, test, before, after } = require('node:test')
+const { describe, test } = require('node:test')
 const assert = require('node:assert/strict')
-const { clearEnv, uniquePrefix, captureConsole, fixCrc, assertLossless } = require('./helpers/common')
-const { startRedis } = require('./helpers/redis')
+const { uniquePrefix, captureConsole, fixCrc, assertLossless } = require('./helpers/common')
+const { redisSuite } = require('./helpers/suite')
 const { bytes, fetchKey, versions } = require('./helpers/values')
 
-clearEnv()
-const api = require('../lib/index')
+const { api, redis } = redisSuite()
 const { encodeValue } = require('../lib/codec')
-
-let redis
-before(async () => {
-  redis = await startRedis()
-})
-after(async () => {
-  await api.close()
-  await redis?.stop()
-})
 
 const PAGE = versions()['16'].values.APP_PAGE.value
 const PAGE_CTX = { kind: 'APP_PAGE', isFallback: false }

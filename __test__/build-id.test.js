@@ -2,25 +2,15 @@
 // Page and route entries belong to one build (serverDistDir/../BUILD_ID); fetch entries and
 // the tag manifest are shared by every build.
 
-const { test, before, after } = require('node:test')
+const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { clearEnv, uniquePrefix, makeBuildDir, sleep, assertMiss } = require('./helpers/common')
-const { startRedis } = require('./helpers/redis')
+const { uniquePrefix, makeBuildDir, sleep, assertMiss } = require('./helpers/common')
+const { redisSuite } = require('./helpers/suite')
 const { fetchKey } = require('./helpers/values')
 
-clearEnv()
-const api = require('../lib/index')
-
-let redis
-before(async () => {
-  redis = await startRedis()
-})
-after(async () => {
-  await api.close()
-  await redis?.stop()
-})
+const { api, redis } = redisSuite()
 
 const page = (html, tags = '_N_T_/layout,_N_T_/p/page,shared-tag') => ({
   kind: 'APP_PAGE',

@@ -5,28 +5,19 @@
 // writer's call returned. Strict mode must never serve the old entry after that point; the
 // default mode's worst lag is reported and must stay far inside the staleness bound.
 
-const { test, before, after } = require('node:test')
+const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { startRedis } = require('./helpers/redis')
 const { startInstance } = require('./helpers/instances')
-const { clearEnv, uniquePrefix } = require('./helpers/common')
+const { uniquePrefix } = require('./helpers/common')
+const { redisSuite } = require('./helpers/suite')
 
-clearEnv()
+const all = []
+const { redis } = redisSuite({ lib: false, teardown: () => Promise.all(all.map((i) => i.stop())) })
 
 const CTX = { kind: 'APP_ROUTE' }
 const SET = { cacheControl: { revalidate: 3600, expire: 7200 } }
 const route = (body, tag) => ({ kind: 'APP_ROUTE', body: Buffer.from(body), status: 200, headers: { 'x-next-cache-tags': tag } })
 const MAX_STALENESS_MS = 1000
-
-let redis
-const all = []
-before(async () => {
-  redis = await startRedis()
-})
-after(async () => {
-  await Promise.all(all.map((i) => i.stop()))
-  await redis?.stop()
-})
 
 async function trio(extra) {
   const options = {

@@ -7,27 +7,24 @@ const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
-const { clearEnv, uniquePrefix, captureConsole, makeBuildDir } = require('./helpers/common')
+const { uniquePrefix, captureConsole, makeBuildDir } = require('./helpers/common')
 const { startRedis, freePort } = require('./helpers/redis')
+const { redisSuite } = require('./helpers/suite')
 
-clearEnv()
-const api = require('../lib/index')
+const { api, redis } = redisSuite()
 const { resolveConfig } = require('../lib/config')
 
 const ROOT = path.join(__dirname, '..')
 const SECRET = 'hunter2-S3cr3t'
 
-let redis
+// A second server that wants a password (the suite's `redis` starts first and stops first).
 let authRedis
 before(async () => {
-  redis = await startRedis()
   authRedis = await startRedis()
   await authRedis.cmd('ACL', 'SETUSER', 'app', 'on', `>${SECRET}`, '~*', '&*', '+@all')
   await authRedis.cmd('CONFIG', 'SET', 'requirepass', SECRET)
 })
 after(async () => {
-  await api.close()
-  await redis?.stop()
   await authRedis?.stop()
 })
 

@@ -2,22 +2,13 @@
 // Next constructs the handler for every request: the constructor must do no I/O, and every
 // instance must share the process-wide connection.
 
-const { test, before, after } = require('node:test')
+const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { clearEnv, uniquePrefix, makeBuildDir, sleep, timed } = require('./helpers/common')
-const { startRedis, startBlackHole } = require('./helpers/redis')
+const { uniquePrefix, makeBuildDir, sleep, timed } = require('./helpers/common')
+const { startBlackHole } = require('./helpers/redis')
+const { redisSuite } = require('./helpers/suite')
 
-clearEnv()
-const api = require('../lib/index')
-
-let redis
-before(async () => {
-  redis = await startRedis()
-})
-after(async () => {
-  await api.close()
-  await redis?.stop()
-})
+const { api, redis } = redisSuite()
 
 test('constructing 10k handlers opens no connection', async () => {
   const serverDistDir = makeBuildDir('ctor')

@@ -2,23 +2,13 @@
 // Lifetimes (spec §1.5, §1.8): cacheControl stored and returned, the "fresh -> lastModified = now"
 // rule for instances that did not render a path, and Redis TTL from `expire`, never `revalidate`.
 
-const { describe, test, before, after } = require('node:test')
+const { describe, test } = require('node:test')
 const assert = require('node:assert/strict')
-const { clearEnv, uniquePrefix, sleep } = require('./helpers/common')
-const { startRedis } = require('./helpers/redis')
+const { uniquePrefix, sleep } = require('./helpers/common')
+const { redisSuite } = require('./helpers/suite')
 const { fetchKey } = require('./helpers/values')
 
-clearEnv()
-const api = require('../lib/index')
-
-let redis
-before(async () => {
-  redis = await startRedis()
-})
-after(async () => {
-  await api.close()
-  await redis?.stop()
-})
+const { api, redis } = redisSuite()
 
 const YEAR_MS = 31536000 * 1000
 const route = (s = 'x') => ({ kind: 'APP_ROUTE', body: Buffer.from(s), status: 200, headers: {} })

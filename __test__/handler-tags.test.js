@@ -2,23 +2,14 @@
 // Tags judged at read time (spec §1.9, §1.10, §7): header tags for pages, ctx.tags and
 // ctx.softTags for fetches, revalidateTag with and without Next 16 durations, revalidatePath.
 
-const { describe, test, before, after } = require('node:test')
+const { describe, test } = require('node:test')
 const assert = require('node:assert/strict')
-const { clearEnv, uniquePrefix, sleep, assertLossless, assertMiss, assertServed, makeBuildDir } = require('./helpers/common')
-const { startRedis, freePort } = require('./helpers/redis')
+const { uniquePrefix, sleep, assertLossless, assertMiss, assertServed, makeBuildDir } = require('./helpers/common')
+const { freePort } = require('./helpers/redis')
+const { redisSuite } = require('./helpers/suite')
 const { fetchKey } = require('./helpers/values')
 
-clearEnv()
-const api = require('../lib/index')
-
-let redis
-before(async () => {
-  redis = await startRedis()
-})
-after(async () => {
-  await api.close()
-  await redis?.stop()
-})
+const { api, redis } = redisSuite()
 
 const backends = {
   memory: () => ({ prefix: uniquePrefix('mem'), buildId: 'b' }),

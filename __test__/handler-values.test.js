@@ -2,23 +2,13 @@
 // Every kind of every Next version goes through the handler and comes back lossless, on the
 // memory store and on Redis.
 
-const { describe, test, before, after } = require('node:test')
+const { describe, test } = require('node:test')
 const assert = require('node:assert/strict')
-const { clearEnv, uniquePrefix, assertLossless } = require('./helpers/common')
-const { startRedis } = require('./helpers/redis')
+const { uniquePrefix, assertLossless } = require('./helpers/common')
+const { redisSuite } = require('./helpers/suite')
 const { versions, bytes, fetchKey } = require('./helpers/values')
 
-clearEnv()
-const api = require('../lib/index')
-
-let redis
-before(async () => {
-  redis = await startRedis()
-})
-after(async () => {
-  await api.close()
-  await redis?.stop()
-})
+const { api, redis } = redisSuite()
 
 const backends = {
   memory: () => ({ prefix: uniquePrefix('mem'), buildId: 'b1' }),

@@ -2,20 +2,12 @@
 // Process hygiene: nothing keeps Node alive, and worker threads can be terminated while a
 // call is in flight without crashing the process (see research/napi-redis.md §1.10).
 
-const { test, before, after } = require('node:test')
+const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const path = require('node:path')
-const { startRedis } = require('./helpers/redis')
 const { runNode } = require('./helpers/common')
+const { redisSuite, LIB } = require('./helpers/suite')
 
-const LIB = path.join(__dirname, '..', 'lib', 'index.js')
-let redis
-before(async () => {
-  redis = await startRedis()
-})
-after(async () => {
-  await redis?.stop()
-})
+const { redis } = redisSuite({ lib: false })
 
 const run = runNode
 

@@ -4,24 +4,12 @@
 // the tags it judged (not 30,000) and judges correctly; a tag-state budget
 // smaller than its working set still judges correctly (looked up again).
 
-const { test, before, after } = require('node:test')
+const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const path = require('node:path')
-const { startRedis } = require('./helpers/redis')
-const { clearEnv, uniquePrefix, runNode } = require('./helpers/common')
+const { uniquePrefix, runNode } = require('./helpers/common')
+const { redisSuite, LIB } = require('./helpers/suite')
 
-clearEnv()
-const api = require('../lib/index')
-const LIB = path.join(__dirname, '..', 'lib', 'index.js')
-
-let redis
-before(async () => {
-  redis = await startRedis()
-})
-after(async () => {
-  await api.close()
-  await redis?.stop()
-})
+const { api, redis } = redisSuite()
 
 const fetchValue = { kind: 'FETCH', data: { headers: {}, body: 'eA==', url: 'https://cms/x' }, revalidate: 3600 }
 const fetchCtx = (tags) => ({ kind: 'FETCH', revalidate: 3600, fetchUrl: 'https://cms/x', fetchIdx: 0, tags, softTags: [] })

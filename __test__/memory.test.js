@@ -2,25 +2,13 @@
 // Memory: the L1 stays inside its byte budget under churn, and a long run of requests does
 // not grow the process (RSS and heap measured after GC, in a child with --expose-gc).
 
-const { test, before, after } = require('node:test')
+const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { spawn } = require('node:child_process')
-const path = require('node:path')
-const { startRedis } = require('./helpers/redis')
-const { clearEnv, uniquePrefix } = require('./helpers/common')
+const { uniquePrefix } = require('./helpers/common')
+const { redisSuite, LIB } = require('./helpers/suite')
 
-clearEnv()
-const api = require('../lib/index')
-const LIB = path.join(__dirname, '..', 'lib', 'index.js')
-
-let redis
-before(async () => {
-  redis = await startRedis()
-})
-after(async () => {
-  await api.close()
-  await redis?.stop()
-})
+const { api, redis } = redisSuite()
 
 test('the L1 never holds more than its byte budget, whatever the churn', async (t) => {
   const budget = 4 * 1024 * 1024

@@ -2,24 +2,15 @@
 // Two (three) Node processes on one Redis behave as one cache: entries and revalidations
 // written by one are seen by the others at their very next call, with no sleep in between.
 
-const { test, before, after } = require('node:test')
+const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { clearEnv, uniquePrefix, assertLossless, waitFor, sleep, assertMiss, assertServed, makeBuildDir } = require('./helpers/common')
-const { startRedis } = require('./helpers/redis')
+const { uniquePrefix, assertLossless, waitFor, sleep, assertMiss, assertServed, makeBuildDir } = require('./helpers/common')
+const { redisSuite } = require('./helpers/suite')
 const { startInstance } = require('./helpers/instances')
 const { versions, fetchKey } = require('./helpers/values')
 
-clearEnv()
-
-let redis
 const instances = []
-before(async () => {
-  redis = await startRedis()
-})
-after(async () => {
-  await Promise.all(instances.map((i) => i.stop()))
-  await redis?.stop()
-})
+const { redis } = redisSuite({ lib: false, teardown: () => Promise.all(instances.map((i) => i.stop())) })
 
 // Both instances serve the same build; /closed/a is a closed route (dynamicParams = false).
 const serverDistDir = makeBuildDir('mp-build', { routes: { '/closed/a': '/closed/[slug]' }, closedRoutes: ['/closed/[slug]'] })

@@ -3,14 +3,15 @@
 // miss, set resolves and logs, revalidateTag rejects with a stable code, one log line per
 // change of health (not per call), and the handler recovers by itself.
 
-const { test, before, after } = require('node:test')
+const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { clearEnv, uniquePrefix, captureConsole, timed, waitFor, sleep, assertMiss } = require('./helpers/common')
-const { startRedis, startBlackHole, freePort } = require('./helpers/redis')
+const { uniquePrefix, captureConsole, timed, waitFor, sleep, assertMiss } = require('./helpers/common')
+const { startBlackHole, freePort } = require('./helpers/redis')
+const { redisSuite } = require('./helpers/suite')
 const { fetchKey } = require('./helpers/values')
 
-clearEnv()
-const api = require('../lib/index')
+let console_
+const { api, redis } = redisSuite({ teardown: () => console_?.restore() })
 
 const TIMEOUT_MS = 300
 const SLACK_MS = 700 // scheduling on a loaded 2-core machine
@@ -21,17 +22,6 @@ const route = (s = 'x', tags = 'res') => ({ kind: 'APP_ROUTE', body: Buffer.from
 const ROUTE_CTX = { kind: 'APP_ROUTE', isFallback: false }
 const SET_CTX = { cacheControl: { revalidate: 60, expire: 3600 } }
 const FETCH_GET = { kind: 'FETCH', revalidate: 60, tags: ['t'], softTags: ['_N_T_/layout'] }
-
-let redis
-let console_
-before(async () => {
-  redis = await startRedis()
-})
-after(async () => {
-  console_?.restore()
-  await api.close()
-  await redis?.stop()
-})
 
 const optionsFor = (url, extra = {}) => ({
   redisUrl: url,

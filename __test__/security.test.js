@@ -9,10 +9,10 @@ const os = require('node:os')
 const path = require('node:path')
 const certs = require('./helpers/certs')
 const { startRedis, freePort } = require('./helpers/redis')
-const { aclLine, clearEnv, uniquePrefix, captureConsole } = require('./helpers/common')
+const { aclLine, uniquePrefix, captureConsole } = require('./helpers/common')
+const { loadLib } = require('./helpers/suite')
 
-clearEnv()
-const api = require('../lib/index')
+const api = loadLib()
 
 const SECRET = 'p4ss-DO-NOT-LEAK'
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-isr-tls-'))

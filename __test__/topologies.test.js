@@ -5,14 +5,13 @@
 
 const { describe, test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { aclLine, clearEnv, uniquePrefix, assertLossless, captureConsole, runNode } = require('./helpers/common')
-const LIB = require('node:path').join(__dirname, '..', 'lib', 'index.js')
+const { aclLine, uniquePrefix, assertLossless, captureConsole, runNode } = require('./helpers/common')
+const { loadLib, LIB } = require('./helpers/suite')
 const { versions, fetchKey } = require('./helpers/values')
 const { startInstance } = require('./helpers/instances')
 const { startCluster, startSentinel } = require('./helpers/redis-topologies')
 
-clearEnv()
-const api = require('../lib/index')
+const api = loadLib()
 
 const CTX = { kind: 'APP_ROUTE' }
 const SET = { cacheControl: { revalidate: 3600, expire: 7200 } }

@@ -2,23 +2,13 @@
 // The 'use cache' handler (cacheHandlers, Next 15.3+ / 16): entries as streams on the shared
 // store, judged against the same tag manifest as the cacheHandler.
 
-const { test, before, after } = require('node:test')
+const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { clearEnv, uniquePrefix, sleep } = require('./helpers/common')
-const { startRedis } = require('./helpers/redis')
+const { uniquePrefix, sleep } = require('./helpers/common')
+const { redisSuite } = require('./helpers/suite')
 const { bytes } = require('./helpers/values')
 
-clearEnv()
-const api = require('../lib/index')
-
-let redis
-before(async () => {
-  redis = await startRedis()
-})
-after(async () => {
-  await api.close()
-  await redis?.stop()
-})
+const { api, redis } = redisSuite()
 
 const opts = (extra = {}) => ({ redisUrl: redis.url, prefix: uniquePrefix('uc'), ...extra })
 

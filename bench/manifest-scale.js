@@ -28,9 +28,9 @@ const T0 = process.hrtime.bigint() // a joiner's "process start", before anythin
 
 const fs = require('node:fs')
 const os = require('node:os')
-const net = require('node:net')
 const path = require('node:path')
 const { spawn, fork } = require('node:child_process')
+const { connect } = require('../scripts/lib/resp')
 
 const ROOT = path.resolve(__dirname, '..')
 const LIB = path.join(ROOT, 'lib', 'index.js')
@@ -50,109 +50,14 @@ const log = (...a) => console.error('[manifest-scale]', ...a)
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 const msSince = (t) => Number(process.hrtime.bigint() - t) / 1e6
 
-// ------------------------------------------------------------------ minimal RESP client
+// ------------------------------------------------------------------ Redis admin
 // bench/lib/redis.js's admin client needs bench/'s npm dependencies; the PING probe needs a
-// bare socket anyway, so one small RESP2 client serves both.
-
-class RespError extends Error {}
-
-/** Parses one reply at buf[i]: [value, next offset], or null when the reply is incomplete. */
-function parseReply(buf, i) {
-  if (i >= buf.length) return null
-  const eol = buf.indexOf('\r\n', i)
-  if (eol < 0) return null
-  const line = buf.toString('utf8', i + 1, eol)
-  const after = eol + 2
-  switch (buf[i]) {
-    case 0x2b: // +
-      return [line, after]
-    case 0x2d: // -
-      return [new RespError(line), after]
-    case 0x3a: // :
-      return [Number(line), after]
-    case 0x24: {
-      // $
-      const len = Number(line)
-      if (len < 0) return [null, after]
-      if (buf.length < after + len + 2) return null
-      return [buf.toString('utf8', after, after + len), after + len + 2]
-    }
-    case 0x2a: {
-      // *
-      const n = Number(line)
-      if (n < 0) return [null, after]
-      const items = []
-      let at = after
-      for (let k = 0; k < n; k++) {
-        const r = parseReply(buf, at)
-        if (!r) return null
-        items.push(r[0])
-        at = r[1]
-      }
-      return [items, at]
-    }
-    default:
-      throw new Error(`unexpected RESP type byte ${buf[i]}`)
-  }
-}
-
-class Resp {
-  static connect(port, timeoutMs = 5000) {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host: '127.0.0.1', noDelay: true })
-      const timer = setTimeout(() => socket.destroy(new Error('connect timeout')), timeoutMs)
-      socket.once('error', (err) => {
-        clearTimeout(timer)
-        reject(err)
-      })
-      socket.once('connect', () => {
-        clearTimeout(timer)
-        socket.removeAllListeners('error')
-        resolve(new Resp(socket))
-      })
-    })
-  }
-
-  constructor(socket) {
-    this.socket = socket
-    this.buf = Buffer.alloc(0)
-    this.pending = []
-    socket.on('data', (d) => this.onData(d))
-    const fail = (err) => {
-      for (const p of this.pending.splice(0)) p.reject(err || new Error('connection closed'))
-    }
-    socket.on('error', fail)
-    socket.on('close', () => fail())
-  }
-
-  onData(chunk) {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk
-    let at = 0
-    for (let r; this.pending.length && (r = parseReply(this.buf, at)); at = r[1]) {
-      const p = this.pending.shift()
-      r[0] instanceof RespError ? p.reject(r[0]) : p.resolve(r[0])
-    }
-    this.buf = this.buf.subarray(at)
-  }
-
-  send(...args) {
-    let out = `*${args.length}\r\n`
-    for (const a of args) out += `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`
-    return new Promise((resolve, reject) => {
-      this.pending.push({ resolve, reject })
-      this.socket.write(out)
-    })
-  }
-
-  close() {
-    this.socket.destroy()
-  }
-}
+// bare socket anyway, so the repository's small RESP2 client (scripts/lib/resp.js) serves both.
 
 /** INFO <section> as an object of strings. */
 async function info(conn, section) {
   const out = {}
-  for (const line of (await conn.send('INFO', section)).split('\r\n')) {
+  for (const line of (await conn.cmd('INFO', section)).split('\r\n')) {
     const i = line.indexOf(':')
     if (i > 0) out[line.slice(0, i)] = line.slice(i + 1)
   }
@@ -162,9 +67,8 @@ async function info(conn, section) {
 // ------------------------------------------------------------------ redis-server
 
 async function startRedis() {
-  const { freePort } = require('./lib/redis')
-  let port = await freePort()
-  if (port === 6379) port = await freePort()
+  const { benchPort } = require('./lib/redis')
+  const port = await benchPort()
   const bin = process.env.REDIS_SERVER || (fs.existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : 'redis-server')
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-isr-manifest-scale-'))
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]
@@ -177,10 +81,10 @@ async function startRedis() {
   let admin = null
   while (!admin && Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`redis-server exited: ${stderr}`)
-    admin = await Resp.connect(port, 1000).catch(() => sleep(100).then(() => null))
+    admin = await connect(port, '127.0.0.1', { connectTimeoutMs: 1000 }).catch(() => sleep(100).then(() => null))
   }
   if (!admin) throw new Error(`redis-server did not come up on ${port}`)
-  await admin.send('PING')
+  await admin.cmd('PING')
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
@@ -199,14 +103,14 @@ async function startRedis() {
 
 /** Starts a fresh SLOWLOG window: everything over 1 ms from now on is kept. */
 async function slowlogReset(admin) {
-  await admin.send('CONFIG', 'SET', 'slowlog-log-slower-than', '1000')
-  await admin.send('CONFIG', 'SET', 'slowlog-max-len', String(SLOWLOG_LEN))
-  await admin.send('SLOWLOG', 'RESET')
+  await admin.cmd('CONFIG', 'SET', 'slowlog-log-slower-than', '1000')
+  await admin.cmd('CONFIG', 'SET', 'slowlog-max-len', String(SLOWLOG_LEN))
+  await admin.cmd('SLOWLOG', 'RESET')
 }
 
 /** The slowest command since slowlogReset: { us, name, entries } (us 0 when none took > 1 ms). */
 async function slowest(admin) {
-  const entries = await admin.send('SLOWLOG', 'GET', String(SLOWLOG_LEN))
+  const entries = await admin.cmd('SLOWLOG', 'GET', String(SLOWLOG_LEN))
   let top = null
   for (const [, , us, argv] of entries) if (!top || us > top.us) top = { us, argv }
   if (!top) return { us: 0, name: null, entries: 0 }
@@ -269,17 +173,17 @@ const send = (m) => new Promise((resolve) => process.send(m, () => resolve()))
 
 /** PINGs in a tight loop, one outstanding, until told to stop; reports the longest round trip. */
 async function proberChild({ port }) {
-  const conn = await Resp.connect(port)
+  const conn = await connect(port, '127.0.0.1', { connectTimeoutMs: 5000 })
   let stop = false
   process.on('message', (m) => m === 'stop' && (stop = true))
   let max = 0
   let count = 0
   let over10 = 0
-  await conn.send('PING')
+  await conn.cmd('PING')
   await send({ type: 'ready' })
   while (!stop) {
     const t = process.hrtime.bigint()
-    await conn.send('PING')
+    await conn.cmd('PING')
     const ms = msSince(t)
     count++
     if (ms > max) max = ms
@@ -378,7 +282,7 @@ async function observed(redis, fn) {
   const ping = await stopProbe().catch((err) => ({ maxMs: null, error: err.message }))
   const slow = await slowest(redis.admin)
   // Up to SLOWLOG_LEN kept commands are Redis memory too: gone before used_memory is read.
-  await redis.admin.send('SLOWLOG', 'RESET')
+  await redis.admin.cmd('SLOWLOG', 'RESET')
   return { out, error, ping, slow }
 }
 
@@ -452,11 +356,11 @@ async function runSize(redis, n) {
     row.failures.push(`${what}: ${err?.message ?? err}`)
     log(`N=${n} ${what} FAILED: ${err?.message ?? err}`)
   }
-  await redis.admin.send('FLUSHALL')
+  await redis.admin.cmd('FLUSHALL')
 
   log(`N=${n}: writing the two entries, recording ${n} tags ...`)
   await writeEntries(api, opts)
-  await redis.admin.send('SLOWLOG', 'RESET')
+  await redis.admin.cmd('SLOWLOG', 'RESET')
   const memBefore = await usedMemory(redis.admin)
   const rec = await observed(redis, () => record(api, opts, n))
   if (rec.error) {
@@ -469,7 +373,7 @@ async function runSize(redis, n) {
   row.usedMemoryBefore = memBefore
   row.usedMemoryAfter = await usedMemory(redis.admin)
   row.usedMemoryDelta = row.usedMemoryAfter - memBefore
-  row.dbsize = await redis.admin.send('DBSIZE')
+  row.dbsize = await redis.admin.cmd('DBSIZE')
 
   log(`N=${n}: baseline joiner (empty prefix), then the joiner ...`)
   row.baseline = await join({ ...opts, prefix: `${prefix}empty:` }).catch((err) => fail('baseline joiner', err))

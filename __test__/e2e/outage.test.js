@@ -29,10 +29,10 @@
 // listening port): the harness's killRedis() stops its process group with SIGTERM first, which
 // lets redis-server shut down and close its clients' connections itself.
 const fs = require('node:fs')
-const net = require('node:net')
 const { describe } = require('node:test')
 const assert = require('node:assert/strict')
 const { e2eVersions, getPage, sleep, cmsWithRev, redisCommand } = require('../../scripts/e2e/harness')
+const { command } = require('../../scripts/lib/resp')
 const { useCluster, newRev, visibilityWindow, hardKillRedis } = require('./helpers')
 const { startLoad, summarize, formatSummary, describeRecords, now } = require('./load')
 
@@ -160,53 +160,7 @@ async function pollRev(inst, path, rev, since, { limitMs = 8000, everyMs = 25 } 
 }
 
 /** One command over RESP, binary-safe: bulk strings come back as Buffers (for diagnostics). */
-function redisRaw(url, ...args) {
-  const { hostname, port } = new URL(url)
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(Number(port), hostname)
-    let buf = Buffer.alloc(0)
-    sock.setTimeout(3000, () => {
-      sock.destroy()
-      reject(new Error(`redis ${args[0]}: timeout`))
-    })
-    sock.on('error', reject)
-    sock.on('connect', () => sock.write(`*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join('')))
-    const parse = (at) => {
-      const eol = buf.indexOf('\r\n', at)
-      if (eol < 0) return null
-      const type = String.fromCharCode(buf[at])
-      const line = buf.toString('utf8', at + 1, eol)
-      if (type === '+' || type === ':') return { v: line, end: eol + 2 }
-      if (type === '-') return { v: new Error(line), end: eol + 2 }
-      if (type === '$') {
-        const n = Number(line)
-        if (n < 0) return { v: null, end: eol + 2 }
-        if (buf.length < eol + 2 + n + 2) return null
-        return { v: buf.subarray(eol + 2, eol + 2 + n), end: eol + 2 + n + 2 }
-      }
-      if (type === '*') {
-        const out = []
-        let pos = eol + 2
-        for (let i = 0; i < Number(line); i++) {
-          const item = parse(pos)
-          if (!item) return null
-          out.push(item.v)
-          pos = item.end
-        }
-        return { v: out, end: pos }
-      }
-      return { v: new Error(`RESP type ${type}`), end: buf.length }
-    }
-    sock.on('data', (d) => {
-      buf = Buffer.concat([buf, d])
-      const r = parse(0)
-      if (!r) return
-      sock.destroy()
-      if (r.v instanceof Error) reject(r.v)
-      else resolve(r.v)
-    })
-  })
-}
+const redisRaw = (url, ...args) => command(url, args, { raw: true, timeoutMs: 3000 })
 
 /** lastModified (ms) of the stored page entries for `path` (envelope bytes 16..24), by key. */
 async function storedLastModified(cluster, path) {

@@ -1,25 +1,14 @@
 'use strict'
-// Real redis-server processes for the tests, plus a tiny RESP2 client for raw commands
-// (assertions and fault injection). No npm redis client on purpose.
+// Real redis-server processes for the tests, plus the tiny RESP2 client of scripts/lib/resp.js
+// for raw commands (assertions and fault injection). No npm redis client on purpose.
 
 const net = require('node:net')
 const os = require('node:os')
 const { spawn } = require('node:child_process')
+const { freePort } = require('../../scripts/lib/net')
+const { RespClient, RespError, connect } = require('../../scripts/lib/resp')
 
 const REDIS_SERVER = process.env.SHARED_ISR_TEST_REDIS_SERVER || '/usr/bin/redis-server'
-
-/** A TCP port nobody listens on right now (the OS picked it, then we let it go). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
@@ -33,135 +22,19 @@ process.on('exit', () => {
   }
 })
 
-// ---------------------------------------------------------------------------------------
-// RESP2 client
-
-function encodeCommand(args) {
-  const parts = [Buffer.from(`*${args.length}\r\n`)]
-  for (const a of args) {
-    const b = Buffer.isBuffer(a) ? a : Buffer.from(String(a), 'utf8')
-    parts.push(Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n'))
-  }
-  return Buffer.concat(parts)
-}
-
-class RedisReplyError extends Error {}
-
-/** Parses one reply at `at`; returns [value, next] or null when more bytes are needed. */
-function parseReply(buf, at) {
-  if (at >= buf.length) return null
-  const eol = buf.indexOf('\r\n', at)
-  if (eol === -1) return null
-  const type = String.fromCharCode(buf[at])
-  const line = buf.toString('utf8', at + 1, eol)
-  const next = eol + 2
-  switch (type) {
-    case '+':
-      return [line, next]
-    case '-':
-      return [new RedisReplyError(line), next]
-    case ':':
-      return [Number(line), next]
-    case '$': {
-      const len = Number(line)
-      if (len === -1) return [null, next]
-      if (buf.length < next + len + 2) return null
-      return [buf.subarray(next, next + len), next + len + 2]
-    }
-    case '*': {
-      const n = Number(line)
-      if (n === -1) return [null, next]
-      const out = []
-      let p = next
-      for (let i = 0; i < n; i++) {
-        const r = parseReply(buf, p)
-        if (!r) return null
-        out.push(r[0])
-        p = r[1]
-      }
-      return [out, p]
-    }
-    default:
-      throw new Error(`unexpected RESP type ${JSON.stringify(type)}`)
-  }
-}
-
-const toStrings = (v) => (Buffer.isBuffer(v) ? v.toString('utf8') : Array.isArray(v) ? v.map(toStrings) : v)
-
-class RespClient {
-  constructor(port, host = '127.0.0.1') {
-    this.port = port
-    this.host = host
-    this.pending = []
-    this.buf = Buffer.alloc(0)
-    this.socket = null
-  }
-
-  connect() {
-    return new Promise((resolve, reject) => {
-      const s = net.connect(this.port, this.host)
-      s.once('connect', () => {
-        s.off('error', reject)
-        s.on('error', (err) => this._failAll(err))
-        resolve(this)
-      })
-      s.once('error', reject)
-      s.on('data', (d) => this._onData(d))
-      s.on('close', () => this._failAll(new Error('connection closed')))
-      this.socket = s
-    })
-  }
-
-  _onData(d) {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d
-    let at = 0
-    for (;;) {
-      const r = parseReply(this.buf, at)
-      if (!r) break
-      at = r[1]
-      const p = this.pending.shift()
-      if (!p) continue
-      if (r[0] instanceof RedisReplyError) p.reject(r[0])
-      else p.resolve(r[0])
-    }
-    // Copy the unparsed tail so returned Buffers never alias later data.
-    this.buf = Buffer.from(this.buf.subarray(at))
-  }
-
-  _failAll(err) {
-    const p = this.pending
-    this.pending = []
-    for (const x of p) x.reject(err)
-  }
-
-  /** Raw reply: bulk strings as Buffers. */
-  raw(...args) {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ resolve, reject })
-      this.socket.write(encodeCommand(args))
-    })
-  }
-
-  /** Reply with bulk strings decoded as UTF-8. */
-  async cmd(...args) {
-    return toStrings(await this.raw(...args))
-  }
-
-  close() {
-    if (this.socket) this.socket.destroy()
-    this.socket = null
-  }
-}
-
-async function connectClient(port) {
-  return new RespClient(port).connect()
+/** A connected RespClient (scripts/lib/resp.js) to 127.0.0.1:`port`. */
+function connectClient(port) {
+  return connect(port)
 }
 
 // ---------------------------------------------------------------------------------------
 // redis-server
 
 class RedisServer {
-  /** `extraArgs` may use `{port}` for a second free port (e.g. `--tls-port`). */
+  /**
+   * `extraArgs` may use `{port}` for a second free port (e.g. `--tls-port`). `port` may be null
+   * until startOnFreePort() picks one.
+   */
   constructor(port, extraArgs = []) {
     this.port = port
     this.extraArgs = extraArgs
@@ -225,6 +98,21 @@ class RedisServer {
     throw new Error(`redis-server on port ${this.port} did not start:\n${this.output}`)
   }
 
+  /** Starts on a free port: a fresh one for each of 3 tries, in case someone grabbed it meanwhile. */
+  async startOnFreePort() {
+    let lastErr
+    for (let i = 0; i < 3; i++) {
+      this.port = await freePort()
+      this.output = ''
+      try {
+        return await this.start()
+      } catch (err) {
+        lastErr = err
+      }
+    }
+    throw lastErr
+  }
+
   /** SIGKILL: the abrupt death the tests simulate. Resolves once the process is gone. */
   async kill() {
     const p = this.proc
@@ -284,17 +172,8 @@ class RedisServer {
 }
 
 /** Starts a redis-server on a free port (retries if someone grabbed the port meanwhile). */
-async function startRedis(extraArgs = []) {
-  let lastErr
-  for (let i = 0; i < 3; i++) {
-    const srv = new RedisServer(await freePort(), extraArgs)
-    try {
-      return await srv.start()
-    } catch (err) {
-      lastErr = err
-    }
-  }
-  throw lastErr
+function startRedis(extraArgs = []) {
+  return new RedisServer(null, extraArgs).startOnFreePort()
 }
 
 /** A TCP server that accepts connections and never answers a byte. */
@@ -323,4 +202,4 @@ async function startBlackHole() {
   }
 }
 
-module.exports = { freePort, startRedis, startBlackHole, RedisServer, RespClient, connectClient, sleep }
+module.exports = { freePort, startRedis, startBlackHole, RedisServer, RespClient, RespError, connectClient, sleep }

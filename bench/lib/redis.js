@@ -4,23 +4,17 @@
 
 const fs = require('node:fs')
 const os = require('node:os')
-const net = require('node:net')
 const path = require('node:path')
 const { spawn, execFileSync } = require('node:child_process')
 const { BENCH } = require('./contenders')
+const { freePort } = require('../../scripts/lib/net')
 
 const REDIS_SERVER = process.env.REDIS_SERVER || (fs.existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : 'redis-server')
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
+/** A free port for the bench's redis-server, never 6379 (a Redis someone may run there). */
+async function benchPort() {
+  const port = await freePort()
+  return port === 6379 ? freePort() : port
 }
 
 function redisVersion() {
@@ -32,8 +26,7 @@ function redisVersion() {
 }
 
 async function startRedis() {
-  let port = await freePort()
-  if (port === 6379) port = await freePort()
+  const port = await benchPort()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-isr-bench-redis-'))
   const args = [
     '--port',
@@ -122,4 +115,4 @@ async function dbMemory(client) {
   return { total, keys }
 }
 
-module.exports = { startRedis, info, dbMemory, freePort, redisVersion }
+module.exports = { startRedis, info, dbMemory, benchPort, redisVersion }

@@ -34,13 +34,14 @@
 
 const fs = require('node:fs')
 const os = require('node:os')
-const net = require('node:net')
 const path = require('node:path')
 const http = require('node:http')
 const crypto = require('node:crypto')
 const { spawn } = require('node:child_process')
 const { ROOT, VERSIONS, normalizeMajor, versionDir, installUnlocked, withLock } = require('./install-next')
 const { ensurePackageInstalled } = require('./pack')
+const { freePort } = require('../lib/net')
+const { command } = require('../lib/resp')
 
 const BLOG_DIR = path.join(ROOT, 'examples', 'blog')
 const USE_CACHE_DIR = path.join(ROOT, 'examples', 'use-cache')
@@ -197,18 +198,6 @@ function tail(file, lines = 40) {
 }
 
 // ---------------------------------------------------------------- small helpers
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
@@ -520,78 +509,17 @@ async function buildApp({
 
 // ---------------------------------------------------------------- redis
 
+/** Whether a redis-server answers PING on `port` within a second. */
 function redisPing(port) {
-  return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1')
-    let buf = ''
-    const done = (ok) => {
-      sock.destroy()
-      resolve(ok)
-    }
-    sock.setTimeout(1000, () => done(false))
-    sock.on('error', () => done(false))
-    sock.on('connect', () => sock.write('PING\r\n'))
-    sock.on('data', (d) => {
-      buf += d
-      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'))
-    })
-  })
+  return command(port, ['PING'], { timeoutMs: 1000 }).then(
+    (reply) => reply === 'PONG',
+    () => false,
+  )
 }
 
-/** One command to a redis URL over RESP (no client library): string, number, null or array. */
+/** One command to a redis URL (scripts/lib/resp.js): string, number, null or array; bulk strings as UTF-8 strings. */
 function redisCommand(url, ...args) {
-  const { hostname, port } = new URL(url)
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(Number(port), hostname)
-    let buf = Buffer.alloc(0)
-    sock.setTimeout(5000, () => {
-      sock.destroy()
-      reject(new Error(`redis ${args[0]}: timeout`))
-    })
-    sock.on('error', reject)
-    sock.on('connect', () => {
-      sock.write(`*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(String(a))}\r\n${a}\r\n`).join(''))
-    })
-    sock.on('data', (d) => {
-      buf = Buffer.concat([buf, d])
-      const parsed = parseResp(buf, 0)
-      if (!parsed) return // incomplete
-      sock.destroy()
-      if (parsed.value instanceof Error) reject(parsed.value)
-      else resolve(parsed.value)
-    })
-  })
-}
-
-function parseResp(buf, at) {
-  const eol = buf.indexOf('\r\n', at)
-  if (eol < 0) return null
-  const type = String.fromCharCode(buf[at])
-  const line = buf.toString('utf8', at + 1, eol)
-  const next = eol + 2
-  if (type === '+') return { value: line, end: next }
-  if (type === '-') return { value: new Error(line), end: next }
-  if (type === ':') return { value: Number(line), end: next }
-  if (type === '$') {
-    const len = Number(line)
-    if (len < 0) return { value: null, end: next }
-    if (buf.length < next + len + 2) return null
-    return { value: buf.toString('utf8', next, next + len), end: next + len + 2 }
-  }
-  if (type === '*') {
-    const n = Number(line)
-    if (n < 0) return { value: null, end: next }
-    const out = []
-    let pos = next
-    for (let i = 0; i < n; i++) {
-      const item = parseResp(buf, pos)
-      if (!item) return null
-      out.push(item.value)
-      pos = item.end
-    }
-    return { value: out, end: pos }
-  }
-  return { value: new Error(`unexpected RESP type ${type}`), end: buf.length }
+  return command(url, args, { timeoutMs: 5000 })
 }
 
 /** Whether `redis-server` (or $REDIS_SERVER) can be run here. */
