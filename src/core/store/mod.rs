@@ -6,6 +6,7 @@ pub mod manifest;
 mod memory;
 mod outbox;
 mod redis;
+mod tls;
 mod topology;
 
 use super::clock::now_ms;

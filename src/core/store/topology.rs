@@ -1,7 +1,7 @@
 //! Where the Redis is, read from the connection URL alone: one server (`redis://`,
 //! `rediss://`), a Cluster (`redis+cluster://host:port,host:port`), or a primary managed by
 //! Sentinel (`redis+sentinel://host:26379,host:26379/service`); and `Conn`, the one connection
-//! type the store talks through whichever it is.
+//! type the store talks through whichever it is (`ForKey`: the same, for tracked pipelines).
 
 use crate::core::error::{Error, Result, redact};
 use redis::aio::{ConnectionLike, ConnectionManager};
@@ -98,7 +98,11 @@ fn resp3(info: ConnectionInfo) -> ConnectionInfo {
 }
 
 fn parse_node(url: &str) -> Result<ConnectionInfo> {
-    url.into_connection_info().map(resp3).map_err(|e| config_error("redis URL", e))
+    let info = url.into_connection_info().map(resp3).map_err(|e| config_error("redis URL", e))?;
+    if let redis::ConnectionAddr::Tcp(_, 0) | redis::ConnectionAddr::TcpTls { port: 0, .. } = info.addr() {
+        return Err(Error::Config("redis URL: port 0 is not a port to connect to".into()));
+    }
+    Ok(info)
 }
 
 /// Reads the topology from `url`. TLS certificates (CA, client pair) apply to every node.
@@ -243,10 +247,7 @@ impl ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<redis::Value>> {
         match self {
             Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Conn::Cluster(c) => match tracked_key(pipeline) {
-                Some(key) => Box::pin(tracked_on_cluster(c, pipeline, key, offset, count)),
-                None => c.req_packed_commands(pipeline, offset, count),
-            },
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -258,37 +259,55 @@ impl ConnectionLike for Conn {
     }
 }
 
-/// On a Cluster, a pipeline that arms `CLIENT TRACKING` must go to the node of the key it
-/// then reads or writes, so that tracking is armed on that node's connection. redis-rs would
-/// route it by the word `TRACKING` (an unknown command's first argument is taken for a key)
-/// and refuse the pipeline as cross-slot. Redirections (MOVED, ASK) are followed by redis-rs;
-/// such pipelines are transactions, so the ASKING it sends first holds for all of them.
+/// `Conn` for a pipeline that arms `CLIENT TRACKING`: on a Cluster, sent to the node of `key`,
+/// the one key it then reads or writes, so that tracking is armed on that node's connection.
+/// redis-rs would route it by the word `TRACKING` (an unknown command's first argument is taken
+/// for a key) and refuse the pipeline as cross-slot. Redirections (MOVED, ASK) are followed by
+/// redis-rs; such pipelines are transactions, so the ASKING it sends first holds for all of
+/// them. Those pipelines, and what they keep to for this routing, are in `redis::tracked`.
+pub struct ForKey<'a> {
+    conn: Conn,
+    key: &'a str,
+}
+
+impl Conn {
+    /// This connection, sending pipelines to the node of `key` on a Cluster (see `ForKey`).
+    pub fn for_key(self, key: &str) -> ForKey<'_> {
+        ForKey { conn: self, key }
+    }
+}
+
+impl ConnectionLike for ForKey<'_> {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, redis::Value> {
+        self.conn.req_packed_command(cmd)
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<redis::Value>> {
+        match &mut self.conn {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => Box::pin(tracked_on_cluster(c, pipeline, self.key.as_bytes(), offset, count)),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        self.conn.get_db()
+    }
+}
+
 async fn tracked_on_cluster(
     c: &mut ClusterConnection,
     pipeline: &redis::Pipeline,
-    key: Vec<u8>,
+    key: &[u8],
     offset: usize,
     count: usize,
 ) -> redis::RedisResult<Vec<redis::Value>> {
-    let route = SingleNodeRoutingInfo::SpecificNode(Route::with_slot(Slot::for_key(&key), SlotAddr::Master));
+    let route = SingleNodeRoutingInfo::SpecificNode(Route::with_slot(Slot::for_key(key), SlotAddr::Master));
     c.route_pipeline(pipeline.clone(), offset, count, route).await
-}
-
-/// The key of a tracked pipeline (one with `CLIENT TRACKING` among its first two commands):
-/// the first argument of its first other command; `None` for any other pipeline.
-fn tracked_key(p: &redis::Pipeline) -> Option<Vec<u8>> {
-    fn arg(c: &redis::Cmd, i: usize) -> Option<&[u8]> {
-        match c.args_iter().nth(i)? {
-            redis::Arg::Simple(b) => Some(b),
-            _ => None,
-        }
-    }
-    let is = |c: &redis::Cmd, name: &[u8]| arg(c, 0).is_some_and(|n| n.eq_ignore_ascii_case(name));
-    if !p.cmd_iter().take(2).any(|c| is(c, b"CLIENT")) {
-        return None;
-    }
-    let c = p.cmd_iter().find(|c| !is(c, b"MULTI") && !is(c, b"EXEC") && !is(c, b"CLIENT"))?;
-    arg(c, 1).map(<[u8]>::to_vec)
 }
 
 #[cfg(test)]
@@ -343,17 +362,6 @@ mod tests {
     fn errors_never_echo_credentials() {
         let e = parse("redis+cluster://user:hunter2@:notaport", None).err().unwrap();
         assert!(!e.to_string().contains("hunter2"), "{e}");
-    }
-
-    #[test]
-    fn tracked_pipelines_go_to_the_node_of_their_key() {
-        let mut p = redis::pipe();
-        p.cmd("MULTI").ignore().cmd("CLIENT").arg("TRACKING").arg("ON").arg("NOLOOP").ignore();
-        p.cmd("SET").arg("k{a}").arg("v").ignore().cmd("STRLEN").arg("k{a}").ignore().cmd("EXEC");
-        assert_eq!(tracked_key(&p).as_deref(), Some(&b"k{a}"[..]));
-        let mut plain = redis::pipe();
-        plain.cmd("GET").arg("x");
-        assert_eq!(tracked_key(&plain), None);
     }
 
     #[test]
