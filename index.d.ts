@@ -262,3 +262,6 @@ export interface NativeStats {
   redisFailures: number
   circuitOpen: boolean
 }
+
+/** `text` without passwords (URL userinfo, `...password=` parameters): for anything printable. */
+export declare function redactSecrets(text: string): string

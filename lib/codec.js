@@ -125,4 +125,18 @@ function decodeValue(buf) {
   return value
 }
 
-module.exports = { encodeValue, decodeValue, CodecError, STRING_BLOB_MIN }
+// What a decoded value costs in memory, for the L1's byte budget: blobs stay views of the
+// payload (or strings of about its size), but the meta JSON becomes objects, arrays and strings
+// worth several times its text (a payload of `[],[],...` costs ~14x once parsed).
+const META_COST = 8
+
+/** The memory a payload takes once decoded (an estimate the L1 counts, never below its size). */
+function decodedSize(buf) {
+  const metaLen = Buffer.isBuffer(buf) && buf.length >= 4 ? buf.readUInt32LE(0) : 0
+  return buf.length + (META_COST - 1) * Math.min(metaLen, buf.length)
+}
+
+// The store asks the decoder what a decoded payload costs (see lib/store.js).
+decodeValue.sizeOf = decodedSize
+
+module.exports = { encodeValue, decodeValue, decodedSize, CodecError, STRING_BLOB_MIN }

@@ -1,6 +1,8 @@
 'use strict'
 // One place that turns options + environment into the addon's options, with clear errors.
 
+const { inspect } = require('node:util')
+
 const DEFAULT_PREFIX = 'shared-isr:'
 
 class ConfigError extends Error {
@@ -81,7 +83,7 @@ function resolveConfig(options = {}, env = process.env) {
     throw new ConfigError('buildId must be a non-empty string')
   }
 
-  return {
+  return printableWithoutSecrets({
     redisUrl: redisUrl?.trim(),
     prefix,
     timeoutMs: number(...pick('timeoutMs', 'SHARED_ISR_TIMEOUT_MS'), { integer: true, min: 1 }),
@@ -97,7 +99,19 @@ function resolveConfig(options = {}, env = process.env) {
     tlsCertFile: path(...pick('tlsCertFile', 'SHARED_ISR_TLS_CERT_FILE')),
     tlsKeyFile: path(...pick('tlsKeyFile', 'SHARED_ISR_TLS_KEY_FILE')),
     buildId,
-  }
+  })
+}
+
+/**
+ * The config as it is, but printed (util.inspect, console.log, JSON.stringify) with the
+ * password redacted: configs end up in logs, error reports and debuggers.
+ */
+function printableWithoutSecrets(config) {
+  const { redactSecrets } = require('./native')
+  const shown = () => ({ ...config, redisUrl: config.redisUrl === undefined ? undefined : redactSecrets(config.redisUrl) })
+  Object.defineProperty(config, 'toJSON', { value: shown, enumerable: false })
+  Object.defineProperty(config, inspect.custom, { value: (depth, opts, insp) => insp(shown(), opts), enumerable: false })
+  return config
 }
 
 module.exports = { resolveConfig, ConfigError, DEFAULT_PREFIX }

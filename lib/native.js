@@ -1,10 +1,20 @@
 'use strict'
-// Loads the addon and gives its errors their stable `code` (async rejections from napi-rs
-// cannot carry a custom status, so Rust puts the code in front of the message).
+// The addon, wrapped once: every error it throws or rejects with gets its stable `code`, and
+// every key and tag crosses in a form that keeps distinct JS strings distinct.
+//
+// Codes: async rejections from napi-rs cannot carry a custom status, so Rust puts the code in
+// front of the message and `retype` moves it to `err.code`.
+//
+// Strings: napi converts a JS string to UTF-8, which has no room for a lone UTF-16 surrogate
+// (it becomes U+FFFD), so '/s\uD800', '/s\uDC00' and '/s\uFFFD' would be one Redis key, and
+// tags '\uD800' and '\uDC00' would revalidate each other. A string that is not well formed, or
+// that starts with the marker U+FFFF, crosses as the marker plus the hex of its UTF-16 code
+// units; every other string crosses as it is. Injective: only escaped strings start with it.
 
-const { NativeCache } = require('../index.js')
+const { NativeCache, redactSecrets } = require('../index.js')
 
 const CODE = /^(ERR_SHARED_ISR_[A-Z_]+): /
+const MARK = '\uFFFF'
 
 function retype(err) {
   if (err && typeof err.message === 'string') {
@@ -17,4 +27,72 @@ function retype(err) {
   return err
 }
 
-module.exports = { NativeCache, retype }
+const escaped = (s) => typeof s === 'string' && (s.charCodeAt(0) === 0xffff || !s.isWellFormed())
+const toNative = (s) => (escaped(s) ? MARK + Buffer.from(s, 'utf16le').toString('hex') : s)
+const fromNative = (s) => (s.charCodeAt(0) === 0xffff ? Buffer.from(s.slice(1), 'hex').toString('utf16le') : s)
+/** The same array when nothing needs escaping (the common case allocates nothing). */
+const tagsToNative = (tags) => (Array.isArray(tags) && tags.some(escaped) ? tags.map(toNative) : tags)
+
+const typed = (promise) =>
+  promise.catch((err) => {
+    throw retype(err)
+  })
+
+/** `NativeCache` with typed errors and escaped strings; the store talks only to this. */
+class Native {
+  constructor(options) {
+    try {
+      this.cache = new NativeCache(options)
+    } catch (err) {
+      throw retype(err)
+    }
+    this.store = this.cache.store
+  }
+
+  async get(key, tags) {
+    const hit = await typed(this.cache.get(toNative(key), tagsToNative(tags)))
+    if (hit?.tags.some((t) => t.charCodeAt(0) === 0xffff)) hit.tags = hit.tags.map(fromNative)
+    return hit
+  }
+  set(key, payload, meta) {
+    return typed(this.cache.set(toNative(key), payload, meta.tags ? { ...meta, tags: tagsToNative(meta.tags) } : meta))
+  }
+  check(key, writeId) {
+    return typed(this.cache.check(toNative(key), writeId))
+  }
+  isValid(key, since) {
+    return this.cache.isValid(toNative(key), since)
+  }
+  revalidateTags(tags, durations) {
+    return typed(this.cache.revalidateTags(tagsToNative(tags), durations))
+  }
+  refreshTags() {
+    return typed(this.cache.refreshTags())
+  }
+  tagExpiration(tags) {
+    return typed(this.cache.tagExpiration(tagsToNative(tags)))
+  }
+  judge(tags, lastModified) {
+    return this.cache.judge(tagsToNative(tags), lastModified)
+  }
+  judgeTags(tags, lastModified) {
+    return typed(this.cache.judgeTags(tagsToNative(tags), lastModified))
+  }
+  coherence() {
+    return this.cache.coherence()
+  }
+  noteCorrupt() {
+    this.cache.noteCorrupt()
+  }
+  flushPending(timeoutMs) {
+    return this.cache.flushPending(timeoutMs)
+  }
+  stats() {
+    return this.cache.stats()
+  }
+  close() {
+    this.cache.close()
+  }
+}
+
+module.exports = { Native, NativeCache, retype, redactSecrets, toNative, fromNative }

@@ -2,7 +2,9 @@
 // Process-wide stores: Next constructs the handler for every request, so connections, the
 // L1 and all state live here, keyed by configuration, never on handler instances.
 
-const { NativeCache, retype } = require('./native')
+const { createHash } = require('node:crypto')
+const { inspect } = require('node:util')
+const { Native } = require('./native')
 const { resolveConfig } = require('./config')
 const { L1 } = require('./l1')
 
@@ -12,6 +14,14 @@ const registry = (globalThis[REGISTRY] ??= { caches: new Map(), notified: false 
 const RANK = { fresh: 0, stale: 1, expired: 2 }
 const worse = (a, b) => (RANK[b] > RANK[a] ? b : a)
 const CONNECTIVITY = new Set(['ERR_SHARED_ISR_UNAVAILABLE', 'ERR_SHARED_ISR_TIMEOUT'])
+// What says the store itself is unwell (one log line per outage); anything else (a value too
+// large, a corrupt entry, a bad argument, a closed store) is about one call and one key.
+const STORE_HEALTH = new Set([...CONNECTIVITY, 'ERR_SHARED_ISR_REDIS'])
+/** What a payload costs decoded: the codec's estimate (`decode.sizeOf`), else its size. */
+const sizeOf = (decode, payload) => (typeof decode.sizeOf === 'function' ? decode.sizeOf(payload) : payload.length)
+/** A tag list for a message: a few, then how many more (a bulk webhook can send 100k). */
+const describeTags = (tags) =>
+  tags.length <= 5 ? JSON.stringify(tags) : `${JSON.stringify(tags.slice(0, 5)).slice(0, -1)}, ... ${tags.length - 5} more]`
 const FAILED = Symbol('failed') // the store could not answer (distinct from a miss)
 const BAD = Symbol('bad') // an entry we refuse to read (corrupt, foreign): a miss, counted as corrupt
 const UNDECODED = Symbol('undecoded') // an L1 copy of our own write, decoded on its first hit
@@ -59,11 +69,7 @@ class Store {
   constructor(config) {
     this.config = config
     const { buildId, strict, ...nativeOptions } = config
-    try {
-      this.native = new NativeCache(nativeOptions)
-    } catch (err) {
-      throw retype(err)
-    }
+    this.native = new Native(nativeOptions)
     this.kind = this.native.store
     this.closed = false
     this.strict = !!strict
@@ -132,7 +138,7 @@ class Store {
     try {
       return await this.native.check(key, rec.writeId)
     } catch (err) {
-      this.health.fail('check', retype(err))
+      this.trouble('check', key, err)
       return false
     }
   }
@@ -159,13 +165,12 @@ class Store {
       hit = await this.native.get(key, readTags)
       this.health.ok()
     } catch (err) {
-      retype(err)
       if (err.code === 'ERR_SHARED_ISR_CORRUPT') {
         this.badKeys.once(key, `ignoring the entry under ${JSON.stringify(key)} (${err.code}): ${err.message}; treated as a miss`)
         this.l1?.delete(key)
         return BAD
       }
-      this.health.fail('get', err)
+      this.trouble('get', key, err)
       return FAILED
     }
     if (!hit) {
@@ -192,7 +197,7 @@ class Store {
       judgedGen: -1,
       writeId: hit.writeId,
       gen,
-      size: hit.payload.length,
+      size: sizeOf(decode, hit.payload),
       deadline: this.deadline(hit.lastModified, hit.expire),
     }
     // Stored under the generation from before the read: any invalidation after it shows.
@@ -314,7 +319,7 @@ class Store {
       judgedGen: -1,
       writeId,
       gen,
-      size: payload.length,
+      size: sizeOf(decode, payload),
       deadline: this.deadline(Date.now(), meta.expire),
     })
     return true
@@ -327,12 +332,15 @@ class Store {
       this.health.ok()
       return writeId
     } catch (err) {
-      retype(err)
-      if (err.code === 'ERR_SHARED_ISR_TOO_LARGE')
-        this.badKeys.once(`set:${key}`, `not caching ${JSON.stringify(key)} (${err.code}): ${err.message}`)
-      else this.health.fail('set', err)
+      this.trouble('set', key, err, 'not caching')
       return false
     }
+  }
+
+  /** A failed call: the store's health log when the store is unwell, else one line per key. */
+  trouble(op, key, err, what = `${op} failed for`) {
+    if (STORE_HEALTH.has(err?.code)) this.health.fail(op, err)
+    else this.badKeys.once(`${op}:${key}`, `${what} ${JSON.stringify(key)} (${err?.code ?? err?.name}): ${err?.message ?? err}`)
   }
 
   /** Rejects when the revalidation could not be recorded: callers must see that. */
@@ -341,12 +349,11 @@ class Store {
       await this.native.revalidateTags(tags, durations)
       this.health.ok()
     } catch (err) {
-      retype(err)
-      this.health.fail('revalidateTag', err)
+      this.trouble('revalidateTag', describeTags(tags), err)
       // Connectivity failures are kept by the store and recorded, with their original time,
       // as soon as Redis answers; the caller still hears of it (a retry is harmless).
       const kept = CONNECTIVITY.has(err.code) ? ' (kept: it is recorded as soon as Redis answers)' : ''
-      const wrapped = new Error(`shared-isr could not record the revalidation of ${JSON.stringify(tags)}${kept}: ${err.message}`, {
+      const wrapped = new Error(`shared-isr could not record the revalidation of ${describeTags(tags)}${kept}: ${err.message}`, {
         cause: err,
       })
       wrapped.code = err.code
@@ -360,7 +367,7 @@ class Store {
       await this.native.refreshTags()
       this.health.ok()
     } catch (err) {
-      this.health.fail('refreshTags', retype(err))
+      this.trouble('refreshTags', 'tags', err)
     }
   }
 
@@ -376,6 +383,15 @@ class Store {
       l1Bytes: this.l1?.bytes ?? 0,
       l1MaxBytes: this.l1?.maxBytes ?? 0,
     }
+  }
+
+  /** What `util.inspect` shows: the config without secrets, never the native handle. */
+  [inspect.custom](depth, opts, insp) {
+    return `Store ${insp({ kind: this.kind, closed: this.closed, config: this.config.toJSON() }, opts)}`
+  }
+
+  toJSON() {
+    return { kind: this.kind, closed: this.closed, config: this.config.toJSON() }
   }
 
   close() {
@@ -398,7 +414,11 @@ function flushOnExit() {
 /** The process-wide store for these options (environment used for what they leave out). */
 function getStore(options = {}) {
   const config = resolveConfig(options)
-  const id = JSON.stringify(config)
+  // A digest of every setting, the password included (two passwords are two stores), so the
+  // registry holds no secret in the clear.
+  const id = createHash('sha256')
+    .update(JSON.stringify(Object.entries(config)))
+    .digest('hex')
   let store = registry.caches.get(id)
   if (!store) {
     store = new Store(config)

@@ -48,14 +48,14 @@ fn freshness_str(f: Freshness) -> &'static str {
 #[napi]
 impl NativeCache {
     /// Validates options; opens no connection (that happens on first use).
-    #[napi(constructor)]
+    #[napi(catch_unwind, constructor)]
     pub fn new(options: Option<NativeOptions>) -> Result<Self> {
         let cache = Cache::new(options.unwrap_or_default().into()).map_err(to_napi)?;
         Ok(NativeCache { inner: Arc::new(cache) })
     }
 
     /// `"redis"` or `"memory"`.
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn store(&self) -> &'static str {
         if self.inner.is_redis() { "redis" } else { "memory" }
     }
@@ -63,7 +63,7 @@ impl NativeCache {
     /// Reads and judges an entry. `tags` are checked in addition to the stored ones (soft
     /// tags and fetch tags known only at read time). Rejects on Redis errors and corrupt
     /// bytes; callers treat a rejection as a miss.
-    #[napi(ts_return_type = "Promise<NativeHit | null>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<NativeHit | null>")]
     pub fn get<'env>(&self, env: &'env Env, key: String, tags: Option<Vec<String>>) -> Result<PromiseRaw<'env, Option<NativeHit<'env>>>> {
         let inner = self.inner.clone();
         env.spawn_future_with_callback(
@@ -85,7 +85,7 @@ impl NativeCache {
 
     /// Stores `payload` (copied once, synchronously) with its meta. TTL comes from `expire`.
     /// Resolves with the write id.
-    #[napi(ts_return_type = "Promise<number>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<number>")]
     pub fn set<'env>(&self, env: &'env Env, key: String, payload: &[u8], meta: NativeEntryMeta) -> Result<PromiseRaw<'env, f64>> {
         let if_absent = meta.if_absent.unwrap_or(false);
         let meta: crate::core::envelope::EntryMeta = meta.into();
@@ -104,7 +104,7 @@ impl NativeCache {
     /// Records a revalidation of `tags`. Without `durations` they expire now; with
     /// `{ expire }` they are stale now and expire `expire` seconds later (Next 16 profiles).
     /// Resolves only once the revalidation is durable; rejects otherwise.
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn revalidate_tags<'env>(
         &self,
         env: &'env Env,
@@ -118,14 +118,14 @@ impl NativeCache {
 
     /// Catches up on revalidations made by other processes. Rejects when the store is
     /// unreachable (callers decide whether that matters).
-    #[napi(ts_return_type = "Promise<void>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn refresh_tags<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
         let inner = self.inner.clone();
         env.spawn_future(async move { inner.refresh_tags().await.map_err(to_napi) })
     }
 
     /// Latest past expiry (ms) among `tags`, 0 when none; looks up tags not known here.
-    #[napi(ts_return_type = "Promise<number>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<number>")]
     pub fn tag_expiration<'env>(&self, env: &'env Env, tags: Vec<String>) -> Result<PromiseRaw<'env, f64>> {
         let inner = self.inner.clone();
         env.spawn_future(async move { Ok(inner.tag_expiration(&tags).await) })
@@ -134,7 +134,7 @@ impl NativeCache {
     /// The generation L1 copies are validated against: positive when local copies may be
     /// trusted now, negated when not (feed down or behind; a read may still store its result
     /// under it), 0 without an L1 (memory store, L1 off). One call on the hot path.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn coherence(&self) -> f64 {
         match self.inner.coherence() {
             Some((g, true)) => g as f64,
@@ -144,14 +144,14 @@ impl NativeCache {
     }
 
     /// Whether a local copy of `key` validated at generation `since` is still the latest.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn is_valid(&self, key: String, since: f64) -> bool {
         since >= 0.0 && self.inner.is_valid(&key, since as u64)
     }
 
     /// Judges tags against this process's view of the manifest (no I/O); `"unknown"` when a
     /// tag's stamps are not known here.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn judge(&self, tags: Vec<String>, last_modified: f64) -> NativeJudgement {
         match self.inner.judge(&tags, last_modified) {
             Some((f, until)) => NativeJudgement { freshness: freshness_str(f).to_owned(), until },
@@ -161,7 +161,7 @@ impl NativeCache {
 
     /// Judges tags, looking up the stamps not known here (never rejects: with the store down,
     /// unknown tags count as never revalidated).
-    #[napi(ts_return_type = "Promise<NativeJudgement>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<NativeJudgement>")]
     pub fn judge_tags<'env>(&self, env: &'env Env, tags: Vec<String>, last_modified: f64) -> Result<PromiseRaw<'env, NativeJudgement>> {
         let inner = self.inner.clone();
         env.spawn_future(async move {
@@ -173,19 +173,19 @@ impl NativeCache {
 
     /// Strict mode: one round trip that reads 8 bytes of the entry (never the payload) and
     /// the manifest epoch. True when the store still holds the write `writeId`.
-    #[napi(ts_return_type = "Promise<boolean>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
     pub fn check<'env>(&self, env: &'env Env, key: String, write_id: f64) -> Result<PromiseRaw<'env, bool>> {
         let inner = self.inner.clone();
         env.spawn_future(async move { inner.check(&key, write_id as u64).await.map_err(to_napi) })
     }
 
     /// Counts a hit whose payload the caller could not decode as corrupt.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn note_corrupt(&self) {
         self.inner.note_corrupt();
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats(&self) -> NativeStats {
         let s = self.inner.stats();
         NativeStats {
@@ -216,13 +216,13 @@ impl NativeCache {
 
     /// Blocks (at most `timeoutMs`) until revalidations kept during a Redis failure are
     /// recorded; for process exit. True when none is left.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn flush_pending(&self, timeout_ms: u32) -> bool {
         self.inner.flush_pending(std::time::Duration::from_millis(timeout_ms.into()))
     }
 
     /// Refuses further calls and drops this URL's shared connection.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&self) {
         self.inner.close();
     }

@@ -17,8 +17,8 @@ pub struct NativeOptions {
     /// `redis://` / `rediss://` URL; absent selects the in-memory store.
     pub redis_url: Option<String>,
     pub prefix: Option<String>,
-    pub timeout_ms: Option<u32>,
-    pub connect_timeout_ms: Option<u32>,
+    pub timeout_ms: Option<f64>,
+    pub connect_timeout_ms: Option<f64>,
     pub memory_max_bytes: Option<f64>,
     pub max_value_bytes: Option<f64>,
     pub default_ttl_seconds: Option<f64>,
@@ -26,12 +26,18 @@ pub struct NativeOptions {
     /// Byte budget of the local L1; 0 turns it (and client tracking) off.
     pub l1_max_bytes: Option<f64>,
     /// Longest time an L1 copy is served without hearing from Redis.
-    pub max_staleness_ms: Option<u32>,
+    pub max_staleness_ms: Option<f64>,
     /// `rediss://`: CA certificate (PEM file) to trust instead of the public roots.
     pub tls_ca_file: Option<String>,
     /// `rediss://`: client certificate and key (PEM files) for mutual TLS.
     pub tls_cert_file: Option<String>,
     pub tls_key_file: Option<String>,
+}
+
+/// A JS number as a whole count, saturating (never wrapping): the config's own checks then
+/// refuse what is out of range. NaN and negatives become 0, fractions round up.
+fn whole(v: f64) -> u64 {
+    if v.is_nan() || v <= 0.0 { 0 } else { v.ceil() as u64 }
 }
 
 impl From<NativeOptions> for Config {
@@ -41,14 +47,14 @@ impl From<NativeOptions> for Config {
         Config {
             redis_url: o.redis_url.filter(|u| !u.is_empty()),
             prefix: o.prefix.unwrap_or(d.prefix),
-            timeout_ms: o.timeout_ms.map_or(d.timeout_ms, u64::from),
-            connect_timeout_ms: o.connect_timeout_ms.map_or(d.connect_timeout_ms, u64::from),
+            timeout_ms: o.timeout_ms.map_or(d.timeout_ms, whole),
+            connect_timeout_ms: o.connect_timeout_ms.map_or(d.connect_timeout_ms, whole),
             memory_max_bytes: bytes(o.memory_max_bytes, d.memory_max_bytes),
             max_value_bytes: bytes(o.max_value_bytes, d.max_value_bytes),
             default_ttl_secs: o.default_ttl_seconds.unwrap_or(d.default_ttl_secs),
-            tag_cache_max_bytes: o.tag_cache_max_bytes.map_or(d.tag_cache_max_bytes, |b| b as usize),
+            tag_cache_max_bytes: bytes(o.tag_cache_max_bytes, d.tag_cache_max_bytes),
             l1_max_bytes: bytes(o.l1_max_bytes, d.l1_max_bytes),
-            max_staleness_ms: o.max_staleness_ms.map_or(d.max_staleness_ms, u64::from),
+            max_staleness_ms: o.max_staleness_ms.map_or(d.max_staleness_ms, whole),
             tls_ca_file: o.tls_ca_file.filter(|s| !s.is_empty()),
             tls_cert_file: o.tls_cert_file.filter(|s| !s.is_empty()),
             tls_key_file: o.tls_key_file.filter(|s| !s.is_empty()),

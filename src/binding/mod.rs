@@ -7,6 +7,13 @@
 mod cache;
 mod convert;
 
+/// `text` without passwords (URL userinfo, `...password=` parameters): for anything printable.
+#[napi_derive::napi(catch_unwind)]
+#[allow(dead_code)] // called from JS only
+pub fn redact_secrets(text: String) -> String {
+    crate::core::error::redact(&text)
+}
+
 #[napi_derive::module_init]
 fn init() {
     // redis-rs pulls in rustls without a crypto provider; `rediss://` needs one.

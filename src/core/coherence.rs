@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 /// Keys remembered with the generation of their last invalidation. Older ones fall out; an
 /// L1 copy validated before the oldest forgotten one is then treated as invalid.
 const KEY_LOG: usize = 65_536;
+/// ... and at most this many bytes of key names (long keys: 64k names of 16 KB would be 1 GB).
+const KEY_LOG_BYTES: usize = 8 * 1024 * 1024;
+/// Per remembered key beyond its name: the LRU node and the generation.
+const KEY_OVERHEAD: usize = 64;
 
 pub struct Coherence {
     generation: AtomicU64,
@@ -32,6 +36,8 @@ pub struct Coherence {
 
 struct State {
     keys: LruCache<String, u64>,
+    /// Bytes held by `keys` (names plus overhead).
+    key_bytes: usize,
     /// Copies validated before this generation are invalid (flush, or forgotten keys).
     floor: u64,
 }
@@ -40,7 +46,7 @@ impl Coherence {
     pub fn new(max_staleness: Duration) -> Self {
         Coherence {
             generation: AtomicU64::new(1),
-            state: Mutex::new(State { keys: LruCache::unbounded(), floor: 0 }),
+            state: Mutex::new(State { keys: LruCache::unbounded(), key_bytes: 0, floor: 0 }),
             connected: AtomicBool::new(false),
             dirty_seq: AtomicU64::new(0),
             synced_seq: AtomicU64::new(0),
@@ -91,10 +97,13 @@ impl Coherence {
         let mut s = self.state();
         let g = self.generation.fetch_add(1, AcqRel) + 1;
         for k in keys {
-            s.keys.put(k.to_owned(), g);
+            if s.keys.push(k.to_owned(), g).is_none() {
+                s.key_bytes += k.len() + KEY_OVERHEAD;
+            }
         }
-        while s.keys.len() > KEY_LOG {
-            if let Some((_, old)) = s.keys.pop_lru() {
+        while s.keys.len() > KEY_LOG || s.key_bytes > KEY_LOG_BYTES {
+            if let Some((k, old)) = s.keys.pop_lru() {
+                s.key_bytes -= k.len() + KEY_OVERHEAD;
                 s.floor = s.floor.max(old + 1);
             }
         }
@@ -106,6 +115,7 @@ impl Coherence {
         let g = self.generation.fetch_add(1, AcqRel) + 1;
         s.floor = g;
         s.keys.clear();
+        s.key_bytes = 0;
     }
 
     pub fn disconnected(&self) {
@@ -207,5 +217,21 @@ mod tests {
         }
         assert!(!c.is_valid("never-invalidated", g), "older than forgotten history: suspect");
         assert!(c.is_valid("never-invalidated", c.current().unwrap()));
+    }
+
+    #[test]
+    fn the_key_log_is_bounded_in_bytes_as_well_as_in_count() {
+        let c = live();
+        let g0 = c.generation();
+        let long = "k".repeat(16 * 1024);
+        for i in 0..2_000 {
+            c.invalidate_keys([format!("{long}{i}").as_str()]);
+        }
+        let s = c.state();
+        assert!(s.key_bytes <= KEY_LOG_BYTES, "{} bytes of key names", s.key_bytes);
+        assert!(s.keys.len() < 2_000, "older names forgotten");
+        assert!(s.floor > g0, "forgetting raises the floor");
+        drop(s);
+        assert!(!c.is_valid(&format!("{long}0"), g0), "a copy older than a forgotten push is not trusted");
     }
 }

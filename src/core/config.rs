@@ -34,6 +34,10 @@ pub struct Config {
 }
 
 pub const DEFAULT_PREFIX: &str = "shared-isr:";
+/// Upper bounds of settings whose larger values can only be mistakes.
+pub const MAX_TIMEOUT_MS: u64 = 600_000;
+pub const MAX_STALENESS_MS: u64 = 3_600_000;
+pub const MAX_TTL_SECS: f64 = 3_153_600_000.0;
 
 impl Default for Config {
     fn default() -> Self {
@@ -67,7 +71,8 @@ impl Config {
         if let Some(url) = &self.redis_url {
             const SCHEMES: [&str; 6] =
                 ["redis://", "rediss://", "redis+cluster://", "rediss+cluster://", "redis+sentinel://", "rediss+sentinel://"];
-            if !SCHEMES.iter().any(|s| url.len() >= s.len() && url[..s.len()].eq_ignore_ascii_case(s)) {
+            // Bytes, not str slices: a scheme-length cut may fall inside a multi-byte character.
+            if !SCHEMES.iter().any(|s| url.as_bytes().get(..s.len()).is_some_and(|head| head.eq_ignore_ascii_case(s.as_bytes()))) {
                 return Err(Error::Config(
                     "redis URL must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://".into(),
                 ));
@@ -82,8 +87,15 @@ impl Config {
             // Braces would change the Redis Cluster hash slot of our metadata keys.
             return Err(Error::Config("prefix must not contain '{' or '}'".into()));
         }
-        if self.timeout_ms == 0 || self.connect_timeout_ms == 0 {
-            return Err(Error::Config("timeouts must be at least 1 ms".into()));
+        if self.prefix.contains(['*', '?', '[', ']', '\\']) {
+            // Glob characters: the ACL key pattern `~<prefix>*` would match other apps' keys
+            // (`app?:` reads `app1:`) or refuse ours (`app[12]:`).
+            return Err(Error::Config("prefix must not contain the glob characters * ? [ ] \\".into()));
+        }
+        for (name, ms) in [("timeoutMs", self.timeout_ms), ("connectTimeoutMs", self.connect_timeout_ms)] {
+            if !(1..=MAX_TIMEOUT_MS).contains(&ms) {
+                return Err(Error::Config(format!("{name} must be between 1 and {MAX_TIMEOUT_MS} ms, got {ms}")));
+            }
         }
         if self.max_value_bytes == 0 || self.max_value_bytes > 512 * 1024 * 1024 {
             return Err(Error::Config("maxValueBytes must be between 1 byte and 512 MiB".into()));
@@ -97,11 +109,12 @@ impl Config {
         if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
             return Err(Error::Config("tlsCertFile and tlsKeyFile go together (mutual TLS)".into()));
         }
-        if self.max_staleness_ms < 50 {
-            return Err(Error::Config("maxStalenessMs must be at least 50".into()));
+        if !(50..=MAX_STALENESS_MS).contains(&self.max_staleness_ms) {
+            return Err(Error::Config(format!("maxStalenessMs must be between 50 and {MAX_STALENESS_MS}, got {}", self.max_staleness_ms)));
         }
-        if !(self.default_ttl_secs >= 1.0 && self.default_ttl_secs.is_finite()) {
-            return Err(Error::Config("defaultTtlSeconds must be at least 1".into()));
+        if !(self.default_ttl_secs >= 1.0 && self.default_ttl_secs <= MAX_TTL_SECS) {
+            // Redis refuses a TTL past 2^63 ms; a century is beyond any use.
+            return Err(Error::Config(format!("defaultTtlSeconds must be between 1 and {MAX_TTL_SECS} (100 years)")));
         }
         Ok(())
     }
@@ -127,6 +140,14 @@ mod tests {
         bad(Config { prefix: String::new(), ..Default::default() });
         bad(Config { prefix: "a{b}".into(), ..Default::default() });
         bad(Config { timeout_ms: 0, ..Default::default() });
+        for prefix in ["app[12]:", "app?:", "a*", "a\\b"] {
+            bad(Config { prefix: prefix.into(), ..Default::default() });
+        }
+        bad(Config { timeout_ms: (1u64 << 32) + 5, ..Default::default() });
+        bad(Config { connect_timeout_ms: 1 << 32, ..Default::default() });
+        bad(Config { max_staleness_ms: 1 << 40, ..Default::default() });
+        bad(Config { default_ttl_secs: 1e17, ..Default::default() });
+        bad(Config { default_ttl_secs: f64::NAN, ..Default::default() });
         bad(Config { max_value_bytes: 0, ..Default::default() });
         Config { redis_url: Some("rediss://user:pw@host:6380/2".into()), ..Default::default() }.validate().unwrap();
     }

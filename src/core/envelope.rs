@@ -31,6 +31,17 @@ const MAX_TAG_LEN: usize = u16::MAX as usize;
 
 /// Payloads below this are stored as they are: compressing them saves little.
 pub const COMPRESS_MIN: usize = 1024;
+/// The most a compressed payload may expand beyond `FREE_EXPANSION` bytes (LZ4 reaches ~255x):
+/// past this, bytes under our key are refused as a decompression bomb (a 131 KB entry must not
+/// become 32 MiB of JSON to parse). Pages and data compress 4-20x; what would expand more is
+/// stored uncompressed. Up to 1 MiB any ratio is fine: the work it can cause is bounded.
+pub const MAX_EXPANSION: usize = 32;
+pub const FREE_EXPANSION: usize = 1 << 20;
+
+/// Whether `compressed` bytes may stand for `len` bytes (see `MAX_EXPANSION`).
+fn expansion_allowed(compressed: usize, len: usize) -> bool {
+    len <= FREE_EXPANSION.max(compressed.saturating_mul(MAX_EXPANSION))
+}
 const COMPRESSED: u8 = 1;
 
 const HAS_REVALIDATE: u8 = 1;
@@ -69,11 +80,11 @@ pub fn new_write_id() -> u64 {
 }
 
 /// Serializes meta + payload into one buffer; payloads of `COMPRESS_MIN` bytes or more are
-/// LZ4-compressed when that saves at least a tenth.
+/// LZ4-compressed when that saves at least a tenth, and expands at most `MAX_EXPANSION` times.
 pub fn encode(meta: &EntryMeta, payload: &[u8]) -> Result<Vec<u8>> {
     let compressed = (payload.len() >= COMPRESS_MIN)
         .then(|| lz4_flex::block::compress(payload))
-        .filter(|c| c.len() + 4 < payload.len() - payload.len() / 10);
+        .filter(|c| c.len() + 4 < payload.len() - payload.len() / 10 && expansion_allowed(c.len(), payload.len()));
     match compressed {
         Some(c) => {
             let mut section = Vec::with_capacity(4 + c.len());
@@ -98,6 +109,9 @@ pub fn decompress(section: &[u8], max: usize) -> Result<Vec<u8>> {
     let len = u32::from_le_bytes(len.try_into().unwrap_or_default()) as usize;
     if len > max {
         return Err(Error::TooLarge { what: "decompressed value", size: len, max });
+    }
+    if !expansion_allowed(block.len(), len) {
+        return Err(Error::Corrupt(format!("compressed payload would expand {}x (at most {MAX_EXPANSION}x)", len / block.len().max(1))));
     }
     let mut out = vec![0u8; len];
     let n = lz4_flex::block::decompress_into(block, &mut out).map_err(|e| Error::Corrupt(format!("compressed payload: {e}")))?;
@@ -272,6 +286,22 @@ mod tests {
             })
             .collect();
         assert!(!decode(&encode(&meta(), &noise).unwrap()).unwrap().1.compressed);
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_refused_and_our_own_writes_never_look_like_one() {
+        // What an attacker writes: valid LZ4 of 4 MiB of `[],`, about 16 KB on the wire.
+        let bomb: Vec<u8> = b"[],".repeat((4 << 20) / 3);
+        let block = lz4_flex::block::compress(&bomb);
+        assert!(bomb.len() > block.len() * MAX_EXPANSION);
+        let mut section = (bomb.len() as u32).to_le_bytes().to_vec();
+        section.extend_from_slice(&block);
+        assert!(matches!(decompress(&section, usize::MAX), Err(Error::Corrupt(m)) if m.contains("expand")));
+        // The same bytes given to `set` are stored as they are, so they read back.
+        let bytes = encode(&meta(), &bomb).unwrap();
+        let (_, p) = decode(&bytes).unwrap();
+        assert!(!p.compressed);
+        assert_eq!(&bytes[p.range], &bomb[..]);
     }
 
     #[test]

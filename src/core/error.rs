@@ -80,25 +80,47 @@ impl From<redis::RedisError> for Error {
     }
 }
 
-/// Strips anything that looks like `user:password@` from a message.
+/// Strips anything that looks like `user:password@`, and the value of any `...password=`
+/// query parameter (Sentinel URLs), from a message.
 pub fn redact(msg: &str) -> String {
     let mut out = String::with_capacity(msg.len());
     for word in msg.split_inclusive(char::is_whitespace) {
-        match (word.find("://"), word.rfind('@')) {
-            (Some(s), Some(at)) if at > s => {
-                out.push_str(&word[..s + 3]);
-                out.push_str("***@");
-                out.push_str(&word[at + 1..]);
-            }
-            _ => out.push_str(word),
-        }
+        let word = match (word.find("://"), word.rfind('@')) {
+            (Some(s), Some(at)) if at > s => format!("{}***@{}", &word[..s + 3], &word[at + 1..]),
+            _ => word.to_owned(),
+        };
+        out.push_str(&redact_query(&word));
     }
+    out
+}
+
+fn redact_query(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    let mut rest = word;
+    while let Some(i) = rest.to_ascii_lowercase().find("password=") {
+        let value_at = i + "password=".len();
+        out.push_str(&rest[..value_at]);
+        out.push_str("***");
+        rest = &rest[value_at..];
+        rest = &rest[rest.find(['&', '#', ' ', '\n', '\t']).unwrap_or(rest.len())..];
+    }
+    out.push_str(rest);
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redacts_query_passwords_and_keeps_the_rest() {
+        assert_eq!(
+            redact("redis+sentinel://a:26379/m?sentinelPassword=s3cr%C3%A9t&db=2 failed"),
+            "redis+sentinel://a:26379/m?sentinelPassword=***&db=2 failed"
+        );
+        assert_eq!(redact("rediss://u:p@h:1/?password=x"), "rediss://***@h:1/?password=***");
+        assert_eq!(redact("no secrets here, é"), "no secrets here, é");
+    }
 
     #[test]
     fn redacts_credentials() {
