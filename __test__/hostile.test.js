@@ -180,6 +180,26 @@ describe('settings refused with ERR_SHARED_ISR_CONFIG instead of misbehaving lat
   })
 })
 
+test("an `expire` from Next beyond any TTL Redis takes (1e17 s) is stored with the retention's TTL, not refused at every write", async () => {
+  const options = { redisUrl: redis.url, prefix: uniquePrefix('ttl') }
+  const H = api.createHandler(options)
+  const page = {
+    kind: 'APP_PAGE',
+    html: '<p>x</p>',
+    rscData: Buffer.from('r'),
+    headers: {},
+    status: 200,
+    postponed: undefined,
+    segmentData: undefined,
+  }
+  await new H({}).set('/huge-expire', page, { cacheControl: { revalidate: 60, expire: 1e17 }, isRoutePPREnabled: false, isFallback: false })
+  assert.equal(api.stats(options).setErrors, 0)
+  const key = (await redis.cmd('KEYS', `${options.prefix}e:*`))[0]
+  const ttl = Number(await redis.cmd('TTL', key))
+  assert.ok(ttl > 0 && ttl <= 31_536_000, `TTL ${ttl} s`)
+  assert.ok(await new H({}).get('/huge-expire', { kind: 'APP_PAGE', isFallback: false }))
+})
+
 test('per-key failures never hide the store failing later, and a failed bulk revalidation does not echo every tag', async () => {
   const options = { redisUrl: redis.url, prefix: uniquePrefix('err'), maxValueBytes: 1000 }
   const H = api.createHandler(options)
