@@ -5,28 +5,16 @@
 //
 // Runs on one Next version: 16 when E2E_NEXT_VERSIONS includes it, else the last one listed.
 const fs = require('node:fs')
-const net = require('node:net')
 const path = require('node:path')
 const { spawn, spawnSync } = require('node:child_process')
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { e2eVersions, getPage, sleep, BLOG_DIR } = require('../../scripts/e2e/harness')
-const { SETUP_TIMEOUT } = require('./helpers')
+const { SETUP_TIMEOUT, portAnswers: portOpen } = require('./helpers')
 
 const ROOT = path.resolve(BLOG_DIR, '..', '..')
 const versions = e2eVersions()
 const VERSION = versions.includes('16') ? '16' : versions[versions.length - 1]
-
-function portOpen(port) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1')
-    s.once('connect', () => {
-      s.destroy()
-      resolve(true)
-    })
-    s.once('error', () => resolve(false))
-  })
-}
 
 /** A base port with it and the next 3, and base+1000..base+1003, all free. */
 async function freeBase() {

@@ -212,6 +212,7 @@ async function hardKillRedis(cluster) {
 module.exports = {
   useCluster,
   listenerPid,
+  portAnswers,
   hardKillRedis,
   warm,
   newRev,
