@@ -216,7 +216,8 @@ test('per-key failures never hide the store failing later, and a failed bulk rev
       () => null,
       (e) => e,
     )
-    assert.ok(err, 'rejected')
+    assert.ok(api.isSharedIsrError(err), `typed: ${err?.code}`)
+    assert.ok(!api.isSharedIsrError(new Error('other')) && !api.isSharedIsrError(undefined))
     assert.ok(err.message.length < 1000, `${err.message.length} characters`)
     assert.match(err.message, /99995 more/)
   } finally {

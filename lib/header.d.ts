@@ -79,7 +79,40 @@ export declare function revalidateTags(tags: string | string[], profile?: Revali
 /** Like Next's `revalidatePath(path, type?)`, for every instance. */
 export declare function revalidatePath(path: string, type?: 'page' | 'layout', options?: SharedIsrOptions): Promise<void>
 /** Counters of this process's store for `options`. */
-export declare function stats(options?: SharedIsrOptions): NativeStats
+/** The codes `err.code` takes on errors from shared-isr. */
+export type SharedIsrErrorCode =
+  | 'ERR_SHARED_ISR_CONFIG'
+  | 'ERR_SHARED_ISR_UNAVAILABLE'
+  | 'ERR_SHARED_ISR_TIMEOUT'
+  | 'ERR_SHARED_ISR_REDIS'
+  | 'ERR_SHARED_ISR_TOO_LARGE'
+  | 'ERR_SHARED_ISR_CORRUPT'
+  | 'ERR_SHARED_ISR_CLOSED'
+
+export interface SharedIsrError extends Error {
+  code: SharedIsrErrorCode
+}
+
+/** Narrows a caught `unknown` (e.g. in a webhook's `catch (err)`) to a shared-isr error. */
+export declare function isSharedIsrError(err: unknown): err is SharedIsrError
+
+/** `stats()`: the store's counters plus reads as the handler sees them and the L1's size. */
+export interface SharedIsrStats extends NativeStats {
+  /** Reads as the handler sees them (L1 or store). */
+  gets: number
+  hits: number
+  staleHits: number
+  expiredHits: number
+  misses: number
+  /** Reads answered from this process's L1. */
+  l1Hits: number
+  l1Entries: number
+  /** What the L1's copies cost decoded (the budget counts this), and the budget. */
+  l1Bytes: number
+  l1MaxBytes: number
+}
+
+export declare function stats(options?: SharedIsrOptions): SharedIsrStats
 /** Closes every connection this process opened; later calls reconnect. */
 export declare function close(): Promise<void>
 

@@ -30,6 +30,11 @@ function stats(options) {
   return getStore(options).stats()
 }
 
+/** Whether `err` is one of ours: then `err.code` is one of the documented `ERR_SHARED_ISR_*` codes. */
+function isSharedIsrError(err) {
+  return typeof err?.code === 'string' && err.code.startsWith('ERR_SHARED_ISR_')
+}
+
 /** Closes every connection this process opened; the next call reconnects. */
 async function close() {
   closeAll()
@@ -41,6 +46,7 @@ module.exports = {
   revalidateTags,
   revalidatePath,
   stats,
+  isSharedIsrError,
   close,
   resolveConfig,
   ConfigError,
