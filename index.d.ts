@@ -79,16 +79,6 @@ export declare function revalidateTags(tags: string | string[], profile?: Revali
 /** Like Next's `revalidatePath(path, type?)`, for every instance. */
 export declare function revalidatePath(path: string, type?: 'page' | 'layout', options?: SharedIsrOptions): Promise<void>
 /** Counters of this process's store for `options`. */
-/** The codes `err.code` takes on errors from shared-isr. */
-export type SharedIsrErrorCode =
-  | 'ERR_SHARED_ISR_CONFIG'
-  | 'ERR_SHARED_ISR_UNAVAILABLE'
-  | 'ERR_SHARED_ISR_TIMEOUT'
-  | 'ERR_SHARED_ISR_REDIS'
-  | 'ERR_SHARED_ISR_TOO_LARGE'
-  | 'ERR_SHARED_ISR_CORRUPT'
-  | 'ERR_SHARED_ISR_CLOSED'
-
 export interface SharedIsrError extends Error {
   code: SharedIsrErrorCode
 }
