@@ -55,7 +55,8 @@ class Native {
     return hit
   }
   set(key, payload, meta) {
-    return typed(this.cache.set(toNative(key), payload, meta.tags ? { ...meta, tags: tagsToNative(meta.tags) } : meta))
+    const tags = tagsToNative(meta.tags)
+    return typed(this.cache.set(toNative(key), payload, tags === meta.tags ? meta : { ...meta, tags }))
   }
   check(key, writeId) {
     return typed(this.cache.check(toNative(key), writeId))

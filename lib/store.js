@@ -387,7 +387,7 @@ class Store {
 
   /** What `util.inspect` shows: the config without secrets, never the native handle. */
   [inspect.custom](depth, opts, insp) {
-    return `Store ${insp({ kind: this.kind, closed: this.closed, config: this.config.toJSON() }, opts)}`
+    return `Store ${insp(this.toJSON(), opts)}`
   }
 
   toJSON() {

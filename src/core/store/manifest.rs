@@ -327,13 +327,17 @@ impl Mirror {
         Ok(Some(stamps))
     }
 
-    /// Judges with the cache, filling in `extra` (a lookup's answer) and taking any tag known
-    /// to neither as unstamped (the store could not be asked).
-    pub fn judge_with(&mut self, tags: &[&str], extra: &[(String, TagStamps)], last_modified: f64, now: f64) -> (Freshness, f64) {
-        let stamps: Vec<TagStamps> = tags
-            .iter()
+    /// The stamps of `tags`: a lookup's answer (`extra`) first, then the cache; a tag known to
+    /// neither counts as unstamped (the store could not be asked).
+    pub fn stamps_with(&self, tags: &[&str], extra: &[(String, TagStamps)]) -> Vec<TagStamps> {
+        tags.iter()
             .map(|t| extra.iter().find(|(e, _)| e == t).map(|(_, s)| *s).or_else(|| self.cache.peek(t)).unwrap_or_default())
-            .collect();
+            .collect()
+    }
+
+    /// Judges with [`Mirror::stamps_with`].
+    pub fn judge_with(&self, tags: &[&str], extra: &[(String, TagStamps)], last_modified: f64, now: f64) -> (Freshness, f64) {
+        let stamps = self.stamps_with(tags, extra);
         (
             crate::core::tags::judge_stamps(stamps.iter().copied(), last_modified, now),
             crate::core::tags::next_change(stamps, last_modified, now),

@@ -156,8 +156,7 @@ impl RedisStore {
             return j;
         }
         let extra = self.inner.lookup(tags).await.unwrap_or_default();
-        let mut m = self.inner.mirror();
-        m.judge_with(tags, &extra, last_modified, now)
+        self.inner.mirror().judge_with(tags, &extra, last_modified, now)
     }
 
     /// The latest past expiry among `tags` (looked up when not known here).
@@ -168,11 +167,8 @@ impl RedisStore {
             return e;
         }
         let extra = self.inner.lookup(&refs).await.unwrap_or_default();
-        let m = self.inner.mirror();
-        crate::core::tags::expiration(
-            refs.iter().map(|t| extra.iter().find(|(e, _)| e == t).map(|(_, s)| *s).or_else(|| m.cache.peek(t)).unwrap_or_default()),
-            now,
-        )
+        let stamps = self.inner.mirror().stamps_with(&refs, &extra);
+        crate::core::tags::expiration(stamps, now)
     }
 
     /// Entries written before this may have lost their stamps with the store's data (ms): when
