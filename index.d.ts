@@ -1,4 +1,4 @@
-/* Hand-written types for the JS entry points (lib/). The native types below are generated. */
+/* The public types of `shared-isr`, written by hand; the addon's own (binding.d.ts) are generated and internal. */
 
 /** Options accepted everywhere; each falls back to its environment variable. */
 export interface SharedIsrOptions {
@@ -86,8 +86,9 @@ export interface SharedIsrError extends Error {
 /** Narrows a caught `unknown` (e.g. in a webhook's `catch (err)`) to a shared-isr error. */
 export declare function isSharedIsrError(err: unknown): err is SharedIsrError
 
-/** `stats()`: the store's counters plus reads as the handler sees them and the L1's size. */
-export interface SharedIsrStats extends NativeStats {
+/** `stats()`: this process's counters for one store (see the README for each). */
+export interface SharedIsrStats {
+  store: 'redis' | 'memory'
   /** Reads as the handler sees them (L1 or store). */
   gets: number
   hits: number
@@ -100,6 +101,27 @@ export interface SharedIsrStats extends NativeStats {
   /** What the L1's copies cost decoded (the budget counts this), and the budget. */
   l1Bytes: number
   l1MaxBytes: number
+  /** Reads from the store that failed, and entries that could not be decoded. */
+  getErrors: number
+  corrupt: number
+  sets: number
+  setErrors: number
+  revalidations: number
+  revalidationErrors: number
+  /** Revalidations kept while Redis fails, recorded after a failure, and given up on (over the bound). */
+  revalidationsPending: number
+  revalidationsLate: number
+  revalidationsDropped: number
+  /** Catch-ups with the change log, tags whose stamps this process caches, and their bytes. */
+  manifestSyncs: number
+  manifestTags: number
+  tagCacheBytes: number
+  /** The in-memory store's entries and bytes (0 with Redis). */
+  memoryEntries: number
+  memoryBytes: number
+  /** Consecutive Redis connectivity failures (0 when healthy), and whether calls fail fast. */
+  redisFailures: number
+  circuitOpen: boolean
 }
 
 export declare function stats(options?: SharedIsrOptions): SharedIsrStats
@@ -129,162 +151,3 @@ export interface SharedIsrUseCacheHandler {
 
 /** A `'use cache'` handler object bound to `options`. */
 export declare function createUseCacheHandler(options?: SharedIsrOptions): SharedIsrUseCacheHandler
-
-/**
- * Which binding artifact the generated loader actually loaded: `'native'` for
- * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
- * flavor napi-rs can build is listed, because `NAPI_RS_NATIVE_LIBRARY_PATH`
- * can point the loader at a WASI artifact this package does not build itself.
- */
-export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
-
-export declare class NativeCache {
-  /** Validates options; opens no connection (that happens on first use). */
-  constructor(options?: NativeOptions | undefined | null)
-  /** `"redis"` or `"memory"`. */
-  get store(): string
-  /**
-   * Reads and judges an entry. `tags` are checked in addition to the stored ones (soft
-   * tags and fetch tags known only at read time). Rejects on Redis errors and corrupt
-   * bytes; callers treat a rejection as a miss.
-   */
-  get(key: string, tags?: Array<string> | undefined | null): Promise<NativeHit | null>
-  /**
-   * Stores `payload` (copied once, synchronously) with its meta. TTL comes from `expire`.
-   * Resolves with the write id.
-   */
-  set(key: string, payload: Uint8Array, meta: NativeEntryMeta): Promise<number>
-  /**
-   * Records a revalidation of `tags`. Without `durations` they expire now; with
-   * `{ expire }` they are stale now and expire `expire` seconds later (Next 16 profiles).
-   * Resolves only once the revalidation is durable; rejects otherwise.
-   */
-  revalidateTags(tags: Array<string>, durations?: NativeDurations | undefined | null): Promise<void>
-  /**
-   * Catches up on revalidations made by other processes. Rejects when the store is
-   * unreachable (callers decide whether that matters).
-   */
-  refreshTags(): Promise<void>
-  /** Latest past expiry (ms) among `tags`, 0 when none; looks up tags not known here. */
-  tagExpiration(tags: Array<string>): Promise<number>
-  /**
-   * The generation L1 copies are validated against: positive when local copies may be
-   * trusted now, negated when not (feed down or behind; a read may still store its result
-   * under it), 0 without an L1 (memory store, L1 off). One call on the hot path.
-   */
-  coherence(): number
-  /** Whether a local copy of `key` validated at generation `since` is still the latest. */
-  isValid(key: string, since: number): boolean
-  /**
-   * Judges tags against this process's view of the manifest (no I/O); `"unknown"` when a
-   * tag's stamps are not known here.
-   */
-  judge(tags: Array<string>, lastModified: number): NativeJudgement
-  /**
-   * Judges tags, looking up the stamps not known here (never rejects: with the store down,
-   * unknown tags count as never revalidated).
-   */
-  judgeTags(tags: Array<string>, lastModified: number): Promise<NativeJudgement>
-  /**
-   * Strict mode: one round trip that reads 8 bytes of the entry (never the payload) and
-   * the manifest epoch. True when the store still holds the write `writeId`.
-   */
-  check(key: string, writeId: number): Promise<boolean>
-  /** Counts a hit whose payload the caller could not decode as corrupt. */
-  noteCorrupt(): void
-  stats(): NativeStats
-  /**
-   * Blocks (at most `timeoutMs`) until revalidations kept during a Redis failure are
-   * recorded; for process exit. True when none is left.
-   */
-  flushPending(timeoutMs: number): boolean
-  /** Refuses further calls and drops this URL's shared connection. */
-  close(): void
-}
-
-export interface NativeDurations {
-  expire?: number
-}
-
-/** What Rust needs to know about an entry; the payload itself stays opaque. */
-export interface NativeEntryMeta {
-  lastModified: number
-  /** Seconds, or `false` for "never"; absent when Next did not say. */
-  revalidate?: number | false
-  expire?: number
-  tags?: Array<string>
-  /** Store only when no entry exists (seeding from the build output). */
-  ifAbsent?: boolean
-}
-
-/** An entry as read: the payload copied into a JS buffer, plus what Rust judged. */
-export interface NativeHit {
-  payload: Buffer
-  lastModified: number
-  revalidate?: number | false
-  expire?: number
-  tags: Array<string>
-  /** `"fresh"`, `"stale"` (serve once, regenerate) or `"expired"` (a tag expired it). */
-  freshness: 'fresh' | 'stale' | 'expired'
-  /** Unique id of the write that produced this entry (strict-mode checks compare it). */
-  writeId: number
-}
-
-/**
- * A tag verdict, and when the clock alone could change it (ms; `Infinity` when never).
- * `"unknown"` (from `judge` only): a tag's stamps must be looked up (`judgeTags`).
- */
-export interface NativeJudgement {
-  freshness: 'fresh' | 'stale' | 'expired' | 'unknown'
-  until: number
-}
-
-export interface NativeOptions {
-  /** `redis://` / `rediss://` URL; absent selects the in-memory store. */
-  redisUrl?: string
-  prefix?: string
-  timeoutMs?: number
-  connectTimeoutMs?: number
-  memoryMaxBytes?: number
-  maxValueBytes?: number
-  defaultTtlSeconds?: number
-  tagCacheMaxBytes?: number
-  /** Byte budget of the local L1; 0 turns it (and client tracking) off. */
-  l1MaxBytes?: number
-  /** Longest time an L1 copy is served without hearing from Redis. */
-  maxStalenessMs?: number
-  /** `rediss://`: CA certificate (PEM file) to trust instead of the public roots. */
-  tlsCaFile?: string
-  /** `rediss://`: client certificate and key (PEM files) for mutual TLS. */
-  tlsCertFile?: string
-  tlsKeyFile?: string
-}
-
-export interface NativeStats {
-  /** `"redis"` or `"memory"`. */
-  store: string
-  gets: number
-  hits: number
-  misses: number
-  staleHits: number
-  expiredHits: number
-  getErrors: number
-  corrupt: number
-  sets: number
-  setErrors: number
-  revalidations: number
-  revalidationErrors: number
-  manifestSyncs: number
-  manifestTags: number
-  tagCacheBytes: number
-  revalidationsPending: number
-  revalidationsLate: number
-  revalidationsDropped: number
-  memoryEntries: number
-  memoryBytes: number
-  redisFailures: number
-  circuitOpen: boolean
-}
-
-/** `text` without passwords (URL userinfo, `...password=` parameters): for anything printable. */
-export declare function redactSecrets(text: string): string

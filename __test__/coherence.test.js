@@ -176,3 +176,47 @@ test('a local copy that cannot be decoded is dropped and the read goes to Redis,
     cap.restore()
   }
 })
+
+test('an L1 hit of a fetch entry makes one native call, also with read-time tags', async () => {
+  const { getStore } = require('../lib/store')
+  const { decodeValue } = require('../lib/codec')
+  const { createHandler } = require('../lib/index')
+  const options = { redisUrl: redis.url, prefix: uniquePrefix('one'), buildId: 'one' }
+  const Handler = createHandler(options)
+  const data = { kind: 'FETCH', data: { headers: {}, body: 'e30=', status: 200, url: 'https://x/' }, revalidate: 60 }
+  const ctx = { kind: 'FETCH', tags: ['t1'], softTags: ['_N_T_/p', '_N_T_/layout'], revalidate: 60 }
+  await new Handler({}).set('f1', data, { fetchCache: true, tags: ['t1'], revalidate: 60 })
+  const s = getStore(options)
+  assert.equal(await s.read('warm-up', undefined, decodeValue), null)
+  assert.ok((await new Handler({}).get('f1', ctx))?.value, 'read from Redis')
+  // Count every call into the addon from here on.
+  const calls = []
+  const native = s.native
+  s.native = s.l1.coherence = new Proxy(native, {
+    get(target, prop) {
+      const v = target[prop]
+      if (typeof v !== 'function') return v
+      return (...args) => {
+        calls.push(prop)
+        return v.apply(target, args)
+      }
+    },
+  })
+  try {
+    for (let i = 0; i < 3; i++) {
+      calls.length = 0
+      const hit = await new Handler({}).get('f1', { ...ctx, tags: [...ctx.tags], softTags: [...ctx.softTags] })
+      assert.equal(hit?.value?.kind, 'FETCH')
+      assert.deepEqual(calls, ['coherence'], `hit ${i}: one native call`)
+    }
+    assert.ok(s.stats().l1Hits >= 3)
+    // Another page reading it (other soft tags) is judged for those tags: still served.
+    for (const expected of [['coherence', 'judge', 'judgeTags'], ['coherence']]) {
+      calls.length = 0
+      assert.equal((await new Handler({}).get('f1', { ...ctx, softTags: ['_N_T_/q'] }))?.value?.kind, 'FETCH')
+      assert.deepEqual(calls, expected, 'a tag not known here is looked up once, then remembered')
+    }
+  } finally {
+    s.native = s.l1.coherence = native
+  }
+})

@@ -14,6 +14,7 @@ const { redisSuite } = require('./helpers/suite')
 const { api, redis } = redisSuite()
 const { encodeValue } = require('../lib/codec')
 const { allStores } = require('../lib/store')
+const { resolveConfig } = require('../lib/config')
 const NATIVE = require.resolve('../lib/native')
 
 const FETCH = (body = 'eA==') => ({ kind: 'FETCH', data: { headers: {}, body, url: 'https://x' }, revalidate: 60 })
@@ -142,9 +143,9 @@ test('no password in anything printable: inspect and JSON of stores, configs and
   const seen = [
     util.inspect(allStores(), { depth: 10 }),
     JSON.stringify(allStores()),
-    util.inspect(api.resolveConfig({ redisUrl })),
-    JSON.stringify(api.resolveConfig({ redisUrl })),
-    util.inspect(api.resolveConfig({ redisUrl: sentinel })),
+    util.inspect(resolveConfig({ redisUrl })),
+    JSON.stringify(resolveConfig({ redisUrl })),
+    util.inspect(resolveConfig({ redisUrl: sentinel })),
     util.inspect(globalThis[Symbol.for('shared-isr.registry')], { depth: 10 }),
   ].join('\n')
   assert.doesNotMatch(seen, /hunter2|swordfish/)

@@ -153,7 +153,7 @@ async function main() {
         next: pkgVersion('next'),
         sharedIsr: JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version,
         gitHead: git('rev-parse', '--short', 'HEAD'),
-        dirty: !!git('status', '--porcelain', '--', 'lib', 'src', 'index.js'),
+        dirty: !!git('status', '--porcelain', '--', 'lib', 'src', 'binding.js'),
         packages: Object.fromEntries(
           [
             '@fortedigital/nextjs-cache-handler',

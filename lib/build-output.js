@@ -11,6 +11,7 @@
 // reader sees the build's metadata without its tags header, and we put it back afterwards.
 
 const path = require('node:path')
+const { TAGS_HEADER } = require('./tags')
 
 const classes = new Map() // serverDistDir -> FileSystemCache class, or null when unavailable
 
@@ -29,8 +30,6 @@ function fileSystemCacheFor(serverDistDir) {
   classes.set(serverDistDir, Cls)
   return Cls
 }
-
-const TAGS_HEADER = 'x-next-cache-tags'
 
 /** `fs` as FileSystemCache sees it: `.meta` files without the tags header, kept in `seen`. */
 function withoutTags(fs, seen) {

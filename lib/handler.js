@@ -6,7 +6,8 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { getStore } = require('./store')
 const { encodeValue, decodeValue } = require('./codec')
-const { normalizeTags, headerTags, ONE_YEAR } = require('./tags')
+const { normalizeTags, headerTags, nextDurations, ONE_YEAR } = require('./tags')
+const { pageKey, fetchKey } = require('./keys')
 const { readBuildOutput } = require('./build-output')
 const { isClosedPrerendered } = require('./prerender')
 
@@ -90,7 +91,7 @@ function createHandler(options = {}) {
     }
 
     key(s, key, fetch) {
-      return fetch ? `f:${key}` : `p:${buildIdFor(this.ctx.serverDistDir, s.config.buildId)}:${key}`
+      return fetch ? fetchKey(key) : pageKey(buildIdFor(this.ctx.serverDistDir, s.config.buildId), key)
     }
 
     async get(key, ctx = {}) {
@@ -175,8 +176,7 @@ function createHandler(options = {}) {
     async revalidateTag(tags, durations) {
       const list = normalizeTags(tags)
       if (list.length === 0) return // 14.2 calls this with [] after every route handler
-      const d = durations && typeof durations === 'object' ? { expire: durations.expire } : undefined
-      await storeFor.required().revalidateTags(list, d)
+      await storeFor.required().revalidateTags(list, nextDurations(durations))
     }
 
     resetRequestCache() {}

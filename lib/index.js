@@ -3,11 +3,8 @@
 
 const { createHandler } = require('./handler')
 const { createUseCacheHandler } = require('./use-cache')
-const { getStore, closeAll, allStores } = require('./store')
+const { getStore, closeAll } = require('./store')
 const { normalizeTags, pathTags, toDurations } = require('./tags')
-const { resolveConfig, ConfigError } = require('./config')
-const { encodeValue, decodeValue } = require('./codec')
-const { NativeCache } = require('./native')
 
 /**
  * Revalidates tags for every instance, like Next's `revalidateTag(tags, profile?)`.
@@ -48,10 +45,4 @@ module.exports = {
   stats,
   isSharedIsrError,
   close,
-  resolveConfig,
-  ConfigError,
-  encodeValue,
-  decodeValue,
-  allStores,
-  NativeCache,
 }

@@ -11,7 +11,7 @@
 // that starts with the marker U+FFFF, crosses as the marker plus the hex of its UTF-16 code
 // units; every other string crosses as it is. Injective: only escaped strings start with it.
 
-const { NativeCache, redactSecrets } = require('../index.js')
+const { NativeCache, redactSecrets } = require('../binding.js')
 
 const CODE = /^(ERR_SHARED_ISR_[A-Z_]+): /
 const MARK = '\uFFFF'

@@ -11,8 +11,6 @@ const { L1 } = require('./l1')
 const REGISTRY = Symbol.for('shared-isr.registry')
 const registry = (globalThis[REGISTRY] ??= { caches: new Map(), notified: false })
 
-const RANK = { fresh: 0, stale: 1, expired: 2 }
-const worse = (a, b) => (RANK[b] > RANK[a] ? b : a)
 const CONNECTIVITY = new Set(['ERR_SHARED_ISR_UNAVAILABLE', 'ERR_SHARED_ISR_TIMEOUT'])
 // What says the store itself is unwell (one log line per outage); anything else (a value too
 // large, a corrupt entry, a bad argument, a closed store) is about one call and one key.
@@ -73,10 +71,10 @@ class Store {
     this.kind = this.native.store
     this.closed = false
     this.strict = !!strict
-    // The memory store is in-process already; an L1 in front of it would only copy.
-    this.l1 = this.kind === 'redis' && config.l1MaxBytes !== 0 ? new L1(config.l1MaxBytes ?? 64 * 1024 * 1024) : null
-    this.flights = new Map() // key -> { promise, tainted }: the in-flight read (single-flight)
-    this.writing = new Map() // key -> { count, overlapped }: writes of this process in progress
+    // The memory store is in-process already; an L1 in front of it would only copy. Without
+    // copies the L1 still shares reads in flight (single-flight).
+    const copies = this.kind === 'redis' ? (config.l1MaxBytes ?? 64 * 1024 * 1024) : 0
+    this.l1 = new L1(copies, copies > 0 ? this.native : null)
     // Reads as the handler sees them (L1 or store); the native counters see only the store.
     this.reads = { gets: 0, hits: 0, staleHits: 0, expiredHits: 0, misses: 0, l1Hits: 0 }
     this.health = new HealthLog(this.kind)
@@ -102,34 +100,27 @@ class Store {
   }
 
   async lookup(key, readTags, decode) {
-    // > 0: local copies can be trusted at this generation; < 0: not now (|gen| still names
-    // the generation a read starting now may store its result under); 0: no L1.
-    const gen = this.l1 ? this.native.coherence() : 0
-    let local = this.l1?.get(key)
-    if (local !== undefined && local.deadline <= Date.now()) {
-      // Redis dropped it at its TTL; so do we.
-      this.l1.delete(key)
-      local = undefined
-    }
-    if (local !== undefined && gen > 0) {
-      if ((local.gen === gen || this.native.isValid(key, local.gen)) && this.decoded(key, local)) {
-        local.gen = gen
-        if (!this.strict) {
-          this.reads.l1Hits++
-          return this.judged(local, readTags, gen)
-        }
-        if (await this.stillStored(key, local)) {
-          // The check synced the manifest if it moved (bumping the generation): judge anew.
-          this.reads.l1Hits++
-          return this.judged(local, readTags, Math.abs(this.native.coherence()))
-        }
+    const l1 = this.l1
+    const gen = l1.generation()
+    const local = gen > 0 ? l1.current(key, gen) : undefined
+    if (local !== undefined && this.decoded(key, local)) {
+      if (!this.strict) {
+        this.reads.l1Hits++
+        return this.judged(local, readTags, gen)
       }
-      this.l1.delete(key)
-      local = undefined
+      if (await this.stillStored(key, local)) {
+        // The check synced the manifest if it moved (bumping the generation): judge anew.
+        this.reads.l1Hits++
+        return this.judged(local, readTags, Math.abs(l1.generation()))
+      }
+      l1.delete(key)
     }
-    const rec = await this.fetch(key, Math.abs(gen), readTags, decode)
-    // Stale-if-error: with the store unreachable, the last copy we had beats a miss.
-    if (rec === FAILED) return local && this.decoded(key, local) ? this.judged(local, readTags, 0) : FAILED
+    const rec = await l1.read(key, Math.abs(gen), (flight) => this.load(key, readTags, decode, flight))
+    if (rec === FAILED) {
+      // Stale-if-error: with the store unreachable, the last copy we had beats a miss.
+      const last = l1.fallback(key)
+      return last && this.decoded(key, last) ? this.judged(last, readTags, 0) : FAILED
+    }
     if (rec === null || rec === BAD) return rec
     return this.judged(rec, readTags, gen)
   }
@@ -143,38 +134,23 @@ class Store {
     }
   }
 
-  fetch(key, gen, readTags, decode) {
-    const current = this.flights.get(key)
-    // Join a read in flight only if no invalidation of the key arrived since it started: its
-    // answer may predate that change.
-    if (current && !current.tainted && (current.gen === gen || !this.l1 || this.native.isValid(key, current.gen))) return current.promise
-    // A read that overlaps a write of ours may return either value: it must not become the L1
-    // copy (the write's own copy is the one to keep).
-    const flight = { promise: null, tainted: this.writing.has(key), gen }
-    flight.promise = this.load(key, gen, readTags, decode, flight).finally(() => {
-      if (this.flights.get(key) === flight) this.flights.delete(key)
-    })
-    this.flights.set(key, flight)
-    return flight.promise
-  }
-
-  async load(key, gen, readTags, decode, flight) {
+  async load(key, readTags, decode, flight) {
     let hit
     try {
-      // Read-time tags go along so their stamps are looked up in the same call.
+      // Read-time tags go along so their stamps are looked up and judged in the same call.
       hit = await this.native.get(key, readTags)
       this.health.ok()
     } catch (err) {
       if (err.code === 'ERR_SHARED_ISR_CORRUPT') {
         this.badKeys.once(key, `ignoring the entry under ${JSON.stringify(key)} (${err.code}): ${err.message}; treated as a miss`)
-        this.l1?.delete(key)
+        this.l1.delete(key)
         return BAD
       }
       this.trouble('get', key, err)
       return FAILED
     }
     if (!hit) {
-      this.l1?.delete(key)
+      this.l1.delete(key)
       return null
     }
     let value
@@ -183,7 +159,7 @@ class Store {
     } catch (err) {
       this.native.noteCorrupt()
       this.badKeys.once(key, `ignoring the entry under ${JSON.stringify(key)} (ERR_SHARED_ISR_CORRUPT): ${err.message}; treated as a miss`)
-      this.l1?.delete(key)
+      this.l1.delete(key)
       return BAD
     }
     const rec = {
@@ -192,16 +168,14 @@ class Store {
       revalidate: hit.revalidate,
       expire: hit.expire,
       tags: hit.tags,
-      freshness: hit.freshness,
-      until: -Infinity, // judged again on first use, with the generation it is stored under
-      judgedGen: -1,
       writeId: hit.writeId,
-      gen,
       size: sizeOf(decode, hit.payload),
-      deadline: this.deadline(hit.lastModified, hit.expire),
+      deadline: hit.deadline,
+      // The store judged it with these read-time tags, under the generation from before the read.
+      verdict: { gen: flight.gen, until: hit.until, readTags, freshness: hit.freshness },
+      gen: flight.gen,
     }
-    // Stored under the generation from before the read: any invalidation after it shows.
-    if (this.l1 && gen > 0 && !flight.tainted) this.l1.set(key, rec)
+    this.l1.keep(key, flight, rec)
     return rec
   }
 
@@ -209,12 +183,6 @@ class Store {
   async judgeLocal(value, lastModified, tags) {
     const { freshness } = await this.native.judgeTags(tags, lastModified)
     return { value, lastModified, revalidate: undefined, expire: undefined, tags, freshness, writeId: 0 }
-  }
-
-  /** When the store's copy expires (TTL from `expire`), never later. */
-  deadline(from, expire) {
-    const ttl = typeof expire === 'number' && expire > 0 ? expire : (this.config.defaultTtlSeconds ?? 31536000)
-    return from + Math.max(ttl, 1) * 1000
   }
 
   /**
@@ -234,32 +202,19 @@ class Store {
     }
   }
 
-  /** What to answer for `rec`, judged with this process's view, or from the store when a tag's stamps are not known here. */
-  async judged(rec, readTags, gen) {
-    const answer = this.verdict(rec, readTags, gen)
-    if (answer !== null) return answer
-    const tags = readTags && readTags.length > 0 ? [...rec.tags, ...readTags] : rec.tags
-    return this.answer(rec, (await this.native.judgeTags(tags, rec.lastModified)).freshness)
-  }
-
   /**
-   * The entry's own verdict is recomputed only when the manifest may have changed (or the clock
-   * passed `until`). Null when a tag's stamps are not known here.
+   * What to answer for `rec` at generation `gen`: the verdict remembered for these read-time
+   * tags when it still holds, else judged with this process's view (from the store when a
+   * tag's stamps are not known here).
    */
-  verdict(rec, readTags, gen) {
-    const now = Date.now()
-    if (gen <= 0 || rec.judgedGen !== gen || now >= rec.until) {
-      const j = this.native.judge(rec.tags, rec.lastModified)
-      if (j.freshness === 'unknown') return null
-      rec.freshness = j.freshness
-      rec.until = j.until
-      rec.judgedGen = gen
-    }
-    let freshness = rec.freshness
-    if (readTags && readTags.length > 0) {
-      const j = this.native.judge(readTags, rec.lastModified)
-      if (j.freshness === 'unknown') return null
-      freshness = worse(freshness, j.freshness)
+  async judged(rec, readTags, gen) {
+    let freshness = this.l1.verdict(rec, readTags, gen)
+    if (freshness === undefined) {
+      const tags = readTags && readTags.length > 0 ? [...rec.tags, ...readTags] : rec.tags
+      let j = this.native.judge(tags, rec.lastModified)
+      if (j.freshness === 'unknown') j = await this.native.judgeTags(tags, rec.lastModified)
+      freshness = j.freshness
+      this.l1.remember(rec, readTags, gen, freshness, j.until)
     }
     return this.answer(rec, freshness)
   }
@@ -282,55 +237,39 @@ class Store {
    * logged and counted.
    */
   async write(key, payload, meta, decode) {
-    if (!this.l1) return (await this.send(key, payload, meta)) !== false
-    this.l1.delete(key) // never serve the copy this write replaces
-    // Taken before the write is sent: any push about this key after it (another instance's
-    // write, even one that landed just before ours) invalidates the copy kept below.
-    const gen = Math.abs(this.native.coherence())
-    let w = this.writing.get(key)
-    if (w) w.overlapped = true
-    else this.writing.set(key, (w = { count: 0, overlapped: false }))
-    w.count++
-    const reading = this.flights.get(key)
-    if (reading) reading.tainted = true
-    let writeId
+    const l1 = this.l1
+    if (!l1.enabled) return (await this.send(key, payload, meta)) !== false
+    const token = l1.beginWrite(key)
+    let stored = false
     try {
-      writeId = await this.send(key, payload, meta)
+      stored = await this.send(key, payload, meta)
     } finally {
-      if (--w.count === 0) this.writing.delete(key)
+      // Decoded on the first hit, not here: a set does not pay for a read that may never come.
+      const copy = stored && {
+        value: UNDECODED,
+        payload,
+        decode,
+        lastModified: meta.lastModified,
+        revalidate: meta.revalidate,
+        expire: meta.expire,
+        tags: meta.tags ?? [],
+        writeId: stored.writeId,
+        size: sizeOf(decode, payload),
+        deadline: stored.deadline,
+        verdict: null,
+        gen: 0,
+      }
+      l1.endWrite(token, copy || null, !!meta.ifAbsent)
     }
-    if (writeId === false) return false
-    // Two writes of one key in flight here: which one Redis kept is unknown, so keep neither.
-    if (w.overlapped || meta.ifAbsent || gen === 0) {
-      this.l1.delete(key)
-      return true
-    }
-    // Decoded on the first hit, not here: a set does not pay for a read that may never come.
-    this.l1.set(key, {
-      value: UNDECODED,
-      payload,
-      decode,
-      lastModified: meta.lastModified,
-      revalidate: meta.revalidate,
-      expire: meta.expire,
-      tags: meta.tags ?? [],
-      freshness: 'fresh',
-      until: -Infinity,
-      judgedGen: -1,
-      writeId,
-      gen,
-      size: sizeOf(decode, payload),
-      deadline: this.deadline(Date.now(), meta.expire),
-    })
-    return true
+    return stored !== false
   }
 
-  /** The write itself: its write id, or false when it failed (logged and counted). */
+  /** The write itself: `{ writeId, deadline }`, or false when it failed (logged and counted). */
   async send(key, payload, meta) {
     try {
-      const writeId = await this.native.set(key, payload, meta)
+      const written = await this.native.set(key, payload, meta)
       this.health.ok()
-      return writeId
+      return written
     } catch (err) {
       this.trouble('set', key, err, 'not caching')
       return false
@@ -379,9 +318,9 @@ class Store {
     return {
       ...this.native.stats(),
       ...this.reads,
-      l1Entries: this.l1?.size ?? 0,
-      l1Bytes: this.l1?.bytes ?? 0,
-      l1MaxBytes: this.l1?.maxBytes ?? 0,
+      l1Entries: this.l1.size,
+      l1Bytes: this.l1.bytes,
+      l1MaxBytes: this.l1.maxBytes,
     }
   }
 
@@ -396,7 +335,7 @@ class Store {
 
   close() {
     this.closed = true
-    this.l1?.clear()
+    this.l1.clear()
     this.native.close()
   }
 }

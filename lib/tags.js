@@ -42,7 +42,10 @@ function pathTags(path, type) {
   return [...new Set(tags)]
 }
 
-/** Next 16's second argument: a profile name ('max') or `{ expire }`. */
+/** What Next hands a handler's revalidation (16: `{ expire }` resolved from the profile; older: nothing). */
+const nextDurations = (d) => (d && typeof d === 'object' ? { expire: d.expire } : undefined)
+
+/** Our API's second argument, as Next 16's: a profile name ('max') or `{ expire }`. */
 function toDurations(profile) {
   if (profile === undefined || profile === null) return undefined
   if (profile === 'max') return { expire: ONE_YEAR }
@@ -58,4 +61,4 @@ function toDurations(profile) {
   )
 }
 
-module.exports = { normalizeTags, headerTags, pathTags, toDurations, IMPLICIT_TAG, TAGS_HEADER, ONE_YEAR }
+module.exports = { normalizeTags, headerTags, pathTags, toDurations, nextDurations, IMPLICIT_TAG, TAGS_HEADER, ONE_YEAR }

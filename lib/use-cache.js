@@ -3,20 +3,9 @@
 // One object per process, never constructed by Next; it shares the store, connection and tag
 // manifest with the `cacheHandler`, so one revalidation reaches both kinds of entry.
 
-const crypto = require('node:crypto')
 const { lazyStore } = require('./handler')
-const { normalizeTags } = require('./tags')
-
-/**
- * Keys can hold lone UTF-16 surrogates (binary arguments), which a UTF-8 conversion would
- * turn into U+FFFD and make distinct keys collide: hash the UTF-16 code units instead.
- */
-function storeKey(cacheKey) {
-  return `u:${crypto
-    .createHash('sha256')
-    .update(Buffer.from(String(cacheKey), 'utf16le'))
-    .digest('base64url')}`
-}
+const { normalizeTags, nextDurations } = require('./tags')
+const { useCacheKey } = require('./keys')
 
 const now = () => performance.timeOrigin + performance.now()
 
@@ -57,7 +46,7 @@ function createUseCacheHandler(options = {}) {
       if (inFlight) await inFlight
       const s = storeFor()
       if (!s) return undefined
-      const hit = await s.read(storeKey(cacheKey), Array.isArray(softTags) ? softTags : [], decodeEntry)
+      const hit = await s.read(useCacheKey(cacheKey), Array.isArray(softTags) ? softTags : [], decodeEntry)
       if (!hit || hit.freshness === 'expired') return undefined
       const expire = hit.expire ?? Infinity
       if (now() > hit.lastModified + expire * 1000) return undefined
@@ -93,7 +82,7 @@ function createUseCacheHandler(options = {}) {
           at += c.byteLength
         }
         await s.write(
-          storeKey(cacheKey),
+          useCacheKey(cacheKey),
           payload,
           {
             lastModified: entry.timestamp,
@@ -128,8 +117,7 @@ function createUseCacheHandler(options = {}) {
     async updateTags(tags, durations) {
       const list = normalizeTags(tags)
       if (list.length === 0) return
-      const d = durations && typeof durations === 'object' ? { expire: durations.expire } : undefined
-      await storeFor.required().revalidateTags(list, d)
+      await storeFor.required().revalidateTags(list, nextDurations(durations))
     },
 
     /** 15.x: `expireTags(...tags)`. */
@@ -144,4 +132,4 @@ function createUseCacheHandler(options = {}) {
   }
 }
 
-module.exports = { createUseCacheHandler, storeKey }
+module.exports = { createUseCacheHandler }

@@ -90,7 +90,10 @@ function sharedIsr(name, { redisUrl, db, dir }) {
       }
     },
     // The store (for the anatomy rows: encode, decode, native get without the handler).
-    internals: () => ({ lib, store: require(path.join(ROOT, 'lib', 'store.js')).getStore(options) }),
+    internals: () => ({
+      lib: require(path.join(ROOT, 'lib', 'codec.js')),
+      store: require(path.join(ROOT, 'lib', 'store.js')).getStore(options),
+    }),
     async close() {
       await lib.close()
     },

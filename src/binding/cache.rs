@@ -26,6 +26,17 @@ pub struct NativeHit<'env> {
     pub freshness: String,
     /// Unique id of the write that produced this entry (strict-mode checks compare it).
     pub write_id: f64,
+    /// When `freshness` can next change by the clock alone (ms; `Infinity` when never).
+    pub until: f64,
+    /// When the store drops the entry at its TTL (ms): a local copy must not outlive it.
+    pub deadline: f64,
+}
+
+/// A write as stored: its id, and when the store drops it at its TTL (ms).
+#[napi(object)]
+pub struct NativeWrite {
+    pub write_id: f64,
+    pub deadline: f64,
 }
 
 /// A tag verdict, and when the clock alone could change it (ms; `Infinity` when never).
@@ -77,6 +88,8 @@ impl NativeCache {
                     expire: hit.meta.expire,
                     freshness: freshness_str(hit.freshness).to_owned(),
                     write_id: hit.meta.write_id as f64,
+                    until: hit.until,
+                    deadline: hit.deadline,
                     tags: hit.meta.tags,
                 }))
             },
@@ -84,9 +97,9 @@ impl NativeCache {
     }
 
     /// Stores `payload` (copied once, synchronously) with its meta. TTL comes from `expire`.
-    /// Resolves with the write id.
-    #[napi(catch_unwind, ts_return_type = "Promise<number>")]
-    pub fn set<'env>(&self, env: &'env Env, key: String, payload: &[u8], meta: NativeEntryMeta) -> Result<PromiseRaw<'env, f64>> {
+    /// Resolves with the write id and the entry's deadline.
+    #[napi(catch_unwind, ts_return_type = "Promise<NativeWrite>")]
+    pub fn set<'env>(&self, env: &'env Env, key: String, payload: &[u8], meta: NativeEntryMeta) -> Result<PromiseRaw<'env, NativeWrite>> {
         let if_absent = meta.if_absent.unwrap_or(false);
         let meta: crate::core::envelope::EntryMeta = meta.into();
         let expire = meta.expire;
@@ -96,8 +109,9 @@ impl NativeCache {
         let inner = self.inner.clone();
         env.spawn_future(async move {
             let (envelope, write_id) = inner.encode(&meta, &payload).map_err(to_napi)?;
+            let deadline = crate::core::clock::now_ms() + inner.ttl_ms(expire) as f64;
             inner.put(&key, envelope, expire, if_absent).await.map_err(to_napi)?;
-            Ok(write_id as f64)
+            Ok(NativeWrite { write_id: write_id as f64, deadline })
         })
     }
 

@@ -34,6 +34,10 @@ pub struct Hit {
     pub payload: Range<usize>,
     pub meta: EntryMeta,
     pub freshness: Freshness,
+    /// When the verdict can next change by the clock alone (ms, infinite when never).
+    pub until: f64,
+    /// When the store drops the entry at its TTL (ms), counted from `last_modified`.
+    pub deadline: f64,
 }
 
 impl Hit {
@@ -125,13 +129,14 @@ impl Cache {
             }
         };
         let tags: Vec<&str> = meta.tags.iter().chain(extra_tags).map(String::as_str).collect();
-        let (freshness, _) = self.judge_fetching(&tags, meta.last_modified).await;
+        let (freshness, until) = self.judge_fetching(&tags, meta.last_modified).await;
         bump(match freshness {
             Freshness::Fresh => &self.stats.hits,
             Freshness::Stale => &self.stats.stale_hits,
             Freshness::Expired => &self.stats.expired_hits,
         });
-        Ok(Some(Hit { bytes: raw, payload, meta, freshness }))
+        let deadline = meta.last_modified + self.ttl_ms(meta.expire) as f64;
+        Ok(Some(Hit { bytes: raw, payload, meta, freshness, until, deadline }))
     }
 
     /// Checks limits and builds the envelope. Synchronous so the binding can copy the JS
@@ -148,18 +153,21 @@ impl Cache {
         Ok((env, write_id))
     }
 
+    /// An entry's TTL in the store (ms): its `expire`, else the default, never past the
+    /// retention (past it an entry is expired whatever it says: no use keeping it).
+    pub fn ttl_ms(&self, expire_secs: Option<f64>) -> u64 {
+        let secs =
+            expire_secs.filter(|e| e.is_finite() && *e > 0.0).unwrap_or(self.config.default_ttl_secs).min(self.config.default_ttl_secs);
+        (secs * 1000.0).clamp(1000.0, u64::MAX as f64 / 2.0) as u64
+    }
+
     /// Stores an envelope made by [`Cache::encode`]. The TTL comes from `expire`, never from
     /// `revalidate`: stale-while-revalidate needs the entry after `revalidate` has passed.
     /// With `if_absent`, an existing entry wins (seeding must never replace a regeneration).
     pub async fn put(&self, key: &str, envelope: Vec<u8>, expire_secs: Option<f64>, if_absent: bool) -> Result<()> {
         self.check_open()?;
         bump(&self.stats.sets);
-        let ttl_secs = expire_secs
-            .filter(|e| e.is_finite() && *e > 0.0)
-            .unwrap_or(self.config.default_ttl_secs)
-            // Past the retention an entry is expired whatever it says: no use keeping it.
-            .min(self.config.default_ttl_secs);
-        let ttl_ms = (ttl_secs * 1000.0).clamp(1000.0, u64::MAX as f64 / 2.0) as u64;
+        let ttl_ms = self.ttl_ms(expire_secs);
         let key = self.entry_key(key);
         let res = match &self.backend {
             Backend::Memory(m) => m.put(key, envelope, ttl_ms, if_absent),
