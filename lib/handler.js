@@ -10,6 +10,7 @@ const { normalizeTags, headerTags, nextDurations, ONE_YEAR } = require('./tags')
 const { pageKey, fetchKey } = require('./keys')
 const { readBuildOutput } = require('./build-output')
 const { isClosedPrerendered } = require('./prerender')
+const { Log, consoleLog } = require('./log')
 
 const buildIds = new Map() // serverDistDir -> BUILD_ID, read once per process
 
@@ -59,7 +60,11 @@ function lazyStore(options) {
       if (process.env.NEXT_PHASE === 'phase-production-build' || err.code !== 'ERR_SHARED_ISR_CONFIG') throw err
       if (!logged) {
         logged = true
-        console.error(`[shared-isr] ${err.message}. Caching is OFF until the configuration is fixed.`)
+        let log = consoleLog
+        try {
+          log = new Log(options.logger)
+        } catch {}
+        log.error({ event: 'config_invalid', code: err.code }, `${err.message}. Caching is OFF until the configuration is fixed.`)
       }
       return null
     }

@@ -5,6 +5,7 @@ const { createHandler } = require('./handler')
 const { createUseCacheHandler } = require('./use-cache')
 const { getStore, closeAll } = require('./store')
 const { normalizeTags, pathTags, toDurations } = require('./tags')
+const { metricsText, metricsHandler, registerMetrics, registerOpenTelemetry } = require('./metrics')
 
 /**
  * Revalidates tags for every instance, like Next's `revalidateTag(tags, profile?)`.
@@ -32,6 +33,24 @@ function isSharedIsrError(err) {
   return typeof err?.code === 'string' && err.code.startsWith('ERR_SHARED_ISR_')
 }
 
+/** How the store for these options is doing, from what its calls saw (never a call of its own). */
+function health(options) {
+  return getStore(options).health()
+}
+
+/**
+ * A route handler for Kubernetes probes: `export const GET = healthHandler()`. Answers 200 with
+ * `health()` as JSON, also while Redis is down (the site still serves: restarting pods would
+ * not bring Redis back); with `{ failWhenDegraded: true }` it answers 503 then.
+ */
+function healthHandler({ failWhenDegraded = false, ...options } = {}) {
+  return async () => {
+    const h = health(options)
+    const bad = h.status === 'closed' || (failWhenDegraded && h.status !== 'ok')
+    return Response.json(h, { status: bad ? 503 : 200, headers: { 'cache-control': 'no-store' } })
+  }
+}
+
 /** Closes every connection this process opened; the next call reconnects. */
 async function close() {
   closeAll()
@@ -44,5 +63,11 @@ module.exports = {
   revalidatePath,
   stats,
   isSharedIsrError,
+  health,
+  healthHandler,
+  metricsText,
+  metricsHandler,
+  registerMetrics,
+  registerOpenTelemetry,
   close,
 }

@@ -7,6 +7,8 @@ const { inspect } = require('node:util')
 const { Native } = require('./native')
 const { resolveConfig } = require('./config')
 const { L1 } = require('./l1')
+const { Log, checkLogger } = require('./log')
+const { latencyHistograms } = require('./metrics')
 
 const REGISTRY = Symbol.for('shared-isr.registry')
 const registry = (globalThis[REGISTRY] ??= { caches: new Map(), notified: false })
@@ -24,26 +26,37 @@ const FAILED = Symbol('failed') // the store could not answer (distinct from a m
 const BAD = Symbol('bad') // an entry we refuse to read (corrupt, foreign): a miss, counted as corrupt
 const UNDECODED = Symbol('undecoded') // an L1 copy of our own write, decoded on its first hit
 
-/** One log line when the store starts failing, one when it recovers; none per call. */
+/**
+ * The store's health as calls see it: one log line when it starts failing, one when it
+ * recovers, none per call; and what `health()` reports, without a call of its own.
+ */
 class HealthLog {
-  constructor(store) {
+  constructor(store, log) {
     this.store = store
+    this.log = log
     this.failing = null // 'connectivity' or the code of the current failure streak
+    this.failingSince = 0
+    this.lastOkAt = 0
+    this.lastError = null // { op, code, message, at }
   }
   ok() {
+    this.lastOkAt = Date.now()
     if (this.failing !== null) {
       this.failing = null
-      console.info(`[shared-isr] ${this.store} store is healthy again`)
+      this.log.info({ event: 'store_recovered', store: this.store }, `${this.store} store is healthy again`)
     }
   }
   fail(op, err) {
     const code = err?.code || 'ERR_SHARED_ISR_UNKNOWN'
+    this.lastError = { op, code, message: String(err?.message ?? err), at: Date.now() }
     // A timeout and the breaker's fast rejections are one outage, not two.
     const streak = CONNECTIVITY.has(code) ? 'connectivity' : code
     if (this.failing === streak) return
+    if (this.failing === null) this.failingSince = this.lastError.at
     this.failing = streak
-    console.warn(
-      `[shared-isr] ${op} failed (${code}): ${err?.message ?? err}. ` +
+    this.log.warn(
+      { event: 'store_failing', store: this.store, op, code },
+      `${op} failed (${code}): ${err?.message ?? err}. ` +
         'Reads are misses (or local copies) and writes are skipped until it recovers; further errors of this kind are not logged.',
     )
   }
@@ -51,21 +64,28 @@ class HealthLog {
 
 /** Bad entries are about one key, not the store's health: one line per key, bounded. */
 class KeyLog {
-  constructor(limit = 1000) {
+  constructor(log, limit = 1000) {
+    this.log = log
     this.seen = new Set()
     this.limit = limit
   }
-  once(key, message) {
+  once(key, message, fields = { event: 'call_failed' }) {
     if (this.seen.has(key)) return
     if (this.seen.size >= this.limit) this.seen.clear()
     this.seen.add(key)
-    console.warn(`[shared-isr] ${message}`)
+    this.log.warn({ ...fields, key }, message)
   }
 }
 
+/** Read outcomes by where the answer came from: `source:result`. */
+const READS = ['l1', 'store', 'fallback', 'build'].flatMap((source) =>
+  ['fresh', 'stale', 'expired', 'miss', 'error', 'corrupt'].map((result) => `${source}:${result}`),
+)
+
 class Store {
-  constructor(config) {
+  constructor(config, logger) {
     this.config = config
+    this.log = new Log(logger)
     const { buildId, strict, ...nativeOptions } = config
     this.native = new Native(nativeOptions)
     this.kind = this.native.store
@@ -75,10 +95,12 @@ class Store {
     // copies the L1 still shares reads in flight (single-flight).
     const copies = this.kind === 'redis' ? (config.l1MaxBytes ?? 64 * 1024 * 1024) : 0
     this.l1 = new L1(copies, copies > 0 ? this.native : null)
-    // Reads as the handler sees them (L1 or store); the native counters see only the store.
-    this.reads = { gets: 0, hits: 0, staleHits: 0, expiredHits: 0, misses: 0, l1Hits: 0 }
-    this.health = new HealthLog(this.kind)
-    this.badKeys = new KeyLog()
+    // Reads as the handler sees them, counted here only (the L1 lives here).
+    this.readCounts = Object.fromEntries(READS.map((k) => [k, 0]))
+    this.errorCounts = new Map() // 'op code' -> failed calls
+    this.latency = latencyHistograms()
+    this.healthLog = new HealthLog(this.kind, this.log)
+    this.badKeys = new KeyLog(this.log)
   }
 
   /**
@@ -89,14 +111,15 @@ class Store {
    */
   async read(key, readTags, decode) {
     const rec = await this.lookup(key, readTags, decode)
-    const r = this.reads
-    r.gets++
-    if (rec === null) r.misses++
-    else if (rec === BAD || rec === FAILED) return null
-    else if (rec.freshness === 'fresh') r.hits++
-    else if (rec.freshness === 'stale') r.staleHits++
-    else r.expiredHits++
-    return rec
+    const c = this.readCounts
+    if (rec === null) c['store:miss']++
+    else if (rec === FAILED) c['store:error']++
+    else if (rec === BAD) c['store:corrupt']++
+    else {
+      c[`${rec.source}:${rec.freshness}`]++
+      return rec
+    }
+    return null
   }
 
   async lookup(key, readTags, decode) {
@@ -104,14 +127,10 @@ class Store {
     const gen = l1.generation()
     const local = gen > 0 ? l1.current(key, gen) : undefined
     if (local !== undefined && this.decoded(key, local)) {
-      if (!this.strict) {
-        this.reads.l1Hits++
-        return this.judged(local, readTags, gen)
-      }
+      if (!this.strict) return this.judged(local, readTags, gen, 'l1')
       if (await this.stillStored(key, local)) {
         // The check synced the manifest if it moved (bumping the generation): judge anew.
-        this.reads.l1Hits++
-        return this.judged(local, readTags, Math.abs(l1.generation()))
+        return this.judged(local, readTags, Math.abs(l1.generation()), 'l1')
       }
       l1.delete(key)
     }
@@ -119,15 +138,18 @@ class Store {
     if (rec === FAILED) {
       // Stale-if-error: with the store unreachable, the last copy we had beats a miss.
       const last = l1.fallback(key)
-      return last && this.decoded(key, last) ? this.judged(last, readTags, 0) : FAILED
+      return last && this.decoded(key, last) ? this.judged(last, readTags, 0, 'fallback') : FAILED
     }
     if (rec === null || rec === BAD) return rec
-    return this.judged(rec, readTags, gen)
+    return this.judged(rec, readTags, gen, 'store')
   }
 
   async stillStored(key, rec) {
+    const t0 = performance.now()
     try {
-      return await this.native.check(key, rec.writeId)
+      const same = await this.native.check(key, rec.writeId)
+      this.latency.check.observe((performance.now() - t0) / 1000)
+      return same
     } catch (err) {
       this.trouble('check', key, err)
       return false
@@ -136,13 +158,18 @@ class Store {
 
   async load(key, readTags, decode, flight) {
     let hit
+    const t0 = performance.now()
     try {
       // Read-time tags go along so their stamps are looked up and judged in the same call.
       hit = await this.native.get(key, readTags)
-      this.health.ok()
+      this.latency.get.observe((performance.now() - t0) / 1000)
+      this.healthLog.ok()
     } catch (err) {
       if (err.code === 'ERR_SHARED_ISR_CORRUPT') {
-        this.badKeys.once(key, `ignoring the entry under ${JSON.stringify(key)} (${err.code}): ${err.message}; treated as a miss`)
+        this.badKeys.once(key, `ignoring the entry under ${JSON.stringify(key)} (${err.code}): ${err.message}; treated as a miss`, {
+          event: 'entry_ignored',
+          code: err.code,
+        })
         this.l1.delete(key)
         return BAD
       }
@@ -158,7 +185,14 @@ class Store {
       value = decode(hit.payload)
     } catch (err) {
       this.native.noteCorrupt()
-      this.badKeys.once(key, `ignoring the entry under ${JSON.stringify(key)} (ERR_SHARED_ISR_CORRUPT): ${err.message}; treated as a miss`)
+      this.badKeys.once(
+        key,
+        `ignoring the entry under ${JSON.stringify(key)} (ERR_SHARED_ISR_CORRUPT): ${err.message}; treated as a miss`,
+        {
+          event: 'entry_ignored',
+          code: 'ERR_SHARED_ISR_CORRUPT',
+        },
+      )
       this.l1.delete(key)
       return BAD
     }
@@ -182,7 +216,8 @@ class Store {
   /** A value that is not in the store (build output while Redis is down), judged locally. */
   async judgeLocal(value, lastModified, tags) {
     const { freshness } = await this.native.judgeTags(tags, lastModified)
-    return { value, lastModified, revalidate: undefined, expire: undefined, tags, freshness, writeId: 0 }
+    this.readCounts[`build:${freshness}`]++
+    return { value, lastModified, revalidate: undefined, expire: undefined, tags, freshness, writeId: 0, source: 'build' }
   }
 
   /**
@@ -197,7 +232,7 @@ class Store {
       return true
     } catch (err) {
       this.l1.delete(key)
-      this.badKeys.once(key, `dropping the local copy of ${JSON.stringify(key)}: ${err.message}`)
+      this.badKeys.once(key, `dropping the local copy of ${JSON.stringify(key)}: ${err.message}`, { event: 'copy_dropped' })
       return false
     }
   }
@@ -207,7 +242,7 @@ class Store {
    * tags when it still holds, else judged with this process's view (from the store when a
    * tag's stamps are not known here).
    */
-  async judged(rec, readTags, gen) {
+  async judged(rec, readTags, gen, source) {
     let freshness = this.l1.verdict(rec, readTags, gen)
     if (freshness === undefined) {
       const tags = readTags && readTags.length > 0 ? [...rec.tags, ...readTags] : rec.tags
@@ -216,11 +251,12 @@ class Store {
       freshness = j.freshness
       this.l1.remember(rec, readTags, gen, freshness, j.until)
     }
-    return this.answer(rec, freshness)
+    return this.answer(rec, freshness, source)
   }
 
-  answer(rec, freshness) {
+  answer(rec, freshness, source) {
     return {
+      source,
       value: rec.value,
       lastModified: rec.lastModified,
       revalidate: rec.revalidate,
@@ -266,27 +302,34 @@ class Store {
 
   /** The write itself: `{ writeId, deadline }`, or false when it failed (logged and counted). */
   async send(key, payload, meta) {
+    const t0 = performance.now()
     try {
       const written = await this.native.set(key, payload, meta)
-      this.health.ok()
+      this.latency.set.observe((performance.now() - t0) / 1000)
+      this.healthLog.ok()
       return written
     } catch (err) {
-      this.trouble('set', key, err, 'not caching')
+      this.trouble('set', key, err, 'not caching', 'write_skipped')
       return false
     }
   }
 
   /** A failed call: the store's health log when the store is unwell, else one line per key. */
-  trouble(op, key, err, what = `${op} failed for`) {
-    if (STORE_HEALTH.has(err?.code)) this.health.fail(op, err)
-    else this.badKeys.once(`${op}:${key}`, `${what} ${JSON.stringify(key)} (${err?.code ?? err?.name}): ${err?.message ?? err}`)
+  trouble(op, key, err, what = `${op} failed for`, event = 'call_failed') {
+    const code = err?.code ?? 'ERR_SHARED_ISR_UNKNOWN'
+    const counted = `${op} ${code}`
+    this.errorCounts.set(counted, (this.errorCounts.get(counted) ?? 0) + 1)
+    if (STORE_HEALTH.has(code)) this.healthLog.fail(op, err)
+    else this.badKeys.once(`${op}:${key}`, `${what} ${JSON.stringify(key)} (${code}): ${err?.message ?? err}`, { event, op, code })
   }
 
   /** Rejects when the revalidation could not be recorded: callers must see that. */
   async revalidateTags(tags, durations) {
+    const t0 = performance.now()
     try {
       await this.native.revalidateTags(tags, durations)
-      this.health.ok()
+      this.latency.revalidate.observe((performance.now() - t0) / 1000)
+      this.healthLog.ok()
     } catch (err) {
       this.trouble('revalidateTag', describeTags(tags), err)
       // Connectivity failures are kept by the store and recorded, with their original time,
@@ -304,7 +347,7 @@ class Store {
   async refreshTags() {
     try {
       await this.native.refreshTags()
-      this.health.ok()
+      this.healthLog.ok()
     } catch (err) {
       this.trouble('refreshTags', 'tags', err)
     }
@@ -315,12 +358,43 @@ class Store {
   }
 
   stats() {
+    const c = this.readCounts
+    const total = (result) => c[`l1:${result}`] + c[`store:${result}`] + c[`fallback:${result}`]
+    const l1Hits = c['l1:fresh'] + c['l1:stale'] + c['l1:expired']
+    const served = total('fresh') + total('stale') + total('expired')
     return {
       ...this.native.stats(),
-      ...this.reads,
+      gets: served + c['store:miss'] + c['store:error'] + c['store:corrupt'],
+      hits: total('fresh'),
+      staleHits: total('stale'),
+      expiredHits: total('expired'),
+      misses: c['store:miss'],
+      l1Hits,
       l1Entries: this.l1.size,
       l1Bytes: this.l1.bytes,
       l1MaxBytes: this.l1.maxBytes,
+    }
+  }
+
+  /**
+   * How the store is doing, from what calls saw (no call of its own): `ok`, or `degraded`
+   * while Redis fails (the site still serves: reads are misses or local copies).
+   */
+  health() {
+    const n = this.native.stats()
+    const h = this.healthLog
+    const failing = this.kind === 'redis' && (h.failing !== null || n.circuitOpen)
+    return {
+      status: this.closed ? 'closed' : failing ? 'degraded' : 'ok',
+      store: this.kind,
+      // null until a call has reached Redis (the store connects on first use).
+      reachable: this.kind === 'memory' ? true : h.failing === 'connectivity' || n.circuitOpen ? false : h.lastOkAt > 0 ? true : null,
+      circuitOpen: n.circuitOpen,
+      redisFailures: n.redisFailures,
+      failingSince: failing && h.failingSince ? new Date(h.failingSince).toISOString() : null,
+      lastOkAt: h.lastOkAt ? new Date(h.lastOkAt).toISOString() : null,
+      lastError: h.lastError && { ...h.lastError, at: new Date(h.lastError.at).toISOString() },
+      revalidationsPending: n.revalidationsPending,
     }
   }
 
@@ -353,6 +427,7 @@ function flushOnExit() {
 /** The process-wide store for these options (environment used for what they leave out). */
 function getStore(options = {}) {
   const config = resolveConfig(options)
+  const logger = checkLogger(options.logger)
   // A digest of every setting, the password included (two passwords are two stores), so the
   // registry holds no secret in the clear.
   const id = createHash('sha256')
@@ -360,7 +435,7 @@ function getStore(options = {}) {
     .digest('hex')
   let store = registry.caches.get(id)
   if (!store) {
-    store = new Store(config)
+    store = new Store(config, logger)
     registry.caches.set(id, store)
     if (store.kind === 'redis' && !registry.exitHook) {
       registry.exitHook = true
@@ -368,9 +443,9 @@ function getStore(options = {}) {
     }
     if (store.kind === 'memory' && !registry.notified) {
       registry.notified = true
-      console.info(
-        '[shared-isr] No SHARED_ISR_REDIS_URL or REDIS_URL set: using the in-memory store. ' +
-          'The cache works, but instances do not share it.',
+      store.log.info(
+        { event: 'memory_store' },
+        'No SHARED_ISR_REDIS_URL or REDIS_URL set: using the in-memory store. The cache works, but instances do not share it.',
       )
     }
   }

@@ -23,7 +23,11 @@ function run(label, cmd, args, opts = {}) {
 }
 
 run('system packages', 'bash', ['scripts/ensure-system.sh'])
-if (!['@napi-rs/cli', '@biomejs/biome', 'typescript', '@types/node'].every((m) => fs.existsSync(path.join(root, 'node_modules', m)))) {
+if (
+  !['@napi-rs/cli', '@biomejs/biome', 'typescript', '@types/node', 'prom-client', '@opentelemetry/sdk-metrics'].every((m) =>
+    fs.existsSync(path.join(root, 'node_modules', m)),
+  )
+) {
   run('npm install', 'npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'])
 }
 run('build addon', 'npm', ['run', 'build', '--silent'])
