@@ -39,6 +39,37 @@ export interface SharedIsrOptions {
   tlsKeyFile?: string
   /** Namespace for page entries; default: the build's BUILD_ID. Env: SHARED_ISR_BUILD_ID. */
   buildId?: string
+  /**
+   * Where log lines go (pino, winston, or anything with `info`, `warn`, `error`): each line is
+   * `logger.<level>({ name: 'shared-isr', event, ...fields }, message)`. Default: the console.
+   * The first call for a configuration decides its logger.
+   */
+  logger?: SharedIsrLogger
+}
+
+/** A pino/console-compatible logger. */
+export interface SharedIsrLogger {
+  info(fields: SharedIsrLogFields, message: string): void
+  warn(fields: SharedIsrLogFields, message: string): void
+  error(fields: SharedIsrLogFields, message: string): void
+}
+
+/** Structured fields of a log line; `event` is stable, to filter on. */
+export interface SharedIsrLogFields {
+  name: 'shared-isr'
+  event:
+    | 'store_failing'
+    | 'store_recovered'
+    | 'entry_ignored'
+    | 'write_skipped'
+    | 'call_failed'
+    | 'copy_dropped'
+    | 'config_invalid'
+    | 'memory_store'
+  op?: string
+  code?: SharedIsrErrorCode | string
+  key?: string
+  store?: 'redis' | 'memory'
 }
 
 /** Next 16's second `revalidateTag` argument: `'max'` or `{ expire: seconds }`. */
@@ -125,6 +156,40 @@ export interface SharedIsrStats {
 }
 
 export declare function stats(options?: SharedIsrOptions): SharedIsrStats
+/** `health()`: how the store is doing, from what its calls saw (never a call of its own). */
+export interface SharedIsrHealth {
+  /** `degraded` while Redis fails: the site still serves (misses or local copies). */
+  status: 'ok' | 'degraded' | 'closed'
+  store: 'redis' | 'memory'
+  /** null until a call has reached Redis (the store connects on first use). */
+  reachable: boolean | null
+  circuitOpen: boolean
+  redisFailures: number
+  /** ISO times. */
+  failingSince: string | null
+  lastOkAt: string | null
+  lastError: { op: string; code: string; message: string; at: string } | null
+  revalidationsPending: number
+}
+
+export declare function health(options?: SharedIsrOptions): SharedIsrHealth
+/**
+ * A route handler for probes (`export const GET = healthHandler()`): 200 with `health()` as JSON,
+ * also while degraded unless `failWhenDegraded`; 503 once closed.
+ */
+export declare function healthHandler(options?: SharedIsrOptions & { failWhenDegraded?: boolean }): () => Promise<Response>
+/** The Prometheus text exposition of this process's metrics. */
+export declare function metricsText(): string
+/** A route handler serving `metricsText()` (`export const GET = metricsHandler()`). */
+export declare function metricsHandler(): () => Promise<Response>
+/** Registers the metrics as collectors on a prom-client Registry; returns their names. */
+export declare function registerMetrics(register: {
+  registerMetric(metric: unknown): void
+  getSingleMetric(name: string): unknown
+}): string[]
+/** Registers observable instruments on an OpenTelemetry meter (default: `metrics.getMeter('shared-isr')`). */
+export declare function registerOpenTelemetry(meter?: unknown): void
+
 /** Closes every connection this process opened; later calls reconnect. */
 export declare function close(): Promise<void>
 
