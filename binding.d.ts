@@ -10,6 +10,22 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class NativeCache {
+  /** The full key of an entry (`<prefix>e:<key>`), e.g. for SCAN patterns. */
+  entryKey(key: string): string
+  /** Registers this instance for `ttlMs` with its summary (JSON). Resolves with Redis's time. */
+  heartbeat(id: string, summary: string, ttlMs: number): Promise<number>
+  /** The instances heard from within `ttlMs` (at most `limit`). */
+  fleet(ttlMs: number, limit: number): Promise<NativeFleet>
+  /** Unregisters an instance. */
+  leave(id: string): Promise<void>
+  /** One command on the node of `key` (else the manifest's node); the reply as JSON. */
+  command(args: Array<string>, key?: string | undefined | null): Promise<unknown>
+  /** The primaries (`host:port`; `[""]` for one server). */
+  primaries(): Promise<string[]>
+  /** One page of SCAN MATCH `pattern` over every primary, with sizes. */
+  scanPage(pattern: string, cursor: string | undefined | null, count: number): Promise<NativeScanPage>
+  /** Deletes keys (full key names); resolves with how many existed. */
+  unlink(keys: Array<string>): Promise<number>
   /** Validates options; opens no connection (that happens on first use). */
   constructor(options?: NativeOptions | undefined | null)
   /** `"redis"` or `"memory"`. */
@@ -88,6 +104,12 @@ export interface NativeEntryMeta {
   ifAbsent?: boolean
 }
 
+/** The fleet's live instances (their summaries, JSON) and Redis's time. */
+export interface NativeFleet {
+  now: number
+  instances: Array<string>
+}
+
 /** An entry as read: the payload copied into a JS buffer, plus what Rust judged. */
 export interface NativeHit {
   payload: Buffer
@@ -133,6 +155,14 @@ export interface NativeOptions {
   /** `rediss://`: client certificate and key (PEM files) for mutual TLS. */
   tlsCertFile?: string
   tlsKeyFile?: string
+}
+
+/** A page of keys with their sizes (bytes; -1 when not a string), and where to continue. */
+export interface NativeScanPage {
+  keys: Array<string>
+  sizes: Array<number>
+  /** Absent when the scan is done. */
+  cursor?: string
 }
 
 export interface NativeStats {

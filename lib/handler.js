@@ -96,7 +96,10 @@ function createHandler(options = {}) {
     }
 
     key(s, key, fetch) {
-      return fetch ? fetchKey(key) : pageKey(buildIdFor(this.ctx.serverDistDir, s.config.buildId), key)
+      if (fetch) return fetchKey(key)
+      const build = buildIdFor(this.ctx.serverDistDir, s.config.buildId)
+      s.noteBuild(build)
+      return pageKey(build, key)
     }
 
     async get(key, ctx = {}) {

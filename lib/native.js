@@ -37,6 +37,14 @@ const typed = (promise) =>
   promise.catch((err) => {
     throw retype(err)
   })
+/** `fn()`'s promise, typed, also when the call itself throws (a memory store refuses admin calls). */
+const typedCall = (fn) => {
+  try {
+    return typed(fn())
+  } catch (err) {
+    return Promise.reject(retype(err))
+  }
+}
 
 /** `NativeCache` with typed errors and escaped strings; the store talks only to this. */
 class Native {
@@ -93,6 +101,32 @@ class Native {
   }
   close() {
     this.cache.close()
+  }
+
+  // What operators use (lib/fleet.js, the CLI); Redis only.
+  heartbeat(id, summary, ttlMs) {
+    return typedCall(() => this.cache.heartbeat(id, summary, ttlMs))
+  }
+  fleet(ttlMs, limit) {
+    return typedCall(() => this.cache.fleet(ttlMs, limit))
+  }
+  leave(id) {
+    return typedCall(() => this.cache.leave(id))
+  }
+  command(args, key) {
+    return typedCall(() => this.cache.command(args, key))
+  }
+  primaries() {
+    return typedCall(() => this.cache.primaries())
+  }
+  scanPage(pattern, cursor, count) {
+    return typedCall(() => this.cache.scanPage(pattern, cursor, count))
+  }
+  unlink(keys) {
+    return typedCall(() => this.cache.unlink(keys))
+  }
+  entryKey(key) {
+    return this.cache.entryKey(toNative(key))
   }
 }
 

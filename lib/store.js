@@ -9,6 +9,7 @@ const { resolveConfig } = require('./config')
 const { L1 } = require('./l1')
 const { Log, checkLogger } = require('./log')
 const { latencyHistograms } = require('./metrics')
+const fleet = require('./fleet')
 
 const REGISTRY = Symbol.for('shared-isr.registry')
 const registry = (globalThis[REGISTRY] ??= { caches: new Map(), notified: false })
@@ -83,7 +84,7 @@ const READS = ['l1', 'store', 'fallback', 'build'].flatMap((source) =>
 )
 
 class Store {
-  constructor(config, logger) {
+  constructor(config, { logger, heartbeatSeconds } = {}) {
     this.config = config
     this.log = new Log(logger)
     const { buildId, strict, ...nativeOptions } = config
@@ -101,6 +102,8 @@ class Store {
     this.latency = latencyHistograms()
     this.healthLog = new HealthLog(this.kind, this.log)
     this.badKeys = new KeyLog(this.log)
+    this.builds = new Set() // the build ids of the page entries read or written lately
+    this.heartbeat = fleet.register(this, heartbeatSeconds)
   }
 
   /**
@@ -376,6 +379,13 @@ class Store {
     }
   }
 
+  /** A build whose page entries this store serves (reported in the fleet view; bounded). */
+  noteBuild(id) {
+    if (this.builds.has(id)) return
+    if (this.builds.size >= fleet.MAX_BUILDS) this.builds.delete(this.builds.values().next().value)
+    this.builds.add(id)
+  }
+
   /**
    * How the store is doing, from what calls saw (no call of its own): `ok`, or `degraded`
    * while Redis fails (the site still serves: reads are misses or local copies).
@@ -409,6 +419,7 @@ class Store {
 
   close() {
     this.closed = true
+    this.heartbeat?.stop()
     this.l1.clear()
     this.native.close()
   }
@@ -428,6 +439,7 @@ function flushOnExit() {
 function getStore(options = {}) {
   const config = resolveConfig(options)
   const logger = checkLogger(options.logger)
+  const heartbeatSeconds = fleet.heartbeatSeconds(options.heartbeatSeconds)
   // A digest of every setting, the password included (two passwords are two stores), so the
   // registry holds no secret in the clear.
   const id = createHash('sha256')
@@ -435,7 +447,7 @@ function getStore(options = {}) {
     .digest('hex')
   let store = registry.caches.get(id)
   if (!store) {
-    store = new Store(config, logger)
+    store = new Store(config, { logger, heartbeatSeconds })
     registry.caches.set(id, store)
     if (store.kind === 'redis' && !registry.exitHook) {
       registry.exitHook = true

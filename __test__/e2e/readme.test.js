@@ -5,7 +5,8 @@
 // package installed (tarballs, as from the registry). Each is built with every bundler that
 // Next version offers (14.2: webpack; 15.5 and 16: webpack and Turbopack) and then answers the
 // webhook under `next start`: 200 when the revalidation was recorded in Redis (checked from
-// this process), 503 with the error code when Redis cannot be reached.
+// this process), 503 with the error code when Redis cannot be reached. The README's health and
+// metrics routes are built with it and answer in both cases.
 //
 // E2E_NEXT_VERSIONS=14,15,16 (default) selects the Next.js majors.
 const fs = require('node:fs')
@@ -61,6 +62,10 @@ function writeApp(major) {
       `${rootKey} = ${JSON.stringify(vdir)};\n`,
   )
   fs.writeFileSync(path.join(dir, 'app', 'api', 'revalidate', 'route.js'), snippet('app/api/revalidate/route.js'))
+  for (const route of ['app/metrics/route.js', 'app/api/health/route.js']) {
+    fs.mkdirSync(path.join(dir, path.dirname(route)), { recursive: true })
+    fs.writeFileSync(path.join(dir, route), snippet(route))
+  }
   fs.writeFileSync(
     path.join(dir, 'app', 'layout.js'),
     'export default function RootLayout({ children }) {\n  return <html><body>{children}</body></html>;\n}\n',
@@ -172,6 +177,19 @@ for (const major of e2eVersions()) {
             else assert.deepEqual(JSON.parse(res.body), { revalidated: true })
             const unauthorized = await request(`http://127.0.0.1:${port}/api/revalidate`, { method: 'POST', body: {} })
             assert.equal(unauthorized.status, 401)
+            // The README's probe and metrics routes, in the same process as the webhook.
+            const health = await request(`http://127.0.0.1:${port}/api/health`)
+            assert.equal(health.status, 200, health.body)
+            assert.equal(JSON.parse(health.body).status, expect === 200 ? 'ok' : 'degraded', health.body)
+            const metrics = await request(`http://127.0.0.1:${port}/metrics`)
+            assert.equal(metrics.status, 200)
+            assert.match(metrics.body, /^# TYPE shared_isr_reads_total counter$/m)
+            if (expect === 200) assert.match(metrics.body, /^shared_isr_revalidations_total [1-9]/m, metrics.body)
+            else
+              assert.match(
+                metrics.body,
+                /^shared_isr_errors_total\{op="revalidateTag",code="ERR_SHARED_ISR_(UNAVAILABLE|TIMEOUT)"\} [1-9]/m,
+              )
           } finally {
             await killGroup(server)
           }

@@ -23,6 +23,7 @@ const ENV_NAMES = [
   'SHARED_ISR_TLS_CA_FILE',
   'SHARED_ISR_TLS_CERT_FILE',
   'SHARED_ISR_TLS_KEY_FILE',
+  'SHARED_ISR_HEARTBEAT_SECONDS',
 ]
 
 /** Tests configure everything explicitly; nothing may leak in from the shell. */

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 #[napi]
 pub struct NativeCache {
-    inner: Arc<Cache>,
+    pub(super) inner: Arc<Cache>,
 }
 
 /// An entry as read: the payload copied into a JS buffer, plus what Rust judged.

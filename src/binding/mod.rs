@@ -4,6 +4,7 @@
 //! termination) — methods are sync, clone the `Arc` and return an owned future; constructors
 //! do no I/O; results are copied into JS-owned buffers (faster than external buffers).
 
+mod admin;
 mod cache;
 mod convert;
 

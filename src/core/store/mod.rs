@@ -2,6 +2,7 @@
 //! enforces limits, judges entries against the tag manifest and keeps the counters.
 
 mod breaker;
+pub mod fleet;
 pub mod manifest;
 mod memory;
 mod outbox;
@@ -23,7 +24,7 @@ pub fn check_url(url: &str) -> crate::core::error::Result<()> {
     topology::parse(url, None).map(|_| ())
 }
 
-pub use self::redis::RedisStore;
+pub use self::redis::{RedisStore, ScanPage};
 pub use memory::MemoryStore;
 
 /// A decoded entry: the raw envelope plus where its payload sits, so the payload is copied
@@ -69,6 +70,14 @@ impl Cache {
         Ok(Cache { backend, config, stats: Stats::default(), closed: AtomicBool::new(false) })
     }
 
+    /// The Redis store, for what operators do (fleet, admin commands); `None` in memory.
+    pub fn redis(&self) -> Option<&RedisStore> {
+        match &self.backend {
+            Backend::Redis(r) => Some(r),
+            Backend::Memory(_) => None,
+        }
+    }
+
     pub fn is_redis(&self) -> bool {
         matches!(self.backend, Backend::Redis(_))
     }
@@ -77,7 +86,8 @@ impl Cache {
         &self.config
     }
 
-    fn entry_key(&self, key: &str) -> String {
+    /// Where an entry lives in the store: `<prefix>e:<key>` (the part after `e:` is JS's: lib/keys.js).
+    pub fn entry_key(&self, key: &str) -> String {
         let mut k = String::with_capacity(self.config.prefix.len() + 2 + key.len());
         k.push_str(&self.config.prefix);
         k.push_str("e:");

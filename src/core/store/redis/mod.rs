@@ -20,6 +20,8 @@
 //! - `tracked`: every pipeline shape that arms client tracking, and what the Cluster routing
 //!   in `topology` expects of them.
 
+mod admin;
+pub use admin::ScanPage;
 mod connection;
 mod ops;
 mod run;

@@ -1,0 +1,169 @@
+'use strict'
+// `npx shared-isr`: the fleet view and the ops commands, run as a user runs them (the bin in a
+// child process) against a real redis-server and two forked instances that register
+// themselves with their heartbeat.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+const { uniquePrefix, sleep } = require('./helpers/common')
+const { startInstance } = require('./helpers/instances')
+const { redisSuite } = require('./helpers/suite')
+
+const all = []
+const { api, redis } = redisSuite({ teardown: () => Promise.all(all.map((i) => i.stop())) })
+const BIN = path.join(__dirname, '..', 'bin', 'shared-isr.js')
+const PREFIX = uniquePrefix('cli')
+const CTX = { kind: 'APP_ROUTE' }
+const SET = { cacheControl: { revalidate: 3600, expire: 7200 } }
+const route = (body, tag) => ({ kind: 'APP_ROUTE', body: Buffer.from(body), status: 200, headers: { 'x-next-cache-tags': tag } })
+
+/** Runs the bin; resolves `{ code, out, err, json }`. */
+function cli(args, env = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { PATH: process.env.PATH, SHARED_ISR_REDIS_URL: redis.url, SHARED_ISR_PREFIX: PREFIX, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (err += d))
+    child.on('exit', (code) => {
+      let json
+      try {
+        json = JSON.parse(out)
+      } catch {}
+      resolve({ code, out, err, json })
+    })
+  })
+}
+
+let insts
+let ready = null
+/** The fleet of the tests: two instances of build live-1, entries of an old build. Made once. */
+const setup = () => (ready ??= makeFleet())
+async function makeFleet() {
+  const options = (buildId) => ({ redisUrl: redis.url, prefix: PREFIX, buildId, heartbeatSeconds: 0.2, timeoutMs: 2000 })
+  insts = [await startInstance(options('live-1')), await startInstance(options('live-1'))]
+  all.push(...insts)
+  await insts[0].set('/products/42', route('p42', 'product-42'), SET)
+  await insts[1].get('/products/42', CTX)
+  // An entry of a build no instance serves any more.
+  const Old = api.createHandler({ redisUrl: redis.url, prefix: PREFIX, buildId: 'old-0', heartbeatSeconds: 0 })
+  await new Old({}).set('/products/42', route('old', 'product-42'), SET)
+  await new Old({}).set('/about', route('about', 'about'), SET)
+  await sleep(700) // a few heartbeats
+}
+
+test('status: the live instances, the builds they serve, their reads, and Redis', async () => {
+  await setup()
+  const r = await cli(['status', '--json'])
+  assert.equal(r.code, 0, r.err)
+  assert.equal(r.json.fleet.instances, 2, JSON.stringify(r.json.instances) + JSON.stringify(await redis.cmd('KEYS', '*')))
+  assert.deepEqual(r.json.fleet.builds, ['live-1'])
+  assert.ok(r.json.fleet.gets >= 1)
+  for (const i of r.json.instances) {
+    assert.equal(i.status, 'ok')
+    assert.ok(i.ageMs < 5000, `heard from recently: ${i.ageMs}`)
+    assert.ok(Math.abs(i.clockSkewMs) < 1000)
+  }
+  assert.match(r.json.redis.version, /^\d+\.\d+/)
+  assert.equal(r.json.redis.mode, 'standalone')
+  const text = await cli(['status'])
+  assert.match(text.out, /fleet: 2 instance\(s\), builds live-1/)
+  assert.doesNotMatch(text.out + text.err, /password|secret/i)
+})
+
+test('an instance that stops is gone from the fleet once its heartbeat expires', async () => {
+  await setup()
+  const extra = await startInstance({ redisUrl: redis.url, prefix: PREFIX, buildId: 'live-1', heartbeatSeconds: 0.2 })
+  await extra.get('/x', CTX)
+  await sleep(600)
+  assert.equal((await cli(['status', '--json'])).json.fleet.instances, 3)
+  await extra.stop()
+  await sleep(900) // the TTL is 3 periods
+  assert.equal((await cli(['status', '--json'])).json.fleet.instances, 2)
+})
+
+test('inspect: the entries of a path across builds, judged now, and after a revalidation from the CLI', async () => {
+  await setup()
+  const r = await cli(['inspect', '/products/42', '--json'])
+  assert.equal(r.code, 0, r.err)
+  const byBuild = Object.fromEntries(r.json.entries.map((e) => [e.build, e]))
+  assert.deepEqual(Object.keys(byBuild).sort(), ['live-1', 'old-0'])
+  assert.equal(byBuild['live-1'].freshness, 'fresh')
+  assert.equal(byBuild['live-1'].buildLive, true)
+  assert.equal(byBuild['old-0'].buildLive, false)
+  assert.deepEqual(byBuild['live-1'].tags, ['product-42'])
+  assert.ok(byBuild['live-1'].storedBytes > 0 && byBuild['live-1'].decodedBytes > 0)
+  assert.ok(byBuild['live-1'].ttlMs > 7000 * 1000 - 60_000 && byBuild['live-1'].ttlMs <= 7200 * 1000)
+
+  const rv = await cli(['revalidate', '--tag', 'product-42'])
+  assert.equal(rv.code, 0, rv.err)
+  const after = await cli(['inspect', 'p:live-1:/products/42', '--json'])
+  assert.equal(after.json.entries[0].freshness, 'expired')
+  // Every instance sees it too.
+  assert.equal(await insts[1].get('/products/42', CTX), null)
+})
+
+test('builds and purge: old builds go, a live build is refused, a dry run deletes nothing', async () => {
+  await setup()
+  const b = await cli(['builds', '--json'])
+  assert.equal(b.code, 0, b.err)
+  const ids = Object.fromEntries(b.json.builds.map((x) => [x.id, x]))
+  assert.equal(ids['old-0'].entries, 2)
+  assert.equal(ids['old-0'].live, false)
+  assert.equal(ids['live-1'].live, true)
+
+  const refused = await cli(['purge', '--build', 'live-1', '--json'])
+  assert.equal(refused.code, 1)
+  assert.match(refused.json.refused, /live instance/)
+
+  const dry = await cli(['purge', '--old-builds', '--dry-run', '--json'])
+  assert.equal(dry.code, 0, dry.err)
+  assert.equal(dry.json.matched, 2)
+  assert.equal(dry.json.deleted, 0)
+
+  const purged = await cli(['purge', '--old-builds', '--json'])
+  assert.equal(purged.json.deleted, 2)
+  assert.deepEqual(purged.json.builds, { 'old-0': 2 })
+  const again = await cli(['builds', '--json'])
+  assert.deepEqual(
+    again.json.builds.map((x) => x.id),
+    ['live-1'],
+  )
+})
+
+test('doctor: a healthy deployment passes; an eviction policy that can evict the tag state fails it', async () => {
+  await setup()
+  const ok = await cli(['doctor', '--json'])
+  assert.equal(ok.code, 0, ok.out + ok.err)
+  assert.ok(ok.json.checks.some((c) => c.name === 'permissions' && c.ok))
+  await redis.cmd('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru')
+  try {
+    const bad = await cli(['doctor'])
+    assert.equal(bad.code, 1)
+    assert.match(bad.out, /PROBLEM\s+eviction policy: maxmemory-policy is allkeys-lru/)
+    const status = await cli(['status', '--json'])
+    assert.ok(status.json.warnings.some((w) => /allkeys-lru/.test(w)))
+  } finally {
+    await redis.cmd('CONFIG', 'SET', 'maxmemory-policy', 'noeviction')
+  }
+})
+
+test('bad usage and an unreachable Redis: clear messages, exit codes 2 and 1, no password printed', async () => {
+  await setup()
+  const usage = await cli(['purge'])
+  assert.equal(usage.code, 2)
+  assert.match(usage.err, /--build ID or --old-builds/)
+  assert.equal((await cli(['frobnicate'])).code, 2)
+  const none = await cli(['status'], { SHARED_ISR_REDIS_URL: '' })
+  assert.equal(none.code, 2)
+  assert.match(none.err, /no Redis URL/)
+  const down = await cli(['status', '--json', '--timeout-ms', '300'], { SHARED_ISR_REDIS_URL: 'redis://user:hunter2@127.0.0.1:1' })
+  assert.equal(down.code, 1)
+  assert.match(down.json.error, /^ERR_SHARED_ISR_/)
+  assert.doesNotMatch(down.out + down.err, /hunter2/)
+})

@@ -1,0 +1,107 @@
+//! What operators use (the fleet, the ops CLI): never on the request path. Redis only; the
+//! in-memory store refuses with `ERR_SHARED_ISR_CONFIG`.
+
+use super::cache::NativeCache;
+use super::convert::to_napi;
+use crate::core::{Error, RedisStore};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use std::sync::Arc;
+
+/// A page of keys with their sizes (bytes; -1 when not a string), and where to continue.
+#[napi(object)]
+pub struct NativeScanPage {
+    pub keys: Vec<String>,
+    pub sizes: Vec<f64>,
+    /// Absent when the scan is done.
+    pub cursor: Option<String>,
+}
+
+/// The fleet's live instances (their summaries, JSON) and Redis's time.
+#[napi(object)]
+pub struct NativeFleet {
+    pub now: f64,
+    pub instances: Vec<String>,
+}
+
+fn redis(inner: &Arc<crate::core::Cache>) -> Result<&RedisStore> {
+    inner.redis().ok_or_else(|| to_napi(Error::Config("this needs a Redis store (no redis URL is set)".into())))
+}
+
+#[napi]
+impl NativeCache {
+    /// The full key of an entry (`<prefix>e:<key>`), e.g. for SCAN patterns.
+    #[napi(catch_unwind)]
+    pub fn entry_key(&self, key: String) -> String {
+        self.inner.entry_key(&key)
+    }
+
+    /// Registers this instance for `ttlMs` with its summary (JSON). Resolves with Redis's time.
+    #[napi(catch_unwind, ts_return_type = "Promise<number>")]
+    pub fn heartbeat<'env>(&self, env: &'env Env, id: String, summary: String, ttl_ms: f64) -> Result<PromiseRaw<'env, f64>> {
+        redis(&self.inner)?;
+        let inner = self.inner.clone();
+        env.spawn_future(async move { redis(&inner)?.heartbeat(&id, &summary, ttl_ms.max(0.0) as u64).await.map_err(to_napi) })
+    }
+
+    /// The instances heard from within `ttlMs` (at most `limit`).
+    #[napi(catch_unwind, ts_return_type = "Promise<NativeFleet>")]
+    pub fn fleet<'env>(&self, env: &'env Env, ttl_ms: f64, limit: u32) -> Result<PromiseRaw<'env, NativeFleet>> {
+        redis(&self.inner)?;
+        let inner = self.inner.clone();
+        env.spawn_future(async move {
+            let (now, instances) = redis(&inner)?.fleet(ttl_ms.max(0.0) as u64, limit as usize).await.map_err(to_napi)?;
+            Ok(NativeFleet { now, instances })
+        })
+    }
+
+    /// Unregisters an instance.
+    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
+    pub fn leave<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, ()>> {
+        redis(&self.inner)?;
+        let inner = self.inner.clone();
+        env.spawn_future(async move { redis(&inner)?.leave(&id).await.map_err(to_napi) })
+    }
+
+    /// One command on the node of `key` (else the manifest's node); the reply as JSON.
+    #[napi(catch_unwind, ts_return_type = "Promise<unknown>")]
+    pub fn command<'env>(&self, env: &'env Env, args: Vec<String>, key: Option<String>) -> Result<PromiseRaw<'env, serde_json::Value>> {
+        redis(&self.inner)?;
+        let inner = self.inner.clone();
+        env.spawn_future(async move { redis(&inner)?.command(&args, key.as_deref()).await.map_err(to_napi) })
+    }
+
+    /// The primaries (`host:port`; `[""]` for one server).
+    #[napi(catch_unwind, ts_return_type = "Promise<string[]>")]
+    pub fn primaries<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Vec<String>>> {
+        redis(&self.inner)?;
+        let inner = self.inner.clone();
+        env.spawn_future(async move { redis(&inner)?.primaries().await.map_err(to_napi) })
+    }
+
+    /// One page of SCAN MATCH `pattern` over every primary, with sizes.
+    #[napi(catch_unwind, ts_return_type = "Promise<NativeScanPage>")]
+    pub fn scan_page<'env>(
+        &self,
+        env: &'env Env,
+        pattern: String,
+        cursor: Option<String>,
+        count: u32,
+    ) -> Result<PromiseRaw<'env, NativeScanPage>> {
+        redis(&self.inner)?;
+        let inner = self.inner.clone();
+        env.spawn_future(async move {
+            let page = redis(&inner)?.scan_page(&pattern, cursor.as_deref(), count.max(1)).await.map_err(to_napi)?;
+            let (keys, sizes) = page.keys.into_iter().map(|(k, n)| (k, n as f64)).unzip();
+            Ok(NativeScanPage { keys, sizes, cursor: page.cursor })
+        })
+    }
+
+    /// Deletes keys (full key names); resolves with how many existed.
+    #[napi(catch_unwind, ts_return_type = "Promise<number>")]
+    pub fn unlink<'env>(&self, env: &'env Env, keys: Vec<String>) -> Result<PromiseRaw<'env, f64>> {
+        redis(&self.inner)?;
+        let inner = self.inner.clone();
+        env.spawn_future(async move { redis(&inner)?.unlink(&keys).await.map(|n| n as f64).map_err(to_napi) })
+    }
+}
