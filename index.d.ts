@@ -45,6 +45,8 @@ export interface SharedIsrOptions {
    * The first call for a configuration decides its logger.
    */
   logger?: SharedIsrLogger
+  /** How often this process registers itself in the fleet view (`npx shared-isr status`); 0 turns it off. Env: SHARED_ISR_HEARTBEAT_SECONDS. Default 5. */
+  heartbeatSeconds?: number
 }
 
 /** A pino/console-compatible logger. */

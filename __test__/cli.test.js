@@ -83,7 +83,7 @@ test('an instance that stops is gone from the fleet once its heartbeat expires',
   await sleep(600)
   assert.equal((await cli(['status', '--json'])).json.fleet.instances, 3)
   await extra.stop()
-  await sleep(900) // the TTL is 3 periods
+  await sleep(1600) // the TTL: 3 periods, at least 1 s
   assert.equal((await cli(['status', '--json'])).json.fleet.instances, 2)
 })
 
@@ -166,4 +166,20 @@ test('bad usage and an unreachable Redis: clear messages, exit codes 2 and 1, no
   assert.equal(down.code, 1)
   assert.match(down.json.error, /^ERR_SHARED_ISR_/)
   assert.doesNotMatch(down.out + down.err, /hunter2/)
+})
+
+test('doctor as an ACL user: the documented ops user passes; one without scripts is told what it lacks', async () => {
+  await setup()
+  const { aclLine } = require('./helpers/common')
+  const CLI_EXTRA = ['+info', '+scan', '+unlink', '+pttl']
+  await redis.cmd(...aclLine('ops', 'ops-secret', PREFIX, CLI_EXTRA))
+  const noScripts = aclLine('noscript', 'ns-secret', PREFIX, CLI_EXTRA).filter((a) => a !== '+evalsha' && a !== '+eval')
+  await redis.cmd(...noScripts)
+  const url = (user, pw) => redis.url.replace('redis://', `redis://${user}:${pw}@`)
+  const ok = await cli(['doctor', '--json'], { SHARED_ISR_REDIS_URL: url('ops', 'ops-secret') })
+  assert.equal(ok.code, 0, ok.out + ok.err)
+  const bad = await cli(['doctor'], { SHARED_ISR_REDIS_URL: url('noscript', 'ns-secret') })
+  assert.equal(bad.code, 1, bad.out + bad.err)
+  assert.match(bad.out, /PROBLEM\s+permissions: .*(NOPERM|permission)/i)
+  assert.doesNotMatch(bad.out + bad.err, /ns-secret/)
 })

@@ -344,7 +344,13 @@ async function doctor(store, options) {
   }
   const url = options.redisUrl ?? process.env.SHARED_ISR_REDIS_URL ?? process.env.REDIS_URL ?? ''
   add('tls', true, /^rediss/i.test(url) ? 'TLS (rediss://)' : 'no TLS (redis://): fine on a private network')
-  const { instances } = await fleetOf(store)
+  let instances = []
+  try {
+    ;({ instances } = await fleetOf(store))
+  } catch (err) {
+    add('fleet', false, `cannot list the fleet (${err.code ?? ''}): ${err.message}`)
+    return { ok: false, checks }
+  }
   const unhealthy = instances.filter((i) => i.status !== 'ok')
   add(
     'fleet',

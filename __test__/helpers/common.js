@@ -264,6 +264,11 @@ const aclLine = (user, password, prefix, extra = []) => [
   '+zrem',
   '+zscore',
   '+zrangebyscore',
+  // The fleet's heartbeat and listing.
+  '+del',
+  '+time',
+  '+zremrangebyscore',
+  '+zrevrangebyscore',
   ...extra,
 ]
 
