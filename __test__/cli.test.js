@@ -50,6 +50,9 @@ async function makeFleet() {
   all.push(...insts)
   await insts[0].set('/products/42', route('p42', 'product-42'), SET)
   await insts[1].get('/products/42', CTX)
+  // Next 15.5.27+/16.3.8+ key a route's cache by kind and hash; inspect finds those too.
+  await insts[0].set('/route-cache/APP_PAGE/0123abcd/$/products/42', route('p42-rc', 'product-42'), SET)
+  await insts[0].set('/products/42/reviews', route('other', 'other'), SET)
   // An entry of a build no instance serves any more.
   const Old = api.createHandler({ redisUrl: redis.url, prefix: PREFIX, buildId: 'old-0', heartbeatSeconds: 0 })
   await new Old({}).set('/products/42', route('old', 'product-42'), SET)
@@ -91,8 +94,12 @@ test('inspect: the entries of a path across builds, judged now, and after a reva
   await setup()
   const r = await cli(['inspect', '/products/42', '--json'])
   assert.equal(r.code, 0, r.err)
-  const byBuild = Object.fromEntries(r.json.entries.map((e) => [e.build, e]))
-  assert.deepEqual(Object.keys(byBuild).sort(), ['live-1', 'old-0'])
+  assert.deepEqual(r.json.entries.map((e) => e.key).sort(), [
+    'p:live-1:/products/42',
+    'p:live-1:/route-cache/APP_PAGE/0123abcd/$/products/42',
+    'p:old-0:/products/42',
+  ])
+  const byBuild = Object.fromEntries(r.json.entries.filter((e) => !e.key.includes('route-cache')).map((e) => [e.build, e]))
   assert.equal(byBuild['live-1'].freshness, 'fresh')
   assert.equal(byBuild['live-1'].buildLive, true)
   assert.equal(byBuild['old-0'].buildLive, false)

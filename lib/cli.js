@@ -184,7 +184,12 @@ async function inspect(store, target) {
   if (/^[pfu]:/.test(target)) keys.push(target)
   else {
     if (!target.startsWith('/')) throw new UsageError(`a path starts with '/', got ${JSON.stringify(target)}`)
-    for await (const [full] of scan(store, `p:*:${globEscape(target)}`)) keys.push(full.slice(entryPrefix.length))
+    // Next's key is the path, or (15.5.27+, 16.3.8+) `/route-cache/<kind>/<hash>/$<path>`.
+    for await (const [full] of scan(store, `p:*${globEscape(target)}`)) {
+      const key = full.slice(entryPrefix.length)
+      const nextKey = key.slice(key.indexOf(':', 2) + 1)
+      if (nextKey === target || (nextKey.startsWith('/route-cache/') && nextKey.endsWith(`/$${target}`))) keys.push(key)
+    }
   }
   const { instances } = await fleetOf(store)
   const live = new Set(instances.flatMap((i) => i.builds ?? []))

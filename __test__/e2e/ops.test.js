@@ -72,7 +72,7 @@ describe(`next ${version}: the ops CLI against 3 instances of the example app`, 
     const before = await cli(cluster, ['inspect', '/posts/redis-notes'])
     assert.equal(before.code, 0, before.err)
     const entry = before.json.entries.find((e) => e.build === buildId)
-    assert.ok(entry, JSON.stringify(before.json))
+    assert.ok(entry, `${JSON.stringify(before.json)}; keys: ${(await allKeys(cluster)).filter((k) => k.includes('redis-notes'))}`)
     assert.equal(entry.freshness, 'fresh')
     assert.equal(entry.buildLive, true)
     assert.ok(entry.tags.includes('post:redis-notes'), entry.tags.join(','))
@@ -87,8 +87,10 @@ describe(`next ${version}: the ops CLI against 3 instances of the example app`, 
     for (const inst of cluster.instances) seen.push({ inst, page: await getPage(`${inst.url}/posts/redis-notes`) })
     t.diagnostic(describeSeen(seen))
     assertAllNew(seen, rev)
-    const after = await cli(cluster, ['inspect', `p:${buildId}:/posts/redis-notes`])
+    // By its key as listed (Next 16 keys a route's cache by kind and hash).
+    const after = await cli(cluster, ['inspect', entry.key])
     assert.equal(after.json.entries[0].freshness, 'fresh', 'regenerated once, fresh again')
+    assert.ok(Date.parse(after.json.entries[0].lastModified) > Date.parse(entry.lastModified))
   })
 
   step("purge --old-builds removes exactly an old build's entries, nothing else", async (cluster) => {
