@@ -87,6 +87,10 @@ export declare class NativeCache {
   flushPending(timeoutMs: number): boolean
   /** Refuses further calls and drops this URL's shared connection. */
   close(): void
+  /** Takes the regeneration lease of `key` for `ttlMs`; false when another instance holds it. */
+  lease(key: string, token: string, ttlMs: number): Promise<boolean>
+  /** Releases the lease of `key` if `token` still holds it. */
+  release(key: string, token: string): Promise<boolean>
 }
 
 export interface NativeDurations {

@@ -30,6 +30,8 @@ function buildIdFor(serverDistDir, configured) {
   return id
 }
 
+/** A closed route (404 on a miss before 16.4) with a value to fall back on. */
+const isClosed = (handlerCtx, key, hit) => hit.value !== null && isClosedPrerendered(handlerCtx.serverDistDir, key)
 const isFetchGet = (ctx) => ctx?.kind === 'FETCH' || ctx?.kindHint === 'fetch'
 const isFetchSet = (data, ctx) => data?.kind === 'FETCH' || ctx?.fetchCache === true || ctx?.kind === 'FETCH'
 
@@ -130,15 +132,25 @@ function createHandler(options = {}) {
       // store judges it expired (the renders that had replaced it may be lost with it): Next
       // renders anew, or, where a miss would 404, regenerates from it.
       if (!hit) return null
+      // Another instance holds the regeneration lease of an expired entry: wait (bounded) for
+      // its new entry rather than render (and call the backend) once more.
+      if (hit.freshness === 'expired' && hit.source !== 'build' && !(fetch ? false : isClosed(this.ctx, key, hit))) {
+        if (!(await s.leases.take(storeKey))) hit = (await s.leases.awaitNew(storeKey, hit, readTags, decodeValue)) ?? hit
+      }
       const value = hit.value
       const now = Date.now()
       const rev = hit.revalidate
+      /** Whether this instance should regenerate now: false while another one does. */
+      const regenerate = () => (hit.source === 'build' ? true : s.leases.take(storeKey))
 
       if (fetch) {
         if (value?.kind !== 'FETCH' || hit.freshness === 'expired') return null
-        if (hit.freshness === 'stale') {
+        const r = ctx.revalidate || value.revalidate || ONE_YEAR
+        const timeStale = typeof r === 'number' && now > hit.lastModified + r * 1000
+        if (hit.freshness === 'stale' || timeStale) {
+          // Served as fresh while another instance refetches it.
+          if (!(await regenerate())) return { value, lastModified: now }
           // Old enough that Next sees `age > revalidate`: serve once, refetch.
-          const r = ctx.revalidate || value.revalidate || ONE_YEAR
           return { value, lastModified: Math.min(hit.lastModified, now - r * 1000 - 1000) }
         }
         return { value, lastModified: hit.lastModified }
@@ -149,16 +161,20 @@ function createHandler(options = {}) {
       if (hit.freshness === 'expired') {
         // A miss renders fresh content in the foreground, like Next's own cache. Closed routes
         // 404 on a miss before 16.4, so they get the old value with -1 (regenerate) instead.
-        if (value === null || !isClosedPrerendered(this.ctx.serverDistDir, key)) return null
+        if (!isClosed(this.ctx, key, hit)) return null
+        if (!(await regenerate())) return { value, lastModified: now, cacheControl }
         return { value, lastModified: -1, cacheControl }
       }
       if (hit.freshness === 'stale') {
+        if (!(await regenerate())) return { value, lastModified: now, cacheControl }
         const lastModified = typeof rev === 'number' ? Math.min(hit.lastModified, now - rev * 1000 - 1000) : -1
         return { value, lastModified, cacheControl }
       }
       // Before 16.4 an instance that did not render this path assumes revalidate = 1 s. While
-      // the entry is fresh by its stored lifetime, report it as just written.
+      // the entry is fresh by its stored lifetime, report it as just written; past it Next
+      // regenerates in the background, unless another instance already does.
       const fresh = rev === false || (typeof rev === 'number' && now < hit.lastModified + rev * 1000)
+      if (!fresh && !(await regenerate())) return { value, lastModified: now, cacheControl }
       return { value, lastModified: fresh ? now : hit.lastModified, cacheControl }
     }
 

@@ -103,6 +103,13 @@ class Native {
     this.cache.close()
   }
 
+  lease(key, token, ttlMs) {
+    return typed(this.cache.lease(toNative(key), token, ttlMs))
+  }
+  release(key, token) {
+    return typed(this.cache.release(toNative(key), token))
+  }
+
   // What operators use (lib/fleet.js, the CLI); Redis only.
   heartbeat(id, summary, ttlMs) {
     return typedCall(() => this.cache.heartbeat(id, summary, ttlMs))

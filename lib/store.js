@@ -10,6 +10,7 @@ const { L1 } = require('./l1')
 const { Log, checkLogger } = require('./log')
 const { latencyHistograms } = require('./metrics')
 const fleet = require('./fleet')
+const { Leases, leaseSettings } = require('./lease')
 
 const REGISTRY = Symbol.for('shared-isr.registry')
 const registry = (globalThis[REGISTRY] ??= { caches: new Map(), notified: false })
@@ -84,7 +85,7 @@ const READS = ['l1', 'store', 'fallback', 'build'].flatMap((source) =>
 )
 
 class Store {
-  constructor(config, { logger, heartbeatSeconds } = {}) {
+  constructor(config, { logger, heartbeatSeconds, lease = leaseSettings() } = {}) {
     this.config = config
     this.log = new Log(logger)
     const { buildId, strict, ...nativeOptions } = config
@@ -104,6 +105,7 @@ class Store {
     this.badKeys = new KeyLog(this.log)
     this.builds = new Set() // the build ids of the page entries read or written lately
     this.heartbeat = fleet.register(this, heartbeatSeconds)
+    this.leases = new Leases(this, lease)
   }
 
   /**
@@ -310,6 +312,7 @@ class Store {
       const written = await this.native.set(key, payload, meta)
       this.latency.set.observe((performance.now() - t0) / 1000)
       this.healthLog.ok()
+      this.leases.release(key)
       return written
     } catch (err) {
       this.trouble('set', key, err, 'not caching', 'write_skipped')
@@ -440,6 +443,7 @@ function getStore(options = {}) {
   const config = resolveConfig(options)
   const logger = checkLogger(options.logger)
   const heartbeatSeconds = fleet.heartbeatSeconds(options.heartbeatSeconds)
+  const lease = leaseSettings(options)
   // A digest of every setting, the password included (two passwords are two stores), so the
   // registry holds no secret in the clear.
   const id = createHash('sha256')
@@ -447,7 +451,7 @@ function getStore(options = {}) {
     .digest('hex')
   let store = registry.caches.get(id)
   if (!store) {
-    store = new Store(config, { logger, heartbeatSeconds })
+    store = new Store(config, { logger, heartbeatSeconds, lease })
     registry.caches.set(id, store)
     if (store.kind === 'redis' && !registry.exitHook) {
       registry.exitHook = true

@@ -46,19 +46,35 @@ function createUseCacheHandler(options = {}) {
       if (inFlight) await inFlight
       const s = storeFor()
       if (!s) return undefined
-      const hit = await s.read(useCacheKey(cacheKey), Array.isArray(softTags) ? softTags : [], decodeEntry)
-      if (!hit || hit.freshness === 'expired') return undefined
+      const key = useCacheKey(cacheKey)
+      const readTags = Array.isArray(softTags) ? softTags : []
+      let hit = await s.read(key, readTags, decodeEntry)
+      if (!hit) return undefined
+      // Another instance regenerates it: wait (bounded) for its entry rather than render again.
+      if (hit.freshness === 'expired') {
+        if (hit.source === 'build' || (await s.leases.take(key))) return undefined
+        hit = await s.leases.awaitNew(key, hit, readTags, decodeEntry)
+        if (!hit) return undefined
+      }
       const expire = hit.expire ?? Infinity
-      if (now() > hit.lastModified + expire * 1000) return undefined
+      const at = now()
+      if (at > hit.lastModified + expire * 1000) return undefined
       const revalidate = typeof hit.revalidate === 'number' ? hit.revalidate : expire
+      let timestamp = hit.lastModified
+      let stale = hit.freshness === 'stale'
+      if ((stale || at > timestamp + revalidate * 1000) && !(await s.leases.take(key))) {
+        // Another instance regenerates it: served as fresh meanwhile.
+        stale = false
+        timestamp = at
+      }
       return {
         value: streamOf(hit.value.body),
         tags: hit.tags,
         stale: hit.value.stale,
-        timestamp: hit.lastModified,
+        timestamp,
         expire,
         // -1: a tag marked it stale; Next serves it and regenerates in the background.
-        revalidate: hit.freshness === 'stale' ? -1 : revalidate,
+        revalidate: stale ? -1 : revalidate,
       }
     },
 

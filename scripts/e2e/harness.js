@@ -779,6 +779,10 @@ async function startCluster(opts = {}) {
       runDir,
       cmsFile,
       cmsUrl: cmsServer.url,
+      /** GETs of /cms.json so far: what the backend behind the pages saw. */
+      get cmsHits() {
+        return cmsServer.hits
+      },
       secret,
       logs,
       timings,

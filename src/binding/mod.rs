@@ -7,6 +7,7 @@
 mod admin;
 mod cache;
 mod convert;
+mod lease;
 
 /// `text` without passwords (URL userinfo, `...password=` parameters): for anything printable.
 #[napi_derive::napi(catch_unwind)]

@@ -95,6 +95,30 @@ impl Cache {
         k
     }
 
+    /// The regeneration lease of an entry: `<prefix>l:<key>`.
+    pub fn lease_key(&self, key: &str) -> String {
+        format!("{}l:{key}", self.config.prefix)
+    }
+
+    /// Takes the regeneration lease of `key` (see `redis::lease`). The memory store is one
+    /// process, where Next already renders once: always granted.
+    pub async fn lease(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool> {
+        self.check_open()?;
+        match self.redis() {
+            Some(r) => r.lease(&self.lease_key(key), token, ttl_ms).await,
+            None => Ok(true),
+        }
+    }
+
+    /// Releases the lease of `key` if `token` holds it.
+    pub async fn release(&self, key: &str, token: &str) -> Result<bool> {
+        self.check_open()?;
+        match self.redis() {
+            Some(r) => r.release(&self.lease_key(key), token).await,
+            None => Ok(true),
+        }
+    }
+
     fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) { Err(Error::Closed) } else { Ok(()) }
     }

@@ -23,6 +23,7 @@
 mod admin;
 pub use admin::ScanPage;
 mod connection;
+mod lease;
 mod ops;
 mod run;
 mod tracked;

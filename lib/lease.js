@@ -1,0 +1,121 @@
+'use strict'
+// One regeneration per key per change, fleet-wide. Next de-duplicates renders within one
+// process only; behind a balancer every instance that sees a stale or expired entry would render
+// it (and call the CMS). The first instance to need a regeneration takes a short lease in Redis
+// (src/core/store/redis/lease.rs); the others
+//   - serve the entry as it is, without regenerating, where it may be served (stale), and
+//   - wait a bounded time for the holder's new entry where it may not (expired), then render
+//     themselves if it has not come.
+// The holder releases the lease once its new entry is stored; a holder that crashes, times out
+// or whose render fails lets it expire (`leaseMs`). With Redis down every instance renders, as
+// without the lease. Nothing here runs on a fresh hit.
+
+const os = require('node:os')
+const crypto = require('node:crypto')
+
+/** Defaults: a lease outlives a slow render; a waiter gives up well before a user would. */
+const DEFAULT_LEASE_MS = 15_000
+const DEFAULT_WAIT_MS = 3_000
+/** How often a waiter looks for the holder's entry (an L1 read until the key's push arrives). */
+const POLL_MS = 25
+
+function setting(name, envName, option, fallback, env = process.env) {
+  const [from, raw] = option !== undefined ? [name, option] : [envName, env[envName]]
+  if (raw === undefined || raw === '') return fallback
+  const n = typeof raw === 'number' ? raw : Number(String(raw).trim())
+  if (!Number.isInteger(n) || n < 0 || n > 600_000) {
+    throw Object.assign(new Error(`${from} must be an integer number of ms from 0 to 600000, got ${JSON.stringify(raw)}`), {
+      code: 'ERR_SHARED_ISR_CONFIG',
+    })
+  }
+  return n
+}
+
+/** `{ leaseMs, leaseWaitMs }` from options, else SHARED_ISR_LEASE_MS / SHARED_ISR_LEASE_WAIT_MS. */
+function leaseSettings(options = {}) {
+  return {
+    leaseMs: setting('leaseMs', 'SHARED_ISR_LEASE_MS', options.leaseMs, DEFAULT_LEASE_MS),
+    leaseWaitMs: setting('leaseWaitMs', 'SHARED_ISR_LEASE_WAIT_MS', options.leaseWaitMs, DEFAULT_WAIT_MS),
+  }
+}
+
+class Leases {
+  /** `leaseMs` 0 turns leases off (every instance regenerates, as Next alone does). */
+  constructor(store, { leaseMs, leaseWaitMs }) {
+    this.store = store
+    this.leaseMs = store.kind === 'redis' ? leaseMs : 0
+    this.waitMs = leaseWaitMs
+    this.prefix = `${os.hostname().slice(0, 60)}:${process.pid}:${crypto.randomBytes(4).toString('hex')}:`
+    this.seq = 0
+    this.held = new Map() // key -> { token, until }: leases this process holds
+    this.counts = { taken: 0, busy: 0, waited: 0, waitedOut: 0, released: 0, errors: 0 }
+  }
+
+  get enabled() {
+    return this.leaseMs > 0
+  }
+
+  /**
+   * Whether this process should regenerate `key` now: true when it took the lease (or leases
+   * are off, or Redis cannot say: then as without the lease), false when another holds it.
+   */
+  async take(key) {
+    if (!this.enabled) return true
+    const mine = this.held.get(key)
+    if (mine && mine.until > Date.now()) return true // one render of ours is on it already
+    const token = this.prefix + ++this.seq
+    let taken
+    try {
+      taken = await this.store.native.lease(key, token, this.leaseMs)
+    } catch (err) {
+      // Redis cannot say: regenerate, as without the lease (logged and counted like any call).
+      this.counts.errors++
+      this.store.trouble('lease', key, err)
+      return true
+    }
+    if (!taken) {
+      this.counts.busy++
+      return false
+    }
+    this.counts.taken++
+    if (this.held.size >= 10_000) this.forgetExpired()
+    this.held.set(key, { token, until: Date.now() + this.leaseMs })
+    return true
+  }
+
+  /** After our new entry for `key` is stored: let the next change be regenerated at once. */
+  release(key) {
+    const mine = this.held.get(key)
+    if (!mine) return
+    this.held.delete(key)
+    if (mine.until <= Date.now()) return
+    this.store.native.release(key, mine.token).then(
+      () => this.counts.released++,
+      () => this.counts.errors++,
+    )
+  }
+
+  /**
+   * Another instance regenerates `key`: waits (at most `leaseWaitMs`) for an entry newer than
+   * `old` that reads fresh, and returns it; null when it did not come (render yourself).
+   */
+  async awaitNew(key, old, readTags, decode) {
+    this.counts.waited++
+    const deadline = Date.now() + this.waitMs
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, POLL_MS))
+      // Not counted as reads: the metrics count what requests got, not the polling.
+      const hit = await this.store.lookup(key, readTags, decode)
+      if (typeof hit === 'object' && hit !== null && hit.writeId !== old.writeId && hit.freshness === 'fresh') return hit
+    }
+    this.counts.waitedOut++
+    return null
+  }
+
+  forgetExpired() {
+    const now = Date.now()
+    for (const [k, v] of this.held) if (v.until <= now) this.held.delete(k)
+  }
+}
+
+module.exports = { Leases, leaseSettings, DEFAULT_LEASE_MS, DEFAULT_WAIT_MS }

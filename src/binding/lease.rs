@@ -1,0 +1,23 @@
+//! Regeneration leases (see src/core/store/redis/lease.rs).
+
+use super::cache::NativeCache;
+use super::convert::to_napi;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+#[napi]
+impl NativeCache {
+    /// Takes the regeneration lease of `key` for `ttlMs`; false when another instance holds it.
+    #[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
+    pub fn lease<'env>(&self, env: &'env Env, key: String, token: String, ttl_ms: f64) -> Result<PromiseRaw<'env, bool>> {
+        let inner = self.inner.clone();
+        env.spawn_future(async move { inner.lease(&key, &token, ttl_ms.max(0.0) as u64).await.map_err(to_napi) })
+    }
+
+    /// Releases the lease of `key` if `token` still holds it.
+    #[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
+    pub fn release<'env>(&self, env: &'env Env, key: String, token: String) -> Result<PromiseRaw<'env, bool>> {
+        let inner = self.inner.clone();
+        env.spawn_future(async move { inner.release(&key, &token).await.map_err(to_napi) })
+    }
+}
