@@ -14,6 +14,11 @@
 //   --skip-micro         macro benchmark only
 //   --no-profile         do not profile missed targets
 //   --only=a,b           micro contenders subset (names as in bench/lib/contenders.js)
+//   --baseline=<rev>     also run shared-isr at git revision <rev> (checked out and built in
+//                        bench/.work/baseline-<sha>) as `shared-isr@base:l1` and
+//                        `shared-isr@base:redis`, interleaved with everything else; the report
+//                        gives current/baseline per scenario. With --only, a baseline contender
+//                        runs when its current configuration does (or is named itself).
 //   --refresh-fixtures   rebuild bench/fixtures/ from the e2e build
 //   --render-only        only re-render the markdown and charts from bench/results/latest.json
 //   --out=<file>         markdown output (default docs/benchmarks.md; with --quick
@@ -126,6 +131,22 @@ async function main() {
   const durations = {}
   ensureDeps()
   ensureAddon()
+  let baseline = null
+  if (opt('baseline')) {
+    if (flag('--skip-micro')) log('--baseline only adds micro contenders; ignored with --skip-micro')
+    else {
+      const t0 = Date.now()
+      baseline = require('./lib/baseline').prepareBaseline(ROOT, opt('baseline'), log)
+      durations.baseline = Date.now() - t0
+      // Both addons are loaded from their own checkout; a forced library path would make the
+      // baseline rows measure this build.
+      if (process.env.NAPI_RS_NATIVE_LIBRARY_PATH) {
+        log('NAPI_RS_NATIVE_LIBRARY_PATH is set: unset for the workers, so each loads its own checkout')
+        delete process.env.NAPI_RS_NATIVE_LIBRARY_PATH
+      }
+      process.env.BENCH_BASELINE_ROOT = baseline.root // the workers' fallback
+    }
+  }
   const fixtures = require('./lib/fixtures')
   if (flag('--refresh-fixtures') || !fixtures.fixturesPresent()) fixtures.generateFixtures(log)
   const { startRedis } = require('./lib/redis')
@@ -134,7 +155,7 @@ async function main() {
   const { profileOp } = require('./lib/profile')
   const { render, targets } = require('./lib/report')
   const { pkgVersion } = require('./lib/contenders')
-  durations.setup = Date.now() - started
+  durations.setup = Date.now() - started - (durations.baseline || 0)
 
   const loadWait = await waitQuiet()
   const mac = { ...machine(), loadBefore: load1(), loadWait }
@@ -181,6 +202,7 @@ async function main() {
     },
     micro: null,
     macro: null,
+    baseline: baseline && { ...baseline, root: undefined },
     profiles: [],
     peerNotes: [],
     durations,
@@ -193,7 +215,7 @@ async function main() {
   try {
     if (!flag('--skip-micro')) {
       const t0 = Date.now()
-      micro = new Micro({ redis, profile: PROFILE, only: opt('only')?.split(',') })
+      micro = new Micro({ redis, profile: PROFILE, only: opt('only')?.split(','), baseline })
       await micro.start()
       await micro.runGetSet()
       await micro.runRevalidated()
@@ -276,7 +298,7 @@ async function main() {
         })
       if (missed.includes('macro'))
         res.profiles.push({ title: 'macro', description: 'Not profiled automatically (a Next.js cluster); see the analysis below.' })
-      let db = 14
+      let db = 15 // above the contenders' databases (0-11)
       for (const j of jobs) {
         log(`profiling ${j.title} ...`)
         try {

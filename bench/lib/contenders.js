@@ -19,7 +19,17 @@ const MB = 1024 * 1024
 /** What each contender is, for the orchestrator and the report. */
 const CONTENDERS = {
   'shared-isr:l1': { product: 'shared-isr', label: 'shared-isr, L1 on', shape: 15, l1: true },
+  // `--baseline=<rev>`: the same two configurations, loaded from a checkout of another revision
+  // (bench/.work/baseline-<sha>; the root comes with `init` or BENCH_BASELINE_ROOT).
+  'shared-isr@base:l1': { product: 'shared-isr', label: 'shared-isr baseline, L1 on', shape: 15, l1: true, baseline: 'shared-isr:l1' },
   'shared-isr:redis': { product: 'shared-isr', label: 'shared-isr, L1 off', shape: 15, l1: false },
+  'shared-isr@base:redis': {
+    product: 'shared-isr',
+    label: 'shared-isr baseline, L1 off',
+    shape: 15,
+    l1: false,
+    baseline: 'shared-isr:redis',
+  },
   'shared-isr:strict': { product: 'shared-isr', label: 'shared-isr, strict', shape: 15, l1: true, strict: true },
   forte: { product: '@fortedigital/nextjs-cache-handler', label: '@fortedigital', shape: 15, l1: false },
   forte3: { product: '@fortedigital/nextjs-cache-handler@3', label: '@fortedigital 3.x', shape: 15, l1: false },
@@ -54,9 +64,35 @@ function dbUrl(base, db) {
 
 // ------------------------------------------------------------------ shared-isr
 
-function sharedIsr(name, { redisUrl, db, dir }) {
+/** The checkout a shared-isr contender loads: this one, or the baseline's for `@base` names. */
+function sharedIsrRoot(name, root) {
+  if (!CONTENDERS[name]?.baseline) return root || ROOT
+  const r = root || process.env.BENCH_BASELINE_ROOT
+  if (!r) throw new Error(`${name} needs the baseline's checkout (run.js --baseline=<rev>, or BENCH_BASELINE_ROOT)`)
+  return r
+}
+
+/** require() of one of the library's files, or null when this revision does not have it. */
+function tryRequire(file) {
+  try {
+    return require(file)
+  } catch (err) {
+    if (err?.code === 'MODULE_NOT_FOUND' && String(err.message).includes(file)) return null
+    throw err
+  }
+}
+
+// What the bench calls on the library, so an older (or newer) revision that lacks one is
+// detected and its rows marked instead of failing somewhere in the middle of a run.
+const NEEDED = ['createHandler', 'stats', 'close']
+
+function sharedIsr(name, { redisUrl, db, dir, root }) {
   const spec = CONTENDERS[name]
-  const lib = require(path.join(ROOT, 'lib', 'index.js'))
+  const base = sharedIsrRoot(name, root)
+  const lib = require(path.join(base, 'lib', 'index.js'))
+  const missing = NEEDED.filter((f) => typeof lib[f] !== 'function')
+  // lib/index.js stopped exporting resolveConfig at 4bafef4; lib/config.js still has it.
+  const resolveConfig = lib.resolveConfig || tryRequire(path.join(base, 'lib', 'config.js'))?.resolveConfig
   const options = {
     redisUrl: dbUrl(redisUrl, db),
     prefix: 'bench:',
@@ -70,6 +106,7 @@ function sharedIsr(name, { redisUrl, db, dir }) {
   return {
     options,
     async init() {
+      if (missing.includes('createHandler')) throw new Error(`not implemented in this revision: ${missing.join('(), ')}()`)
       const Handler = lib.createHandler(options)
       h = new Handler({ serverDistDir: path.join(dir, 'server'), dev: false, flushToDisk: false, revalidatedTags: [], _requestHeaders: {} })
     },
@@ -77,13 +114,17 @@ function sharedIsr(name, { redisUrl, db, dir }) {
     set: (e) => h.set(e.key, e.value, e.setCtx()),
     revalidate: (tags) => h.revalidateTag(tags),
     info() {
-      const stats = lib.stats(options)
+      const stats = typeof lib.stats === 'function' ? lib.stats(options) : null
       let resolved = {}
       try {
-        resolved = lib.resolveConfig(options)
+        resolved = resolveConfig(options)
       } catch {}
       return {
-        version: JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version,
+        version: JSON.parse(fs.readFileSync(path.join(base, 'package.json'), 'utf8')).version,
+        root: base,
+        // The addon this process loaded: a check that a baseline row is not the current build.
+        addon: Object.keys(require.cache).find((k) => k.endsWith('.node') && k.startsWith(fs.realpathSync(base))) || null,
+        missing,
         stats,
         l1Implemented: stats && Object.hasOwn(stats, 'l1Entries'),
         strictImplemented: resolved.strict === true || Object.keys(stats || {}).some((k) => /strict/i.test(k)),
@@ -91,11 +132,11 @@ function sharedIsr(name, { redisUrl, db, dir }) {
     },
     // The store (for the anatomy rows: encode, decode, native get without the handler).
     internals: () => ({
-      lib: require(path.join(ROOT, 'lib', 'codec.js')),
-      store: require(path.join(ROOT, 'lib', 'store.js')).getStore(options),
+      lib: require(path.join(base, 'lib', 'codec.js')),
+      store: require(path.join(base, 'lib', 'store.js')).getStore(options),
     }),
     async close() {
-      await lib.close()
+      if (typeof lib.close === 'function') await lib.close()
     },
   }
 }

@@ -6,11 +6,16 @@
 const { Worker } = require('./proc')
 const { Hist } = require('./hist')
 const { info, dbMemory } = require('./redis')
+const { CONTENDERS } = require('./contenders')
 
+// `shared-isr@base:*` (run.js --baseline=<rev>) sit next to their current configuration, so
+// both versions run in the same rounds, back to back.
 const ALL = [
   'shared-isr:l1',
+  'shared-isr@base:l1',
   'shared-isr:strict',
   'shared-isr:redis',
+  'shared-isr@base:redis',
   'forte',
   'forte3',
   'neshca',
@@ -19,10 +24,32 @@ const ALL = [
   'next-default',
   'raw',
 ]
-const SET = ['shared-isr:l1', 'shared-isr:redis', 'forte', 'forte3', 'neshca', 'trieb', 'next-default', 'raw']
-const REVALIDATED = ['shared-isr:l1', 'shared-isr:strict', 'shared-isr:redis', 'forte', 'neshca', 'trieb', 'trieb:nomem', 'next-default']
-const TAG_SCALE = ['shared-isr:l1', 'forte', 'neshca', 'trieb']
-const MEMORY = ['shared-isr:redis', 'forte', 'forte3', 'neshca', 'trieb', 'raw']
+const SET = [
+  'shared-isr:l1',
+  'shared-isr@base:l1',
+  'shared-isr:redis',
+  'shared-isr@base:redis',
+  'forte',
+  'forte3',
+  'neshca',
+  'trieb',
+  'next-default',
+  'raw',
+]
+const REVALIDATED = [
+  'shared-isr:l1',
+  'shared-isr@base:l1',
+  'shared-isr:strict',
+  'shared-isr:redis',
+  'shared-isr@base:redis',
+  'forte',
+  'neshca',
+  'trieb',
+  'trieb:nomem',
+  'next-default',
+]
+const TAG_SCALE = ['shared-isr:l1', 'shared-isr@base:l1', 'forte', 'neshca', 'trieb']
+const MEMORY = ['shared-isr:redis', 'shared-isr@base:redis', 'forte', 'forte3', 'neshca', 'trieb', 'raw']
 const POOL = { page100k: 32, fetch2k: 64, page1m: 8, real: 32 }
 
 const PROFILES = {
@@ -105,8 +132,10 @@ function summarize(parts) {
 }
 
 class Micro {
-  constructor({ redis, profile, only }) {
+  /** baseline: { root, short } of run.js --baseline=<rev>, or null. */
+  constructor({ redis, profile, only, baseline = null }) {
     this.redis = redis
+    this.baseline = baseline
     this.p = PROFILES[profile]
     this.profileName = profile
     this.only = only ? new Set(only) : null
@@ -120,7 +149,26 @@ class Micro {
   }
 
   want(name) {
+    const base = CONTENDERS[name]?.baseline
+    // A baseline contender runs when --baseline is given and its current configuration runs
+    // (or it is named in --only itself).
+    if (base) return !!this.baseline && (!this.only || this.only.has(name) || this.only.has(base))
     return !this.only || this.only.has(name)
+  }
+
+  /** What a worker of this contender is initialised with (the baseline's checkout for @base). */
+  initArgs(name) {
+    return {
+      contender: name,
+      redisUrl: this.redis.url,
+      db: this.db[name],
+      ...(CONTENDERS[name]?.baseline ? { root: this.baseline.root } : {}),
+    }
+  }
+
+  /** How a contender's missing feature is marked: the baseline's revision may predate it. */
+  notImplemented(name) {
+    return CONTENDERS[name]?.baseline ? `not implemented in ${this.baseline.short}` : 'not implemented yet'
   }
 
   active(list) {
@@ -135,21 +183,31 @@ class Micro {
       const w = new Worker(name)
       this.workers[name] = w
       try {
-        await w.call('init', { contender: name, redisUrl: this.redis.url, db: this.db[name] }, 60_000)
+        await w.call('init', this.initArgs(name), 60_000)
         this.status[name] = 'ok'
       } catch (err) {
-        this.status[name] = `failed to start: ${firstLine(err.message)}`
+        const m = /not implemented in this revision: (.*)/.exec(err.message)
+        this.status[name] = m ? `${this.notImplemented(name)}: ${m[1]}` : `failed to start: ${firstLine(err.message)}`
         log(`${name}: ${this.status[name]}`)
       }
     }
-    // Detect the shared-isr L1 / strict options (they may not exist yet in this checkout).
-    for (const name of ['shared-isr:l1', 'shared-isr:strict']) {
+    // Detect the shared-isr L1 / strict options (they may not exist yet in this checkout, or in
+    // the baseline's), and library functions the bench calls that a revision does not have.
+    for (const name of ['shared-isr:l1', 'shared-isr@base:l1', 'shared-isr:strict', 'shared-isr:redis', 'shared-isr@base:redis']) {
       if (this.status[name] !== 'ok') continue
-      await this.workers[name].call('prepare', { payload: 'fetch2k', size: 2, ns: 'detect', warm: 2 })
-      const i = await this.workers[name].call('info')
-      const l1Active = i.l1Implemented && i.stats?.l1Entries > 0
-      if (!l1Active) this.status[name] = 'not implemented yet'
-      else if (name === 'shared-isr:strict' && !i.strictImplemented) this.status[name] = 'not implemented yet'
+      try {
+        const i = await this.workers[name].call('info')
+        if (i.missing?.length) log(`${name}: the library has no ${i.missing.map((f) => `${f}()`).join(', ')}`)
+        if (!CONTENDERS[name].l1) continue
+        if (!i.missing?.includes('stats')) await this.workers[name].call('prepare', { payload: 'fetch2k', size: 2, ns: 'detect', warm: 2 })
+        const j = await this.workers[name].call('info')
+        const l1Active = j.l1Implemented && j.stats?.l1Entries > 0
+        if (j.missing?.includes('stats')) this.status[name] = `${this.notImplemented(name)}: stats() (the L1 cannot be detected)`
+        else if (!l1Active) this.status[name] = this.notImplemented(name)
+        else if (name === 'shared-isr:strict' && !j.strictImplemented) this.status[name] = this.notImplemented(name)
+      } catch (err) {
+        this.status[name] = `failed to start: ${firstLine(err.message)}`
+      }
       if (this.status[name] !== 'ok') log(`${name}: ${this.status[name]} (rows marked, not measured)`)
     }
     for (const name of Object.keys(this.workers)) {
@@ -370,7 +428,7 @@ class Micro {
       }
       const w = new Worker(name, { role: 'peer' })
       try {
-        await w.call('init', { contender: name, redisUrl: this.redis.url, db: this.db[name] }, 60_000)
+        await w.call('init', this.initArgs(name), 60_000)
         this.peers[name] = w
       } catch (err) {
         this.notes[name] = (this.notes[name] || []).concat(`peer failed: ${firstLine(err.message)}`)
@@ -497,7 +555,13 @@ class Micro {
       const rows = names.map((n) => {
         if (skipped[n]) return { contender: n, skipped: skipped[n] }
         if (failed[n]) return { contender: n, error: failed[n] }
-        return { contender: n, ...summarize(parts[n]), populateMs: populateMs[n], populateRate: rates[n] * 1000 }
+        return {
+          contender: n,
+          ...summarize(parts[n]),
+          rounds: parts[n].map((b) => (b.ops / b.elapsedMs) * 1000),
+          populateMs: populateMs[n],
+          populateRate: rates[n] * 1000,
+        }
       })
       this.results.tagScale.push({ level, rows })
     }

@@ -82,6 +82,7 @@ function makeLabels(res) {
     if (n === 'trieb:nomem') label = `@trieb.work ${v('trieb') || v(n) || ''} (in-memory off)`
     if (n === 'next-default') label = `Next ${v(n) || ''} FileSystemCache`
     if (n === 'raw') label = `raw GET/SET, @redis/client ${v(n) || ''}`
+    if (c.baseline) label = `shared-isr ${res.baseline?.short || 'baseline'}, L1 ${c.l1 ? 'on' : 'off'}`
     L[n] = label
   }
   return L
@@ -371,6 +372,7 @@ function render(res, { docsDir, notes }) {
   p()
   if (files.includes('benchmarks-get.svg')) p('![get of a 100 KB page, gets/s per contender](benchmarks-get.svg)')
   p()
+  if (res.baseline) for (const line of baselineSection(res, L)) p(line)
 
   p('## Machine and versions')
   p()
@@ -396,6 +398,14 @@ function render(res, { docsDir, notes }) {
           'shared-isr',
           `${m.versions.sharedIsr} (this checkout, \`${m.versions.gitHead}\`${m.versions.dirty ? ', with uncommitted changes' : ''})`,
         ],
+        ...(res.baseline
+          ? [
+              [
+                'shared-isr baseline',
+                `${res.baseline.version} at \`${res.baseline.short}\` (\`--baseline=${res.baseline.rev}\`, ${res.baseline.date.slice(0, 10)}: ${res.baseline.subject.replace(/\|/g, '/')}); ${res.baseline.setup.join('; ')}`,
+              ],
+            ]
+          : []),
         ...Object.entries(m.versions.packages).map(([k, v]) => [k, v]),
       ],
     ),
@@ -460,7 +470,9 @@ function render(res, { docsDir, notes }) {
 
   p('## Contenders')
   p()
-  const cRows = Object.keys(CONTENDERS).map((n) => [L[n], pathOf(n), contenderSetup(n), st[n] === 'ok' ? 'measured' : st[n] || 'not run'])
+  const cRows = Object.keys(CONTENDERS)
+    .filter((n) => !CONTENDERS[n].baseline || res.baseline)
+    .map((n) => [L[n], pathOf(n), contenderSetup(n, res), st[n] === 'ok' ? 'measured' : st[n] || 'not run'])
   p(table(['contender', 'get path', 'set-up', 'status'], cRows))
   p()
 
@@ -974,6 +986,132 @@ function render(res, { docsDir, notes }) {
   return out.join('\n')
 }
 
+// ------------------------------------------------------------------ against a baseline
+
+/**
+ * `--baseline=<rev>`: each micro scenario's shared-isr rows, this checkout against the baseline's,
+ * both measured in the same interleaved rounds.
+ */
+function baselineSection(res, L) {
+  const b = res.baseline
+  const st = res.status || {}
+  const out = []
+  const pairs = Object.entries(CONTENDERS).filter(([, c]) => c.baseline)
+  const head = res.meta.versions.gitHead
+  const per = (a, base, key = 'rounds') => {
+    const ra = a?.[key]
+    const rb = base?.[key]
+    if (!ra || !rb) return []
+    return ra.slice(0, Math.min(ra.length, rb.length)).map((v, i) => v / rb[i])
+  }
+  const notOk = (n) => (st[n] && st[n] !== 'ok' ? st[n] : null)
+  const rows = []
+  const add = (scenario, cur, base, r) => rows.push([scenario, `L1 ${CONTENDERS[cur].l1 ? 'on' : 'off'}`, ...r])
+  const throughput = (scenario, unit, s, cur, base) => {
+    const a = s?.rows.find((z) => z.contender === cur)
+    const z = s?.rows.find((z_) => z_.contender === base)
+    if (!a && !z) return
+    if (notOk(base) || notOk(cur) || !row(s, cur) || !row(s, base)) {
+      const why = (n, r_) => notOk(n) || (r_?.error ? `failed: ${firstLine(r_.error).slice(0, 80)}` : r_ ? '' : 'not run')
+      return add(scenario, cur, base, [
+        why(base, z) || `${ops(z.opsPerSec)} ${unit}`,
+        why(cur, a) || `${ops(a.opsPerSec)} ${unit}`,
+        '',
+        '',
+        '',
+        '',
+      ])
+    }
+    const rs = per(a, z)
+    add(scenario, cur, base, [
+      `${ops(z.opsPerSec)} ${unit}`,
+      `${ops(a.opsPerSec)} ${unit}`,
+      `**${x(median(rs))}**`,
+      x(a.opsPerSec / z.opsPerSec),
+      rs.length ? `${x(Math.min(...rs))} – ${x(Math.max(...rs))}` : '',
+      rs.length ? `${rs.filter((v) => v > 1).length} of ${rs.length}` : '',
+    ])
+  }
+  for (const payload of res.micro.payloads)
+    for (const op of ['get', 'set'])
+      for (const c of [1, 16])
+        for (const [base, spec] of pairs)
+          throughput(
+            `${op}, ${PAYLOAD_NAME[payload]}, ${c === 1 ? '1 caller' : `${c} callers`}`,
+            `${op}s/s`,
+            scen(res, op, payload, c),
+            spec.baseline,
+            base,
+          )
+  for (const r of res.micro.revalidated || [])
+    for (const [base, spec] of pairs) {
+      const cur = spec.baseline
+      const a = r.rows.find((z) => z.contender === cur)
+      const z = r.rows.find((z_) => z_.contender === base)
+      if (!a && !z) continue
+      const scenario = `get after another instance's revalidateTag, ${PAYLOAD_NAME[r.payload]}, ${r.concurrency === 1 ? '1 caller' : `${r.concurrency} callers`}`
+      const cellOf = (n, r_) => notOk(n) || (r_ ? `p50 ${us(r_.p50us)}, ${r_.servedOld || 0} old of ${r_.ops}` : 'not run')
+      const ok = !notOk(cur) && !notOk(base) && a && z && Number.isFinite(a.p50us) && Number.isFinite(z.p50us) && a.ops && z.ops
+      add(scenario, cur, base, [cellOf(base, z), cellOf(cur, a), ok ? `**${x(z.p50us / a.p50us)}**` : '', '', '', ''])
+    }
+  for (const l of res.micro.tagScale || [])
+    for (const [base, spec] of pairs) {
+      const cur = spec.baseline
+      const a = l.rows.find((z) => z.contender === cur)
+      const z = l.rows.find((z_) => z_.contender === base)
+      if (!a && !z) continue
+      const scenario = `revalidateTag, ${compact(l.level)} entries, 1 caller`
+      const cellOf = (n, r_) =>
+        notOk(n) ||
+        (!r_ ? 'not run' : r_.skipped ? 'skipped' : r_.error ? `failed: ${firstLine(r_.error).slice(0, 80)}` : `p50 ${us(r_.p50us)}`)
+      const ok = !notOk(cur) && !notOk(base) && Number.isFinite(a?.p50us) && Number.isFinite(z?.p50us)
+      const rs = ok ? per(a, z) : []
+      add(scenario, cur, base, [
+        cellOf(base, z),
+        cellOf(cur, a),
+        ok ? `**${x(z.p50us / a.p50us)}**` : '',
+        ok && Number.isFinite(a.opsPerSec / z.opsPerSec) ? x(a.opsPerSec / z.opsPerSec) : '',
+        rs.length ? `${x(Math.min(...rs))} – ${x(Math.max(...rs))}` : '',
+        rs.length ? `${rs.filter((v) => v > 1).length} of ${rs.length}` : '',
+      ])
+    }
+  out.push(`## Against the baseline \`${b.short}\``)
+  out.push('')
+  out.push(
+    `shared-isr at \`${b.short}\` (\`--baseline=${b.rev}\`: ${b.subject.replace(/\|/g, '/')}) loaded from its own checkout and its own addon build (\`${b.dir}\`), run as two more contenders in the same interleaved rounds as this checkout (\`${head}\`${res.meta.versions.dirty ? ', with uncommitted changes' : ''}): same payloads, keys, warm-up and concurrency, each with its own Redis database, gets checked byte for byte. The rows are also in every table below.`,
+  )
+  out.push('')
+  out.push(
+    '"speed, current / baseline" is > 1 when this checkout is faster. For calls/s it is the median over rounds of current ÷ baseline in the same round (the paired comparison the targets use); "overall" divides the totals, and the range and "rounds faster" show how much the rounds agree. For latency rows (a get after a revalidation, revalidateTag) it is baseline p50 ÷ current p50. Differences within the spread between rounds, or between two runs, are noise; on a shared machine that is easily ±10% in a `--quick` run.',
+  )
+  out.push('')
+  out.push(
+    table(
+      [
+        'scenario',
+        'shared-isr',
+        `baseline \`${b.short}\``,
+        `current \`${head}\``,
+        'speed, current / baseline',
+        'overall',
+        'per-round range',
+        'rounds faster',
+      ],
+      rows,
+    ),
+  )
+  out.push('')
+  const missing = Object.entries(res.info || {})
+    .filter(([n, i]) => CONTENDERS[n]?.product === 'shared-isr' && i?.missing?.length)
+    .map(([n, i]) => `${L[n]}: no ${i.missing.map((f) => `\`${f}()\``).join(', ')}`)
+  const marked = [...pairs.map(([n]) => n), ...pairs.map(([, c]) => c.baseline)].filter((n) => notOk(n)).map((n) => `${L[n]}: ${st[n]}`)
+  if (missing.length || marked.length) {
+    out.push(`Not measured or partly measured: ${[...marked, ...missing].join('; ')}.`)
+    out.push('')
+  }
+  return out
+}
+
 function windowText(ws) {
   if (!ws?.length) return ''
   const ok = ws.filter((w) => w !== null)
@@ -983,7 +1121,10 @@ function windowText(ws) {
 }
 const msText = (v) => (v < 10 ? `${v.toFixed(1)} ms` : `${Math.round(v)} ms`)
 
-function contenderSetup(n) {
+function contenderSetup(n, res) {
+  const base = CONTENDERS[n]?.baseline
+  if (base)
+    return `as ${CONTENDERS[base].label}, loaded from \`${res?.baseline?.dir}\` (git worktree at \`${res?.baseline?.short}\`, its own addon build)`
   return {
     'shared-isr:l1': '`createHandler({ l1MaxBytes: 64 MiB })` (the default size)',
     'shared-isr:strict': '`createHandler({ l1MaxBytes: 64 MiB, strict: true })`',

@@ -90,9 +90,9 @@ async function pool(from, to, concurrency, fn) {
 }
 
 const commands = {
-  async init({ contender, redisUrl, db, dir }) {
+  async init({ contender, redisUrl, db, dir, root }) {
     name = contender
-    c = createContender(contender, { redisUrl, db, dir })
+    c = createContender(contender, { redisUrl, db, dir, root })
     await c.init()
     return { pid: process.pid }
   },
