@@ -45,6 +45,10 @@ export interface SharedIsrOptions {
    * The first call for a configuration decides its logger.
    */
   logger?: SharedIsrLogger
+  /** Regeneration lease (ms): one instance regenerates an entry per change; 0 turns it off. Env: SHARED_ISR_LEASE_MS. Default 15000. */
+  leaseMs?: number
+  /** How long others wait for the lease holder's new entry of an expired page before rendering it (ms). Env: SHARED_ISR_LEASE_WAIT_MS. Default 3000. */
+  leaseWaitMs?: number
   /** How often this process registers itself in the fleet view (`npx shared-isr status`); 0 turns it off. Env: SHARED_ISR_HEARTBEAT_SECONDS. Default 5. */
   heartbeatSeconds?: number
 }
