@@ -3,13 +3,15 @@
 // tagged fetch); the CMS server counts its reads. Right after each revalidation of 'news'
 // (through the webhook on one instance) a burst of simultaneous requests hits every instance.
 // With the regeneration lease the CMS is read exactly once per change, every answer is 200 and
-// every instance serves the new content afterwards.
+// every instance serves the new content afterwards. Then, with a slow CMS, the lease holder is
+// killed mid-render: the others still answer 200 within the wait bound and serve the new
+// content. And with Redis stopped every instance answers as without the lease.
 //
 // Runs on the newest selected Next major only.
 const { describe } = require('node:test')
 const assert = require('node:assert/strict')
-const { e2eVersions, getPage, cmsWithRev, sleep, DEFAULT_HANDLER } = require('../../scripts/e2e/harness')
-const { useCluster, warm, newRev } = require('./helpers')
+const { e2eVersions, getPage, cmsWithRev, sleep, redisCommand, DEFAULT_HANDLER } = require('../../scripts/e2e/harness')
+const { useCluster, warm, newRev, listenerPid } = require('./helpers')
 
 const version = e2eVersions().at(-1)
 const BURST = 6
@@ -63,5 +65,47 @@ describe(`next ${version}: a revalidation followed by a burst on 3 instances rea
       reads.map(() => 1),
       'one CMS read per change',
     )
+  })
+
+  step('the lease holder killed mid-render: the others answer 200 within the wait bound, with the new content', async (cluster, t) => {
+    for (const inst of cluster.instances) await warm(inst, '/news')
+    cluster.setCms(cmsWithRev(newRev('kill-warm')))
+    const rev = newRev('killed')
+    cluster.setCms(cmsWithRev(rev))
+    cluster.setCmsDelay(2000) // renders take 2 s: time to find and kill the holder
+    try {
+      const hook = await cluster.revalidate({ tags: ['news'] }, { via: cluster.instances[0].url })
+      assert.equal(hook.status, 200, hook.body)
+      const started = Date.now()
+      const answers = cluster.instances.map((inst) =>
+        getPage(`${inst.url}/news`).then(
+          (page) => ({ inst, page }),
+          (err) => ({ inst, err }),
+        ),
+      )
+      // The holder: the pid in the token of the page's lease.
+      let holder = null
+      for (let i = 0; i < 40 && !holder; i++) {
+        await sleep(50)
+        const keys = (await redisCommand(cluster.redisUrl, 'KEYS', 'shared-isr:l:p:*')).map(String)
+        for (const k of keys) {
+          const pid = Number(String(await redisCommand(cluster.redisUrl, 'GET', k)).split(':')[1])
+          holder = cluster.instances.find((inst) => listenerPid(inst.port) === pid) ?? holder
+        }
+      }
+      assert.ok(holder, 'a lease was taken')
+      await cluster.stopInstance(holder)
+      const survivors = (await Promise.all(answers)).filter(({ inst }) => inst !== holder)
+      const ms = Date.now() - started
+      t.diagnostic(`holder ${holder.name} killed; the others answered in ${ms} ms`)
+      for (const { inst, page, err } of survivors) {
+        assert.ok(!err, `${inst.name}: ${err?.message}`)
+        assert.equal(page.status, 200, `${inst.name} answered ${page.status}`)
+      }
+      assert.ok(ms < 3000 + 2000 + 3000, `bounded: ${ms} ms`)
+      for (const { inst } of survivors) await until(inst, rev, 15_000)
+    } finally {
+      cluster.setCmsDelay(0)
+    }
   })
 })

@@ -271,9 +271,11 @@ function writeJsonAtomic(file, obj) {
 /** A tiny HTTP "headless CMS" serving the CMS file at /cms.json (for the tagged fetch page). */
 async function startCmsServer(cmsFile) {
   let hits = 0
-  const server = http.createServer((req, res) => {
+  let delayMs = 0
+  const server = http.createServer(async (req, res) => {
     if (req.method === 'GET' && req.url.split('?')[0] === '/cms.json') {
       hits++
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs))
       let body
       try {
         body = fs.readFileSync(cmsFile)
@@ -299,6 +301,10 @@ async function startCmsServer(cmsFile) {
     url: `http://127.0.0.1:${server.address().port}`,
     get hits() {
       return hits
+    },
+    /** Every answer after this many ms: a slow backend (renders that take a while). */
+    setDelay(ms) {
+      delayMs = ms
     },
     close: () =>
       new Promise((resolve) => {
@@ -783,6 +789,7 @@ async function startCluster(opts = {}) {
       get cmsHits() {
         return cmsServer.hits
       },
+      setCmsDelay: (ms) => cmsServer.setDelay(ms),
       secret,
       logs,
       timings,
