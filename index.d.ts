@@ -78,8 +78,12 @@ export interface SharedIsrLogFields {
   store?: 'redis' | 'memory'
 }
 
-/** Next 16's second `revalidateTag` argument: `'max'` or `{ expire: seconds }`. */
-export type RevalidateProfile = 'max' | { expire?: number }
+/**
+ * Next 16's second `revalidateTag` argument: a built-in cacheLife profile (stale now, expired
+ * after the profile's `expire`) or `{ expire: seconds }` (for a custom profile, its `expire`).
+ * Without one, the tags expire now (like `updateTag`).
+ */
+export type RevalidateProfile = 'default' | 'seconds' | 'minutes' | 'hours' | 'days' | 'weeks' | 'max' | { expire?: number }
 
 /** Stable codes carried by `err.code`. */
 export type SharedIsrErrorCode =

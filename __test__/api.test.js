@@ -97,6 +97,21 @@ test('revalidateTags with { expire: 1 }: stale now, expired a second later', asy
   assertMiss(await new H({}).get('/exp', PAGE_CTX))
 })
 
+test("revalidateTags with a built-in cacheLife profile ('hours'): stale now, expired after the profile's expire", async () => {
+  const options = opts()
+  const H = api.createHandler(options)
+  await new H({}).set('/hours', page('h'), SET_CTX)
+  await sleep(2)
+  const before = Date.now()
+  await api.revalidateTags('h', 'hours', options)
+  const hit = await new H({}).get('/hours', PAGE_CTX)
+  assertServed(hit, 'stale, still served')
+  assert.ok(Date.now() - hit.lastModified > 60_000, 'stale: regenerated in the background')
+  // The stamp Redis holds: expired from one day after the revalidation.
+  const expiredAt = Number(await redis.cmd('HGET', `${options.prefix}{${options.prefix}}:expired`, 'h'))
+  assert.ok(Math.abs(expiredAt - (before + 86_400_000)) < 5_000, `expired stamp ${expiredAt - before} ms after`)
+})
+
 test('revalidateTags: empty lists are no-ops (no connection needed); bad profiles are refused and record nothing', async () => {
   const dead = { redisUrl: `redis://127.0.0.1:${await freePort()}`, prefix: uniquePrefix('dead'), timeoutMs: 200 }
   await api.revalidateTags([], undefined, dead)
@@ -106,7 +121,7 @@ test('revalidateTags: empty lists are no-ops (no connection needed); bad profile
   const options = opts()
   const H = api.createHandler(options)
   await new H({}).set('/bad', page('bad'), SET_CTX)
-  await assert.rejects(api.revalidateTags('bad', 'hours', options), TypeError)
+  await assert.rejects(api.revalidateTags('bad', 'hourz', options), /unknown profile "hourz": use one of default, seconds, minutes, hours/)
   await assert.rejects(api.revalidateTags('bad', { expire: -1 }, options), TypeError)
   await assert.rejects(api.revalidateTags('bad', { expire: '10' }, options), TypeError)
   await assert.rejects(api.revalidateTags('bad', 42, options), TypeError)

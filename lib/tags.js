@@ -45,10 +45,33 @@ function pathTags(path, type) {
 /** What Next hands a handler's revalidation (16: `{ expire }` resolved from the profile; older: nothing). */
 const nextDurations = (d) => (d && typeof d === 'object' ? { expire: d.expire } : undefined)
 
-/** Our API's second argument, as Next 16's: a profile name ('max') or `{ expire }`. */
+/**
+ * Next 16's built-in cacheLife profiles: what `revalidateTag(tag, name)` does with each is mark
+ * the tag stale now and expired `expire` seconds later (`undefined`: never).
+ */
+const PROFILES = {
+  default: undefined,
+  seconds: 60,
+  minutes: 3600,
+  hours: 86400,
+  days: 604800,
+  weeks: 2592000,
+  max: ONE_YEAR,
+}
+
+/**
+ * Our API's second argument, as Next 16's: a built-in profile name or `{ expire }` (stale now,
+ * expired `expire` s later). Without one the tags expire now (like `updateTag`). A custom
+ * cacheLife profile is Next's config, not ours: pass its `{ expire }`.
+ */
 function toDurations(profile) {
   if (profile === undefined || profile === null) return undefined
-  if (profile === 'max') return { expire: ONE_YEAR }
+  if (typeof profile === 'string') {
+    if (Object.hasOwn(PROFILES, profile)) return { expire: PROFILES[profile] }
+    throw new TypeError(
+      `unknown profile ${JSON.stringify(profile)}: use one of ${Object.keys(PROFILES).join(', ')}, or { expire: seconds } for a custom cacheLife profile`,
+    )
+  }
   if (typeof profile === 'object') {
     const { expire } = profile
     if (expire !== undefined && !(typeof expire === 'number' && expire >= 0)) {
@@ -56,9 +79,7 @@ function toDurations(profile) {
     }
     return { expire }
   }
-  throw new TypeError(
-    `profile must be 'max' or { expire: seconds } (other cacheLife profiles are resolved by Next), got ${JSON.stringify(profile)}`,
-  )
+  throw new TypeError(`profile must be a cacheLife profile name or { expire: seconds }, got ${JSON.stringify(profile)}`)
 }
 
 module.exports = { normalizeTags, headerTags, pathTags, toDurations, nextDurations, IMPLICIT_TAG, TAGS_HEADER, ONE_YEAR }
