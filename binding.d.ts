@@ -79,7 +79,8 @@ export declare class NativeCache {
   check(key: string, writeId: number): Promise<boolean>
   /** Counts a hit whose payload the caller could not decode as corrupt. */
   noteCorrupt(): void
-  stats(): NativeStats
+  /** The counters and gauges of `crate::core::stats`, under their camelCase names, plus `store`. */
+  stats(): { store: 'redis' | 'memory' } & Record<string, number | boolean>
   /**
    * Blocks (at most `timeoutMs`) until revalidations kept during a Redis failure are
    * recorded; for process exit. True when none is left.
@@ -167,32 +168,6 @@ export interface NativeScanPage {
   sizes: Array<number>
   /** Absent when the scan is done. */
   cursor?: string
-}
-
-export interface NativeStats {
-  /** `"redis"` or `"memory"`. */
-  store: string
-  gets: number
-  hits: number
-  misses: number
-  staleHits: number
-  expiredHits: number
-  getErrors: number
-  corrupt: number
-  sets: number
-  setErrors: number
-  revalidations: number
-  revalidationErrors: number
-  manifestSyncs: number
-  manifestTags: number
-  tagCacheBytes: number
-  revalidationsPending: number
-  revalidationsLate: number
-  revalidationsDropped: number
-  memoryEntries: number
-  memoryBytes: number
-  redisFailures: number
-  circuitOpen: boolean
 }
 
 /** A write as stored: its id, and when the store drops it at its TTL (ms). */

@@ -128,14 +128,10 @@ impl Cache {
     /// callers treat every error as a miss.
     pub async fn get(&self, key: &str, extra_tags: &[String]) -> Result<Option<Hit>> {
         self.check_open()?;
-        bump(&self.stats.gets);
         let key = self.entry_key(key);
         let raw = match self.backend.get(&key).await {
             Ok(Some(raw)) => raw,
-            Ok(None) => {
-                bump(&self.stats.misses);
-                return Ok(None);
-            }
+            Ok(None) => return Ok(None),
             Err(e) => {
                 bump(&self.stats.get_errors);
                 return Err(e);
@@ -160,11 +156,6 @@ impl Cache {
         };
         let tags: Vec<&str> = meta.tags.iter().chain(extra_tags).map(String::as_str).collect();
         let (freshness, until) = self.judge_fetching(&tags, meta.last_modified).await;
-        bump(match freshness {
-            Freshness::Fresh => &self.stats.hits,
-            Freshness::Stale => &self.stats.stale_hits,
-            Freshness::Expired => &self.stats.expired_hits,
-        });
         let deadline = meta.last_modified + self.ttl_ms(meta.expire) as f64;
         Ok(Some(Hit { bytes: raw, payload, meta, freshness, until, deadline }))
     }
