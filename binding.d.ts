@@ -94,6 +94,36 @@ export declare class NativeCache {
   release(key: string, token: string): Promise<boolean>
 }
 
+/**
+ * Runs the configuration's checks without creating a store; throws `ERR_SHARED_ISR_CONFIG`
+ * like the constructor, its message starting with the option it is about (`prefix must ...`).
+ */
+export declare function checkConfig(options: NativeOptions): void
+
+export declare function constants(): NativeConstants
+
+export interface NativeConstants {
+  defaults: NativeDefaults
+  /**
+   * Every `err.code` with how far the failure reaches: `connectivity` (Redis cannot be
+   * reached), `store` (Redis answers with an error), `call` (one call, one key).
+   */
+  errorCodes: Record<string, 'connectivity' | 'store' | 'call'>
+}
+
+/** `Config::default()`, as JS spells the options. */
+export interface NativeDefaults {
+  prefix: string
+  timeoutMs: number
+  connectTimeoutMs: number
+  memoryMaxBytes: number
+  maxValueBytes: number
+  defaultTtlSeconds: number
+  tagCacheMaxBytes: number
+  l1MaxBytes: number
+  maxStalenessMs: number
+}
+
 export interface NativeDurations {
   expire?: number
 }
