@@ -74,6 +74,17 @@ pub trait Backend: Send + Sync {
         true
     }
 
+    /// Takes the regeneration lease `key` for `ttl_ms` with `token`; false when another holder
+    /// has it. A store of one process, where Next already renders once, always grants it.
+    fn lease<'a>(&'a self, _key: &'a str, _token: &'a str, _ttl_ms: u64) -> BoxFuture<'a, Result<bool>> {
+        ready(Ok(true))
+    }
+
+    /// Releases the lease `key` if `token` still holds it.
+    fn release<'a>(&'a self, _key: &'a str, _token: &'a str) -> BoxFuture<'a, Result<bool>> {
+        ready(Ok(true))
+    }
+
     /// Releases connections; nothing to release by default.
     fn close(&self) {}
 

@@ -104,19 +104,13 @@ impl Cache {
     /// process, where Next already renders once: always granted.
     pub async fn lease(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool> {
         self.check_open()?;
-        match self.redis() {
-            Some(r) => r.lease(&self.lease_key(key), token, ttl_ms).await,
-            None => Ok(true),
-        }
+        self.backend.lease(&self.lease_key(key), token, ttl_ms).await
     }
 
     /// Releases the lease of `key` if `token` holds it.
     pub async fn release(&self, key: &str, token: &str) -> Result<bool> {
         self.check_open()?;
-        match self.redis() {
-            Some(r) => r.release(&self.lease_key(key), token).await,
-            None => Ok(true),
-        }
+        self.backend.release(&self.lease_key(key), token).await
     }
 
     fn check_open(&self) -> Result<()> {
