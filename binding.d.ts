@@ -79,7 +79,8 @@ export declare class NativeCache {
   check(key: string, writeId: number): Promise<boolean>
   /** Counts a hit whose payload the caller could not decode as corrupt. */
   noteCorrupt(): void
-  stats(): NativeStats
+  /** The counters and gauges of `crate::core::stats`, under their camelCase names, plus `store`. */
+  stats(): { store: 'redis' | 'memory' } & Record<string, number | boolean>
   /**
    * Blocks (at most `timeoutMs`) until revalidations kept during a Redis failure are
    * recorded; for process exit. True when none is left.
@@ -91,6 +92,36 @@ export declare class NativeCache {
   lease(key: string, token: string, ttlMs: number): Promise<boolean>
   /** Releases the lease of `key` if `token` still holds it. */
   release(key: string, token: string): Promise<boolean>
+}
+
+/**
+ * Runs the configuration's checks without creating a store; throws `ERR_SHARED_ISR_CONFIG`
+ * like the constructor, its message starting with the option it is about (`prefix must ...`).
+ */
+export declare function checkConfig(options: NativeOptions): void
+
+export declare function constants(): NativeConstants
+
+export interface NativeConstants {
+  defaults: NativeDefaults
+  /**
+   * Every `err.code` with how far the failure reaches: `connectivity` (Redis cannot be
+   * reached), `store` (Redis answers with an error), `call` (one call, one key).
+   */
+  errorCodes: Record<string, 'connectivity' | 'store' | 'call'>
+}
+
+/** `Config::default()`, as JS spells the options. */
+export interface NativeDefaults {
+  prefix: string
+  timeoutMs: number
+  connectTimeoutMs: number
+  memoryMaxBytes: number
+  maxValueBytes: number
+  defaultTtlSeconds: number
+  tagCacheMaxBytes: number
+  l1MaxBytes: number
+  maxStalenessMs: number
 }
 
 export interface NativeDurations {
@@ -167,32 +198,6 @@ export interface NativeScanPage {
   sizes: Array<number>
   /** Absent when the scan is done. */
   cursor?: string
-}
-
-export interface NativeStats {
-  /** `"redis"` or `"memory"`. */
-  store: string
-  gets: number
-  hits: number
-  misses: number
-  staleHits: number
-  expiredHits: number
-  getErrors: number
-  corrupt: number
-  sets: number
-  setErrors: number
-  revalidations: number
-  revalidationErrors: number
-  manifestSyncs: number
-  manifestTags: number
-  tagCacheBytes: number
-  revalidationsPending: number
-  revalidationsLate: number
-  revalidationsDropped: number
-  memoryEntries: number
-  memoryBytes: number
-  redisFailures: number
-  circuitOpen: boolean
 }
 
 /** A write as stored: its id, and when the store drops it at its TTL (ms). */

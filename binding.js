@@ -836,4 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeCache = nativeBinding.NativeCache
+module.exports.checkConfig = nativeBinding.checkConfig
+module.exports.constants = nativeBinding.constants
 module.exports.redactSecrets = nativeBinding.redactSecrets

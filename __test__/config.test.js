@@ -256,3 +256,18 @@ test('end to end from the environment: SHARED_ISR_REDIS_URL over REDIS_URL, SHAR
   assert.ok(r2.lines.includes('GOT=env'), r2.stdout + r2.stderr)
   assert.equal((await redis.cmd('KEYS', `${prefix2}*`)).length, 1, 'REDIS_URL alone is used')
 })
+
+test('settings left out get the addon defaults; codes are classified by the addon', () => {
+  const { DEFAULTS, CONNECTIVITY, STORE_HEALTH } = require('../lib/native')
+  const c = resolveConfig({}, {})
+  for (const [key, value] of Object.entries(DEFAULTS)) assert.equal(c[key], value, key)
+  assert.equal(c.l1MaxBytes, 64 * 1024 * 1024)
+  assert.equal(c.defaultTtlSeconds, 31536000)
+  assert.equal(resolveConfig({ l1MaxBytes: 0 }, {}).l1MaxBytes, 0, 'an explicit 0 is kept')
+  assert.deepEqual([...CONNECTIVITY].sort(), ['ERR_SHARED_ISR_TIMEOUT', 'ERR_SHARED_ISR_UNAVAILABLE'])
+  assert.deepEqual([...STORE_HEALTH].sort(), ['ERR_SHARED_ISR_REDIS', 'ERR_SHARED_ISR_TIMEOUT', 'ERR_SHARED_ISR_UNAVAILABLE'])
+  assert.throws(
+    () => resolveConfig({}, { SHARED_ISR_MAX_STALENESS_MS: '10' }),
+    configError(/^SHARED_ISR_MAX_STALENESS_MS must be between 50/),
+  )
+})

@@ -1,9 +1,10 @@
 'use strict'
 // One place that turns options + environment into the addon's options, with clear errors.
+// JS reads the environment, converts MB to bytes and names where a value came from; the rules
+// and the defaults are Rust's (Config::validate, Config::default), checked here without a store.
 
 const { inspect } = require('node:util')
-
-const DEFAULT_PREFIX = 'shared-isr:'
+const { checkConfig, DEFAULTS, redactSecrets } = require('./native')
 
 class ConfigError extends Error {
   constructor(message) {
@@ -56,8 +57,14 @@ function flag(name, value, envName, envValue) {
  */
 function resolveConfig(options = {}, env = process.env) {
   if (options === null || typeof options !== 'object') throw new ConfigError('options must be an object')
-  const pick = (key, envName) => (options[key] !== undefined ? [key, options[key]] : [envName, env[envName]])
+  // Setting -> where its value came from (the option, else its environment variable), for errors.
+  const source = {}
+  const pick = (key, envName) => {
+    source[key] = options[key] !== undefined ? key : envName
+    return options[key] !== undefined ? [key, options[key]] : [envName, env[envName]]
+  }
   const mb = (key, envName) => {
+    source[key] = options[key] !== undefined ? key : envName
     if (options[key] !== undefined) return number(key, options[key], { integer: true, min: 1 })
     const v = number(envName, env[envName], { min: 0.001 })
     return v === undefined ? undefined : Math.round(v * 1024 * 1024)
@@ -66,40 +73,47 @@ function resolveConfig(options = {}, env = process.env) {
   let redisUrl = options.redisUrl
   if (redisUrl === undefined) redisUrl = env.SHARED_ISR_REDIS_URL || env.REDIS_URL
   if (redisUrl === null || redisUrl === '') redisUrl = undefined
-  const urlSource = options.redisUrl !== undefined ? 'redisUrl' : env.SHARED_ISR_REDIS_URL ? 'SHARED_ISR_REDIS_URL' : 'REDIS_URL'
-  if (redisUrl !== undefined && typeof redisUrl !== 'string') throw new ConfigError(`${urlSource} must be a string`)
-  if (redisUrl !== undefined && !/^rediss?(\+cluster|\+sentinel)?:\/\//i.test(redisUrl.trim())) {
-    throw new ConfigError(
-      `${urlSource} must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://`,
-    )
-  }
+  source.redisUrl = options.redisUrl !== undefined ? 'redisUrl' : env.SHARED_ISR_REDIS_URL ? 'SHARED_ISR_REDIS_URL' : 'REDIS_URL'
+  if (redisUrl !== undefined && typeof redisUrl !== 'string') throw new ConfigError(`${source.redisUrl} must be a string`)
 
-  const [prefixName, prefix = DEFAULT_PREFIX] = pick('prefix', 'SHARED_ISR_PREFIX')
-  if (typeof prefix !== 'string' || prefix === '' || /[{}]/.test(prefix)) {
-    throw new ConfigError(`${prefixName} must be a non-empty string without '{' or '}'`)
-  }
+  const [prefixName, prefix] = pick('prefix', 'SHARED_ISR_PREFIX')
+  if (prefix !== undefined && typeof prefix !== 'string') throw new ConfigError(`${prefixName} must be a string`)
   const buildId = options.buildId ?? env.SHARED_ISR_BUILD_ID ?? undefined
   if (buildId !== undefined && (typeof buildId !== 'string' || buildId === '')) {
     throw new ConfigError('buildId must be a non-empty string')
   }
 
-  return printableWithoutSecrets({
+  const config = {
     redisUrl: redisUrl?.trim(),
     prefix,
-    timeoutMs: number(...pick('timeoutMs', 'SHARED_ISR_TIMEOUT_MS'), { integer: true, min: 1 }),
-    connectTimeoutMs: number(...pick('connectTimeoutMs', 'SHARED_ISR_CONNECT_TIMEOUT_MS'), { integer: true, min: 1 }),
+    timeoutMs: number(...pick('timeoutMs', 'SHARED_ISR_TIMEOUT_MS'), { integer: true }),
+    connectTimeoutMs: number(...pick('connectTimeoutMs', 'SHARED_ISR_CONNECT_TIMEOUT_MS'), { integer: true }),
     memoryMaxBytes: mb('memoryMaxBytes', 'SHARED_ISR_MEMORY_MAX_MB'),
     maxValueBytes: mb('maxValueBytes', 'SHARED_ISR_MAX_VALUE_MB'),
-    defaultTtlSeconds: number(...pick('defaultTtlSeconds', 'SHARED_ISR_DEFAULT_TTL_SECONDS'), { min: 1 }),
+    defaultTtlSeconds: number(...pick('defaultTtlSeconds', 'SHARED_ISR_DEFAULT_TTL_SECONDS')),
     tagCacheMaxBytes: mb('tagCacheMaxBytes', 'SHARED_ISR_TAG_CACHE_MB'),
     l1MaxBytes: l1Bytes(options, env),
-    maxStalenessMs: number(...pick('maxStalenessMs', 'SHARED_ISR_MAX_STALENESS_MS'), { integer: true, min: 50 }),
+    maxStalenessMs: number(...pick('maxStalenessMs', 'SHARED_ISR_MAX_STALENESS_MS'), { integer: true }),
     strict: flag('strict', options.strict, 'SHARED_ISR_STRICT', env.SHARED_ISR_STRICT),
     tlsCaFile: path(...pick('tlsCaFile', 'SHARED_ISR_TLS_CA_FILE')),
     tlsCertFile: path(...pick('tlsCertFile', 'SHARED_ISR_TLS_CERT_FILE')),
     tlsKeyFile: path(...pick('tlsKeyFile', 'SHARED_ISR_TLS_KEY_FILE')),
     buildId,
-  })
+  }
+  source.l1MaxBytes = options.l1MaxBytes !== undefined ? 'l1MaxBytes' : 'SHARED_ISR_L1_MAX_MB'
+  for (const [key, value] of Object.entries(DEFAULTS)) config[key] ??= value
+  try {
+    checkConfig(config) // the addon reads the options it knows (not strict, buildId)
+  } catch (err) {
+    throw err?.code === 'ERR_SHARED_ISR_CONFIG' ? new ConfigError(fromSource(err.message, source)) : err
+  }
+  return printableWithoutSecrets(config)
+}
+
+/** Rust's message starts with the option it is about: name the environment variable instead when the value came from one. */
+function fromSource(message, source) {
+  const setting = /^\w+/.exec(message)?.[0]
+  return setting && source[setting] ? source[setting] + message.slice(setting.length) : message
 }
 
 /**
@@ -107,11 +121,10 @@ function resolveConfig(options = {}, env = process.env) {
  * password redacted: configs end up in logs, error reports and debuggers.
  */
 function printableWithoutSecrets(config) {
-  const { redactSecrets } = require('./native')
   const shown = () => ({ ...config, redisUrl: config.redisUrl === undefined ? undefined : redactSecrets(config.redisUrl) })
   Object.defineProperty(config, 'toJSON', { value: shown, enumerable: false })
   Object.defineProperty(config, inspect.custom, { value: (depth, opts, insp) => insp(shown(), opts), enumerable: false })
   return config
 }
 
-module.exports = { resolveConfig, ConfigError, DEFAULT_PREFIX }
+module.exports = { resolveConfig, ConfigError }

@@ -11,7 +11,7 @@
 // that starts with the marker U+FFFF, crosses as the marker plus the hex of its UTF-16 code
 // units; every other string crosses as it is. Injective: only escaped strings start with it.
 
-const { NativeCache, redactSecrets } = require('../binding.js')
+const { NativeCache, redactSecrets, constants, checkConfig: nativeCheckConfig } = require('../binding.js')
 
 const CODE = /^(ERR_SHARED_ISR_[A-Z_]+): /
 const MARK = '\uFFFF'
@@ -137,4 +137,23 @@ class Native {
   }
 }
 
-module.exports = { Native, NativeCache, retype, redactSecrets, toNative, fromNative }
+// Shared with Rust from one source (src/binding/constants.rs): the settings' defaults, and each
+// error code by how far its failure reaches.
+const { defaults, errorCodes } = constants()
+const DEFAULTS = Object.freeze(defaults)
+const codesReaching = (...reaches) => new Set(Object.keys(errorCodes).filter((code) => reaches.includes(errorCodes[code])))
+/** Redis cannot be reached or does not answer (a revalidation is kept for when it does). */
+const CONNECTIVITY = codesReaching('connectivity')
+/** The store itself is unwell (connectivity, or Redis answering with errors); any other code is about one call. */
+const STORE_HEALTH = codesReaching('connectivity', 'store')
+
+/** The configuration's rules, without creating a store: throws `ERR_SHARED_ISR_CONFIG`, its message starting with the option. */
+function checkConfig(options) {
+  try {
+    nativeCheckConfig(options)
+  } catch (err) {
+    throw retype(err)
+  }
+}
+
+module.exports = { Native, NativeCache, retype, redactSecrets, toNative, fromNative, CONNECTIVITY, STORE_HEALTH, DEFAULTS, checkConfig }

@@ -1,6 +1,7 @@
 //! `NativeCache`: one per configuration per process (lib/store.js keeps the registry).
 
-use super::convert::{NativeDurations, NativeEntryMeta, NativeOptions, NativeStats, revalidate_to_js, to_napi};
+use super::convert::{NativeDurations, NativeEntryMeta, NativeOptions, revalidate_to_js, to_napi};
+use crate::core::stats::Stat;
 use crate::core::tags::{Durations, Freshness};
 use crate::core::{Cache, Hit};
 use napi::bindgen_prelude::*;
@@ -68,7 +69,7 @@ impl NativeCache {
     /// `"redis"` or `"memory"`.
     #[napi(catch_unwind, getter)]
     pub fn store(&self) -> &'static str {
-        if self.inner.is_redis() { "redis" } else { "memory" }
+        self.inner.kind()
     }
 
     /// Reads and judges an entry. `tags` are checked in addition to the stored ones (soft
@@ -199,33 +200,18 @@ impl NativeCache {
         self.inner.note_corrupt();
     }
 
-    #[napi(catch_unwind)]
-    pub fn stats(&self) -> NativeStats {
-        let s = self.inner.stats();
-        NativeStats {
-            store: self.store().to_owned(),
-            gets: s.gets as f64,
-            hits: s.hits as f64,
-            misses: s.misses as f64,
-            stale_hits: s.stale_hits as f64,
-            expired_hits: s.expired_hits as f64,
-            get_errors: s.get_errors as f64,
-            corrupt: s.corrupt as f64,
-            sets: s.sets as f64,
-            set_errors: s.set_errors as f64,
-            revalidations: s.revalidations as f64,
-            revalidation_errors: s.revalidation_errors as f64,
-            manifest_syncs: s.manifest_syncs as f64,
-            manifest_tags: s.manifest_tags as f64,
-            tag_cache_bytes: s.tag_cache_bytes as f64,
-            revalidations_pending: s.revalidations_pending as f64,
-            revalidations_late: s.revalidations_late as f64,
-            revalidations_dropped: s.revalidations_dropped as f64,
-            memory_entries: s.memory_entries as f64,
-            memory_bytes: s.memory_bytes as f64,
-            redis_failures: s.redis_failures as f64,
-            circuit_open: s.circuit_open,
+    /// The counters and gauges of `crate::core::stats`, under their camelCase names, plus `store`.
+    #[napi(catch_unwind, ts_return_type = "{ store: 'redis' | 'memory' } & Record<string, number | boolean>")]
+    pub fn stats<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        let mut o = Object::new(env)?;
+        o.set("store", self.inner.kind())?;
+        for (name, value) in self.inner.stats().fields() {
+            match value {
+                Stat::Count(n) => o.set(name, n as f64)?,
+                Stat::Flag(b) => o.set(name, b)?,
+            }
         }
+        Ok(o)
     }
 
     /// Blocks (at most `timeoutMs`) until revalidations kept during a Redis failure are

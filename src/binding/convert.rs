@@ -103,30 +103,3 @@ pub fn revalidate_to_js(r: Revalidate) -> Option<Either<f64, bool>> {
 pub struct NativeDurations {
     pub expire: Option<f64>,
 }
-
-#[napi(object)]
-pub struct NativeStats {
-    /// `"redis"` or `"memory"`.
-    pub store: String,
-    pub gets: f64,
-    pub hits: f64,
-    pub misses: f64,
-    pub stale_hits: f64,
-    pub expired_hits: f64,
-    pub get_errors: f64,
-    pub corrupt: f64,
-    pub sets: f64,
-    pub set_errors: f64,
-    pub revalidations: f64,
-    pub revalidation_errors: f64,
-    pub manifest_syncs: f64,
-    pub manifest_tags: f64,
-    pub tag_cache_bytes: f64,
-    pub revalidations_pending: f64,
-    pub revalidations_late: f64,
-    pub revalidations_dropped: f64,
-    pub memory_entries: f64,
-    pub memory_bytes: f64,
-    pub redis_failures: f64,
-    pub circuit_open: bool,
-}

@@ -6,6 +6,7 @@
 
 mod admin;
 mod cache;
+mod constants;
 mod convert;
 mod lease;
 

@@ -67,57 +67,69 @@ impl Config {
         self.default_ttl_secs * 1000.0
     }
 
+    /// Checks every setting. A refusal is `Error::Config` whose message starts with the name
+    /// of the setting it is about, as JS spells the option (`prefix must not ...`): JS swaps in
+    /// the environment variable when the value came from one.
     pub fn validate(&self) -> Result<()> {
         if let Some(url) = &self.redis_url {
             const SCHEMES: [&str; 6] =
                 ["redis://", "rediss://", "redis+cluster://", "rediss+cluster://", "redis+sentinel://", "rediss+sentinel://"];
             // Bytes, not str slices: a scheme-length cut may fall inside a multi-byte character.
             if !SCHEMES.iter().any(|s| url.as_bytes().get(..s.len()).is_some_and(|head| head.eq_ignore_ascii_case(s.as_bytes()))) {
-                return Err(Error::Config(
-                    "redis URL must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://".into(),
-                ));
+                return Err(invalid("redisUrl", format!("must start with {}", SCHEMES.join(", "))));
             }
-            // Parsed in full (every node of a Cluster or Sentinel list) when the store is made.
-            crate::core::store::check_url(url)?;
+            // Parsed in full (every node of a Cluster or Sentinel list); nothing is contacted.
+            crate::core::store::check_url(url).map_err(|e| {
+                let detail = e.detail();
+                invalid("redisUrl", format!("is not a usable redis URL ({})", detail.strip_prefix("redis URL: ").unwrap_or(&detail)))
+            })?;
         }
         if self.prefix.is_empty() || self.prefix.len() > 256 {
-            return Err(Error::Config("prefix must be 1 to 256 bytes".into()));
+            return Err(invalid("prefix", "must be 1 to 256 bytes"));
         }
         if self.prefix.contains(['{', '}']) {
             // Braces would change the Redis Cluster hash slot of our metadata keys.
-            return Err(Error::Config("prefix must not contain '{' or '}'".into()));
+            return Err(invalid("prefix", "must not contain '{' or '}'"));
         }
         if self.prefix.contains(['*', '?', '[', ']', '\\']) {
             // Glob characters: the ACL key pattern `~<prefix>*` would match other apps' keys
             // (`app?:` reads `app1:`) or refuse ours (`app[12]:`).
-            return Err(Error::Config("prefix must not contain the glob characters * ? [ ] \\".into()));
+            return Err(invalid("prefix", "must not contain the glob characters * ? [ ] \\"));
         }
         for (name, ms) in [("timeoutMs", self.timeout_ms), ("connectTimeoutMs", self.connect_timeout_ms)] {
             if !(1..=MAX_TIMEOUT_MS).contains(&ms) {
-                return Err(Error::Config(format!("{name} must be between 1 and {MAX_TIMEOUT_MS} ms, got {ms}")));
+                return Err(invalid(name, format!("must be between 1 and {MAX_TIMEOUT_MS} ms, got {ms}")));
             }
         }
         if self.max_value_bytes == 0 || self.max_value_bytes > 512 * 1024 * 1024 {
-            return Err(Error::Config("maxValueBytes must be between 1 byte and 512 MiB".into()));
+            return Err(invalid("maxValueBytes", "must be between 1 byte and 512 MiB"));
         }
-        let tls_files = self.tls_ca_file.is_some() || self.tls_cert_file.is_some() || self.tls_key_file.is_some();
-        if tls_files && !self.redis_url.as_deref().is_some_and(|u| u.to_ascii_lowercase().starts_with("rediss")) {
-            return Err(Error::Config(
-                "TLS files are set but the redis URL is not rediss:// (or rediss+cluster://, rediss+sentinel://)".into(),
-            ));
+        let tls_file = [("tlsCaFile", &self.tls_ca_file), ("tlsCertFile", &self.tls_cert_file), ("tlsKeyFile", &self.tls_key_file)]
+            .into_iter()
+            .find_map(|(name, f)| f.is_some().then_some(name));
+        if let Some(name) = tls_file
+            && !self.redis_url.as_deref().is_some_and(|u| u.to_ascii_lowercase().starts_with("rediss"))
+        {
+            return Err(invalid(name, "is set but the redis URL is not rediss:// (or rediss+cluster://, rediss+sentinel://)"));
         }
         if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
-            return Err(Error::Config("tlsCertFile and tlsKeyFile go together (mutual TLS)".into()));
+            let (name, other) = if self.tls_cert_file.is_some() { ("tlsCertFile", "tlsKeyFile") } else { ("tlsKeyFile", "tlsCertFile") };
+            return Err(invalid(name, format!("is set without {other}: they go together (mutual TLS)")));
         }
         if !(50..=MAX_STALENESS_MS).contains(&self.max_staleness_ms) {
-            return Err(Error::Config(format!("maxStalenessMs must be between 50 and {MAX_STALENESS_MS}, got {}", self.max_staleness_ms)));
+            return Err(invalid("maxStalenessMs", format!("must be between 50 and {MAX_STALENESS_MS}, got {}", self.max_staleness_ms)));
         }
         if !(self.default_ttl_secs >= 1.0 && self.default_ttl_secs <= MAX_TTL_SECS) {
             // Redis refuses a TTL past 2^63 ms; a century is beyond any use.
-            return Err(Error::Config(format!("defaultTtlSeconds must be between 1 and {MAX_TTL_SECS} (100 years)")));
+            return Err(invalid("defaultTtlSeconds", format!("must be between 1 and {MAX_TTL_SECS} (100 years)")));
         }
         Ok(())
     }
+}
+
+/// A refused setting: its (JS) name first, then the rule.
+fn invalid(setting: &str, rule: impl std::fmt::Display) -> Error {
+    Error::Config(format!("{setting} {rule}"))
 }
 
 #[cfg(test)]
@@ -150,5 +162,24 @@ mod tests {
         bad(Config { default_ttl_secs: f64::NAN, ..Default::default() });
         bad(Config { max_value_bytes: 0, ..Default::default() });
         Config { redis_url: Some("rediss://user:pw@host:6380/2".into()), ..Default::default() }.validate().unwrap();
+    }
+
+    #[test]
+    fn a_refusal_starts_with_the_setting_it_is_about() {
+        let named = |c: Config, setting: &str| {
+            let e = c.validate().unwrap_err();
+            assert!(e.detail().starts_with(&format!("{setting} ")), "{e}");
+        };
+        named(Config { redis_url: Some("http://h".into()), ..Default::default() }, "redisUrl");
+        named(Config { redis_url: Some("redis://h:notaport".into()), ..Default::default() }, "redisUrl");
+        named(Config { prefix: "a{".into(), ..Default::default() }, "prefix");
+        named(Config { connect_timeout_ms: 0, ..Default::default() }, "connectTimeoutMs");
+        named(Config { max_value_bytes: 0, ..Default::default() }, "maxValueBytes");
+        named(Config { tls_key_file: Some("k".into()), ..Default::default() }, "tlsKeyFile");
+        let rediss = Some("rediss://h".to_owned());
+        named(Config { redis_url: rediss.clone(), tls_key_file: Some("k".into()), ..Default::default() }, "tlsKeyFile");
+        named(Config { redis_url: rediss, tls_cert_file: Some("c".into()), ..Default::default() }, "tlsCertFile");
+        named(Config { max_staleness_ms: 1, ..Default::default() }, "maxStalenessMs");
+        named(Config { default_ttl_secs: 0.5, ..Default::default() }, "defaultTtlSeconds");
     }
 }

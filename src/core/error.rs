@@ -22,17 +22,60 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-impl Error {
-    /// Stable, documented code (also listed in README and index.d.ts).
-    pub fn code(&self) -> &'static str {
+/// How far a failure reaches, by its code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Redis cannot be reached or does not answer: the breaker opens, a revalidation is kept.
+    Connectivity,
+    /// Redis answers, with an error: the store itself is unwell (one log line per outage).
+    Store,
+    /// About one call and one key (a value too large, a corrupt entry, a bad setting, closed).
+    Call,
+}
+
+impl Reach {
+    /// As JS names it.
+    pub fn name(self) -> &'static str {
         match self {
-            Error::Config(_) => "ERR_SHARED_ISR_CONFIG",
-            Error::Unavailable(_) => "ERR_SHARED_ISR_UNAVAILABLE",
-            Error::Timeout { .. } => "ERR_SHARED_ISR_TIMEOUT",
-            Error::Redis(_) => "ERR_SHARED_ISR_REDIS",
-            Error::TooLarge { .. } => "ERR_SHARED_ISR_TOO_LARGE",
-            Error::Corrupt(_) => "ERR_SHARED_ISR_CORRUPT",
-            Error::Closed => "ERR_SHARED_ISR_CLOSED",
+            Reach::Connectivity => "connectivity",
+            Reach::Store => "store",
+            Reach::Call => "call",
+        }
+    }
+}
+
+/// Every code with its reach: the one list JS builds its sets from (`constants()`).
+pub const CODES: [(&str, Reach); 7] = [
+    ("ERR_SHARED_ISR_CONFIG", Reach::Call),
+    ("ERR_SHARED_ISR_UNAVAILABLE", Reach::Connectivity),
+    ("ERR_SHARED_ISR_TIMEOUT", Reach::Connectivity),
+    ("ERR_SHARED_ISR_REDIS", Reach::Store),
+    ("ERR_SHARED_ISR_TOO_LARGE", Reach::Call),
+    ("ERR_SHARED_ISR_CORRUPT", Reach::Call),
+    ("ERR_SHARED_ISR_CLOSED", Reach::Call),
+];
+
+impl Error {
+    /// Stable, documented code (also listed in README and index.d.ts), from [`CODES`].
+    pub fn code(&self) -> &'static str {
+        CODES[self.index()].0
+    }
+
+    /// How far this failure reaches (see [`Reach`]).
+    pub fn reach(&self) -> Reach {
+        CODES[self.index()].1
+    }
+
+    /// This variant's row in [`CODES`].
+    fn index(&self) -> usize {
+        match self {
+            Error::Config(_) => 0,
+            Error::Unavailable(_) => 1,
+            Error::Timeout { .. } => 2,
+            Error::Redis(_) => 3,
+            Error::TooLarge { .. } => 4,
+            Error::Corrupt(_) => 5,
+            Error::Closed => 6,
         }
     }
 
@@ -44,9 +87,9 @@ impl Error {
         }
     }
 
-    /// Errors that say Redis itself is unhealthy (they open the circuit breaker).
+    /// Errors that say Redis cannot be reached (they open the circuit breaker).
     pub fn is_connectivity(&self) -> bool {
-        matches!(self, Error::Unavailable(_) | Error::Timeout { .. })
+        self.reach() == Reach::Connectivity
     }
 }
 
@@ -134,5 +177,11 @@ mod tests {
         assert_eq!(Error::Timeout { op: "get", ms: 5 }.code(), "ERR_SHARED_ISR_TIMEOUT");
         assert!(Error::Unavailable("x".into()).is_connectivity());
         assert!(!Error::Corrupt("x".into()).is_connectivity());
+        assert_eq!(Error::Redis("x".into()).reach(), Reach::Store);
+        assert_eq!(Error::Config("x".into()).code(), "ERR_SHARED_ISR_CONFIG");
+        assert_eq!(Error::Corrupt("x".into()).code(), "ERR_SHARED_ISR_CORRUPT");
+        assert_eq!(Error::TooLarge { what: "value", size: 2, max: 1 }.code(), "ERR_SHARED_ISR_TOO_LARGE");
+        assert_eq!(Error::Unavailable("x".into()).code(), "ERR_SHARED_ISR_UNAVAILABLE");
+        assert_eq!(Error::Redis("x".into()).code(), "ERR_SHARED_ISR_REDIS");
     }
 }

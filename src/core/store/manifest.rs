@@ -44,31 +44,8 @@ pub const REVALIDATE_BATCH: usize = 50;
 const PRUNE_PER_TAG: usize = 2;
 const PRUNE_MIN: usize = 32;
 
-/// KEYS 1..5: stale, expired, log, epoch, born. Heals a partial loss (see the module doc); with
-/// `create`, also makes a new store's keys and adds sentinels missing from older versions' keys.
-const ERA: &str = r#"
-local function era(now, base, create)
-  local n = redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
-  if n == 5 then
-    if create then
-      redis.call('HSET', KEYS[1], '', '')
-      redis.call('HSET', KEYS[2], '', '')
-      redis.call('ZADD', KEYS[3], 'NX', 0, '')
-    end
-    return
-  end
-  if n == 0 and not create then return end
-  -- A new store's log is complete from epoch 0; after a loss, nothing before now is in it.
-  local kind, floor = 'c', 0
-  if redis.call('EXISTS', KEYS[4]) == 0 then redis.call('SET', KEYS[4], base) end
-  local epoch = redis.call('GET', KEYS[4])
-  if n > 0 then kind, floor = 'l', epoch end
-  redis.call('HSET', KEYS[1], '', '')
-  redis.call('HSET', KEYS[2], '', '')
-  redis.call('ZADD', KEYS[3], floor, '')
-  redis.call('SET', KEYS[5], kind .. ':' .. now .. ':' .. epoch)
-end
-"#;
+// The scripts are in `manifest/*.lua`; every one gets KEYS 1..5: stale, expired, log, epoch,
+// born. `era.lua` (healing a partial loss) is prepended to the two that may need it.
 
 /// ARGV: now (the revalidation's time), mode (`x` expire now, `s` stale now), expired_at (`s`
 /// only; '' for none), epoch base, prune cutoff (ms), prune budget, late, tags... Returns the
@@ -76,95 +53,18 @@ end
 /// a failure, and later ones may already be in the store, so no stamp moves backwards: a later
 /// stamp of the same kind wins, and an expiry already set in the future (a later profile's
 /// deadline) is kept, the tag then being at least stale from our time.
-static REVALIDATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        "{ERA}{}",
-        r#"
-era(ARGV[1], ARGV[4], true)
-local epoch = redis.call('INCR', KEYS[4])
-local at, late = tonumber(ARGV[1]), tonumber(ARGV[7])
-local function later(h, t, v)
-  local cur = tonumber(redis.call('HGET', KEYS[h], t) or '')
-  if not late or not cur or cur < at then redis.call('HSET', KEYS[h], t, v) return true end
-  return false
-end
-for i = 8, #ARGV do
-  local t = ARGV[i]
-  if ARGV[2] == 'x' then
-    if not later(2, t, ARGV[1]) and tonumber(redis.call('HGET', KEYS[2], t)) > late then
-      later(1, t, ARGV[1])
-    end
-  else
-    later(1, t, ARGV[1])
-    if ARGV[3] ~= '' then later(2, t, ARGV[3]) end
-  end
-  redis.call('ZADD', KEYS[3], epoch, t)
-end
--- Prune: the log holds each stamped tag once, least recently changed first. Examine a few of
--- the oldest; drop those whose stamps are all older than the cutoff (a future deadline keeps
--- its tag). No process needs to hear of it: a stamp kept longer is never wrong.
-local cutoff = tonumber(ARGV[5])
-local oldest = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '+inf', 'LIMIT', 0, ARGV[6])
-for _, t in ipairs(oldest) do
-  if t ~= '' then
-    local s = tonumber(redis.call('HGET', KEYS[1], t) or '')
-    local x = tonumber(redis.call('HGET', KEYS[2], t) or '')
-    if (s or -1) < cutoff and (x or -1) < cutoff then
-      redis.call('HDEL', KEYS[1], t)
-      redis.call('HDEL', KEYS[2], t)
-      redis.call('ZREM', KEYS[3], t)
-    end
-  end
-end
-return epoch
-"#
-    ))
-});
+static REVALIDATE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(concat!(include_str!("manifest/era.lua"), include_str!("manifest/revalidate.lua"))));
 
 /// ARGV: from (the caller's epoch), batch, now, epoch base. Returns `epoch, born, status,
 /// tag*`; status `ok` (the tags changed after `from`, all of them) or `behind` (more than a
 /// batch, not in the log, or a store behind `from`: start over). Names only: the caller forgets
 /// those it caches and looks them up again when it needs them.
-static SYNC: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        "{ERA}{}",
-        r#"
-era(ARGV[3], ARGV[4], false)
--- Epochs pass through as strings: Lua's tostring would print them in exponent form.
-local epoch = redis.call('GET', KEYS[4])
-if not epoch then return {'0', '', 'ok'} end
-local born = redis.call('GET', KEYS[5]) or ''
-local from = tonumber(ARGV[1])
-local floor = tonumber(redis.call('ZSCORE', KEYS[3], '') or '0')
-if from > tonumber(epoch) or from < floor then return {epoch, born, 'behind'} end
-local batch = tonumber(ARGV[2])
-local changed = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf', 'LIMIT', 0, batch + 1)
-if #changed > batch then return {epoch, born, 'behind'} end
-local out = {epoch, born, 'ok'}
-for _, t in ipairs(changed) do
-  if t ~= '' then out[#out + 1] = t end
-end
-return out
-"#
-    ))
-});
+static SYNC: LazyLock<Script> = LazyLock::new(|| Script::new(concat!(include_str!("manifest/era.lua"), include_str!("manifest/sync.lua"))));
 
 /// ARGV: tags (at most `LOOKUP_BATCH`). Returns `epoch, born, status, (stale, expired)*` in the order of the tags;
 /// status `heal` (and nothing else) when the manifest lost a key: sync first.
-static LOOKUP: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local n = redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
-if n ~= 5 and n ~= 0 then return {'0', '', 'heal'} end
-local out = {redis.call('GET', KEYS[4]) or '0', redis.call('GET', KEYS[5]) or '', 'ok'}
-for i = 1, #ARGV do
-  out[#out + 1] = redis.call('HGET', KEYS[1], ARGV[i]) or ''
-  out[#out + 1] = redis.call('HGET', KEYS[2], ARGV[i]) or ''
-end
-return out
-"#,
-    )
-});
+static LOOKUP: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("manifest/lookup.lua")));
 
 /// Manifest keys share one hash slot (the `{prefix}` tag) so scripts work on Redis Cluster.
 pub struct Keys {

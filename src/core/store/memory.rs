@@ -1,6 +1,8 @@
 //! In-memory store for local development and builds without Redis: a byte-bounded LRU
 //! plus an authoritative tag manifest, shared by everything in this process.
 
+use super::backend::{Backend, BoxFuture, ready};
+use crate::core::error::Result;
 use crate::core::stats::StatsSnapshot;
 use crate::core::tags::{Durations, Freshness, Manifest};
 use lru::LruCache;
@@ -21,6 +23,8 @@ struct Inner {
 
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// Stamps older than this are pruned (see `Manifest::revalidate`).
+    retention_ms: f64,
 }
 
 fn weight(key: &str, e: &Entry) -> usize {
@@ -28,8 +32,9 @@ fn weight(key: &str, e: &Entry) -> usize {
 }
 
 impl MemoryStore {
-    pub fn new(max_bytes: usize) -> Self {
+    pub fn new(max_bytes: usize, retention_ms: f64) -> Self {
         MemoryStore {
+            retention_ms,
             inner: Mutex::new(Inner {
                 // Unbounded by count: the byte budget below does the evicting.
                 lru: LruCache::unbounded(),
@@ -57,7 +62,7 @@ impl MemoryStore {
         g.lru.peek(key).map(|e| e.bytes.clone())
     }
 
-    pub fn put(&self, key: String, bytes: Vec<u8>, ttl_ms: u64, if_absent: bool) -> crate::core::Result<()> {
+    pub fn put(&self, key: String, bytes: Vec<u8>, ttl_ms: u64, if_absent: bool) -> Result<()> {
         let now = Instant::now();
         let entry = Entry { bytes, expires_at: now + Duration::from_millis(ttl_ms) };
         let mut g = self.lock();
@@ -85,23 +90,46 @@ impl MemoryStore {
         Ok(())
     }
 
-    pub fn revalidate(&self, tags: &[String], now: f64, durations: Option<Durations>, retention_ms: f64) {
-        self.lock().manifest.revalidate(tags, now, durations, retention_ms);
+    /// The verdict of `tags` and when the clock alone changes it (the manifest is all here).
+    fn judge_now(&self, tags: &[&str], last_modified: f64, now: f64) -> (Freshness, f64) {
+        let g = self.lock();
+        let tags = || tags.iter().copied();
+        (g.manifest.judge(tags(), last_modified, now), g.manifest.next_change(tags(), last_modified, now))
+    }
+}
+
+/// Everything is answered at once: the futures are ready.
+impl Backend for MemoryStore {
+    fn kind(&self) -> &'static str {
+        "memory"
     }
 
-    pub fn judge<'a>(&self, tags: impl IntoIterator<Item = &'a str>, last_modified: f64, now: f64) -> Freshness {
-        self.lock().manifest.judge(tags, last_modified, now)
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        ready(Ok(MemoryStore::get(self, key)))
     }
 
-    pub fn next_change<'a>(&self, tags: impl IntoIterator<Item = &'a str>, last_modified: f64, now: f64) -> f64 {
-        self.lock().manifest.next_change(tags, last_modified, now)
+    fn put(&self, key: String, envelope: Vec<u8>, ttl_ms: u64, if_absent: bool) -> BoxFuture<'_, Result<()>> {
+        ready(MemoryStore::put(self, key, envelope, ttl_ms, if_absent))
     }
 
-    pub fn expiration(&self, tags: &[String], now: f64) -> f64 {
-        self.lock().manifest.expiration(tags.iter().map(String::as_str), now)
+    fn revalidate<'a>(&'a self, tags: &'a [String], now: f64, durations: Option<Durations>) -> BoxFuture<'a, Result<()>> {
+        self.lock().manifest.revalidate(tags, now, durations, self.retention_ms);
+        ready(Ok(()))
     }
 
-    pub fn fill_stats(&self, s: &mut StatsSnapshot) {
+    fn judge_known(&self, tags: &[&str], last_modified: f64, now: f64) -> Option<(Freshness, f64)> {
+        Some(self.judge_now(tags, last_modified, now))
+    }
+
+    fn judge<'a>(&'a self, tags: &'a [&'a str], last_modified: f64, now: f64) -> BoxFuture<'a, (Freshness, f64)> {
+        ready(self.judge_now(tags, last_modified, now))
+    }
+
+    fn expiration<'a>(&'a self, tags: &'a [String], now: f64) -> BoxFuture<'a, f64> {
+        ready(self.lock().manifest.expiration(tags.iter().map(String::as_str), now))
+    }
+
+    fn fill_stats(&self, s: &mut StatsSnapshot) {
         let g = self.lock();
         s.memory_entries = g.lru.len() as u64;
         s.memory_bytes = g.bytes as u64;
@@ -115,7 +143,7 @@ mod tests {
 
     #[test]
     fn stays_within_its_byte_budget_and_evicts_lru_first() {
-        let m = MemoryStore::new(1000);
+        let m = MemoryStore::new(1000, 1e12);
         for i in 0..50 {
             m.put(format!("k{i}"), vec![0u8; 100], 60_000, false).unwrap();
         }
@@ -128,7 +156,7 @@ mod tests {
 
     #[test]
     fn replacing_a_key_does_not_leak_bytes() {
-        let m = MemoryStore::new(10_000);
+        let m = MemoryStore::new(10_000, 1e12);
         for _ in 0..100 {
             m.put("same".into(), vec![1u8; 500], 60_000, false).unwrap();
         }
@@ -139,7 +167,7 @@ mod tests {
 
     #[test]
     fn oversized_values_are_not_kept_and_ttl_expires() {
-        let m = MemoryStore::new(100);
+        let m = MemoryStore::new(100, 1e12);
         m.put("big".into(), vec![0u8; 200], 60_000, false).unwrap();
         assert!(m.get("big").is_none());
         m.put("short".into(), vec![0u8; 10], 0, false).unwrap();

@@ -1,6 +1,8 @@
-//! `Cache`: the one object the binding talks to. It picks a backend (memory or Redis),
-//! enforces limits, judges entries against the tag manifest and keeps the counters.
+//! `Cache`: the one object the binding talks to. It picks a backend (memory or Redis, behind
+//! the `Backend` trait), enforces limits, judges entries against the tag manifest and keeps
+//! the counters.
 
+mod backend;
 mod breaker;
 pub mod fleet;
 pub mod manifest;
@@ -16,6 +18,7 @@ use super::envelope::{self, EntryMeta};
 use super::error::{Error, Result};
 use super::stats::{Stats, StatsSnapshot, bump};
 use super::tags::{Durations, Freshness, Horizon};
+use backend::Backend;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -47,13 +50,8 @@ impl Hit {
     }
 }
 
-enum Backend {
-    Memory(MemoryStore),
-    Redis(RedisStore),
-}
-
 pub struct Cache {
-    backend: Backend,
+    backend: Box<dyn Backend>,
     config: Config,
     stats: Stats,
     closed: AtomicBool,
@@ -63,23 +61,25 @@ impl Cache {
     /// Validates the config; does no I/O (Next constructs handlers per request).
     pub fn new(config: Config) -> Result<Cache> {
         config.validate()?;
-        let backend = match &config.redis_url {
-            Some(_) => Backend::Redis(RedisStore::new(&config)?),
-            None => Backend::Memory(MemoryStore::new(config.memory_max_bytes)),
+        let backend: Box<dyn Backend> = match &config.redis_url {
+            Some(_) => Box::new(RedisStore::new(&config)?),
+            None => Box::new(MemoryStore::new(config.memory_max_bytes, config.retention_ms())),
         };
         Ok(Cache { backend, config, stats: Stats::default(), closed: AtomicBool::new(false) })
     }
 
     /// The Redis store, for what operators do (fleet, admin commands); `None` in memory.
     pub fn redis(&self) -> Option<&RedisStore> {
-        match &self.backend {
-            Backend::Redis(r) => Some(r),
-            Backend::Memory(_) => None,
-        }
+        self.backend.redis()
     }
 
     pub fn is_redis(&self) -> bool {
-        matches!(self.backend, Backend::Redis(_))
+        self.kind() == "redis"
+    }
+
+    /// `"redis"` or `"memory"`.
+    pub fn kind(&self) -> &'static str {
+        self.backend.kind()
     }
 
     pub fn config(&self) -> &Config {
@@ -104,19 +104,13 @@ impl Cache {
     /// process, where Next already renders once: always granted.
     pub async fn lease(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool> {
         self.check_open()?;
-        match self.redis() {
-            Some(r) => r.lease(&self.lease_key(key), token, ttl_ms).await,
-            None => Ok(true),
-        }
+        self.backend.lease(&self.lease_key(key), token, ttl_ms).await
     }
 
     /// Releases the lease of `key` if `token` holds it.
     pub async fn release(&self, key: &str, token: &str) -> Result<bool> {
         self.check_open()?;
-        match self.redis() {
-            Some(r) => r.release(&self.lease_key(key), token).await,
-            None => Ok(true),
-        }
+        self.backend.release(&self.lease_key(key), token).await
     }
 
     fn check_open(&self) -> Result<()> {
@@ -128,18 +122,10 @@ impl Cache {
     /// callers treat every error as a miss.
     pub async fn get(&self, key: &str, extra_tags: &[String]) -> Result<Option<Hit>> {
         self.check_open()?;
-        bump(&self.stats.gets);
         let key = self.entry_key(key);
-        let raw = match &self.backend {
-            Backend::Memory(m) => Ok(m.get(&key)),
-            Backend::Redis(r) => r.get(&key).await,
-        };
-        let raw = match raw {
+        let raw = match self.backend.get(&key).await {
             Ok(Some(raw)) => raw,
-            Ok(None) => {
-                bump(&self.stats.misses);
-                return Ok(None);
-            }
+            Ok(None) => return Ok(None),
             Err(e) => {
                 bump(&self.stats.get_errors);
                 return Err(e);
@@ -164,11 +150,6 @@ impl Cache {
         };
         let tags: Vec<&str> = meta.tags.iter().chain(extra_tags).map(String::as_str).collect();
         let (freshness, until) = self.judge_fetching(&tags, meta.last_modified).await;
-        bump(match freshness {
-            Freshness::Fresh => &self.stats.hits,
-            Freshness::Stale => &self.stats.stale_hits,
-            Freshness::Expired => &self.stats.expired_hits,
-        });
         let deadline = meta.last_modified + self.ttl_ms(meta.expire) as f64;
         Ok(Some(Hit { bytes: raw, payload, meta, freshness, until, deadline }))
     }
@@ -203,11 +184,7 @@ impl Cache {
         bump(&self.stats.sets);
         let ttl_ms = self.ttl_ms(expire_secs);
         let key = self.entry_key(key);
-        let res = match &self.backend {
-            Backend::Memory(m) => m.put(key, envelope, ttl_ms, if_absent),
-            Backend::Redis(r) => r.put(&key, envelope, ttl_ms, if_absent).await,
-        };
-        res.inspect_err(|_| bump(&self.stats.set_errors))
+        self.backend.put(key, envelope, ttl_ms, if_absent).await.inspect_err(|_| bump(&self.stats.set_errors))
     }
 
     pub async fn set(&self, key: &str, meta: &EntryMeta, payload: &[u8]) -> Result<()> {
@@ -222,65 +199,40 @@ impl Cache {
             return Ok(());
         }
         bump(&self.stats.revalidations);
-        let now = now_ms();
-        let res = match &self.backend {
-            Backend::Memory(m) => {
-                m.revalidate(tags, now, durations, self.config.retention_ms());
-                Ok(())
-            }
-            Backend::Redis(r) => r.revalidate(tags, now, durations).await,
-        };
-        res.inspect_err(|_| bump(&self.stats.revalidation_errors))
+        self.backend.revalidate(tags, now_ms(), durations).await.inspect_err(|_| bump(&self.stats.revalidation_errors))
     }
 
     /// Brings this process's view of the tag manifest up to date (one round trip when
     /// nothing changed). The memory store is always current.
     pub async fn refresh_tags(&self) -> Result<()> {
         self.check_open()?;
-        match &self.backend {
-            Backend::Memory(_) => Ok(()),
-            Backend::Redis(r) => r.refresh().await,
-        }
+        self.backend.refresh().await
     }
 
     /// The latest expiry among `tags` that has already passed (ms), 0 when none: what
     /// `'use cache'` calls `getExpiration`. Looks up tags this process does not know yet.
     pub async fn tag_expiration(&self, tags: &[String]) -> f64 {
-        let now = now_ms();
-        match &self.backend {
-            Backend::Memory(m) => m.expiration(tags, now),
-            Backend::Redis(r) => r.expiration(tags, now).await,
-        }
+        self.backend.expiration(tags, now_ms()).await
     }
 
     /// L1 support: the generation to validate local copies against, and whether they can
     /// be trusted right now (feed connected, synced, recently heard from).
     /// `(generation, trusted)`; `None` without client tracking (memory store, L1 off).
     pub fn coherence(&self) -> Option<(u64, bool)> {
-        match &self.backend {
-            Backend::Redis(r) => r.coherence().map(|c| {
-                let trusted = c.trusted();
-                (c.generation(), trusted)
-            }),
-            Backend::Memory(_) => None,
-        }
+        self.backend.coherence().map(|c| {
+            let trusted = c.trusted();
+            (c.generation(), trusted)
+        })
     }
 
     /// Whether a local copy of `key` validated at generation `since` is still the latest.
     pub fn is_valid(&self, key: &str, since: u64) -> bool {
-        match &self.backend {
-            Backend::Redis(r) => r.coherence().is_some_and(|c| c.is_valid(&self.entry_key(key), since)),
-            Backend::Memory(_) => false,
-        }
+        self.backend.coherence().is_some_and(|c| c.is_valid(&self.entry_key(key), since))
     }
 
     /// What expires entries whatever their tags say (see [`Horizon`]).
     fn horizon(&self) -> Horizon {
-        let lost_at = match &self.backend {
-            Backend::Redis(r) => r.lost_at(),
-            Backend::Memory(_) => 0.0,
-        };
-        Horizon { retention_ms: self.config.retention_ms(), lost_at }
+        Horizon { retention_ms: self.config.retention_ms(), lost_at: self.backend.lost_at() }
     }
 
     /// The tags' verdict combined with the horizon's; `until`: when it can next change by the
@@ -294,11 +246,8 @@ impl Cache {
     /// I/O); `None` when a tag's stamps must be looked up first ([`Cache::judge_fetching`]).
     pub fn judge(&self, tags: &[String], last_modified: f64) -> Option<(Freshness, f64)> {
         let now = now_ms();
-        let tags = || tags.iter().map(String::as_str);
-        let j = match &self.backend {
-            Backend::Memory(m) => (m.judge(tags(), last_modified, now), m.next_change(tags(), last_modified, now)),
-            Backend::Redis(r) => r.judge_cached(tags(), last_modified, now)?,
-        };
+        let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+        let j = self.backend.judge_known(&tags, last_modified, now)?;
         Some(self.with_horizon(j, last_modified, now))
     }
 
@@ -306,22 +255,14 @@ impl Cache {
     /// unreachable, tags it knows nothing of count as never revalidated.
     pub async fn judge_fetching(&self, tags: &[&str], last_modified: f64) -> (Freshness, f64) {
         let now = now_ms();
-        let j = match &self.backend {
-            Backend::Memory(m) => {
-                (m.judge(tags.iter().copied(), last_modified, now), m.next_change(tags.iter().copied(), last_modified, now))
-            }
-            Backend::Redis(r) => r.judge(tags, last_modified, now).await,
-        };
+        let j = self.backend.judge(tags, last_modified, now).await;
         self.with_horizon(j, last_modified, now)
     }
 
     /// Strict mode: is the local copy with `write_id` still what the store holds?
     pub async fn check(&self, key: &str, write_id: u64) -> Result<bool> {
         self.check_open()?;
-        match &self.backend {
-            Backend::Redis(r) => Ok(r.check(&self.entry_key(key), write_id).await? == self::redis::Check::Same),
-            Backend::Memory(_) => Ok(false),
-        }
+        self.backend.check(&self.entry_key(key), write_id).await
     }
 
     /// The payload of a hit could not be decoded by the caller: count it as corrupt. (Read
@@ -332,28 +273,20 @@ impl Cache {
 
     pub fn stats(&self) -> StatsSnapshot {
         let mut s = self.stats.snapshot();
-        match &self.backend {
-            Backend::Memory(m) => m.fill_stats(&mut s),
-            Backend::Redis(r) => r.fill_stats(&mut s),
-        }
+        self.backend.fill_stats(&mut s);
         s
     }
 
     /// Waits, blocking, for revalidations kept during a Redis failure to be recorded (at process
     /// exit). True when none is left.
     pub fn flush_pending(&self, timeout: std::time::Duration) -> bool {
-        match &self.backend {
-            Backend::Redis(r) => r.flush_blocking(timeout),
-            Backend::Memory(_) => true,
-        }
+        self.backend.flush_blocking(timeout)
     }
 
     /// Refuses further calls and releases the connection; in-flight calls finish.
     pub fn close(&self) {
-        if !self.closed.swap(true, Ordering::AcqRel)
-            && let Backend::Redis(r) = &self.backend
-        {
-            r.close();
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.backend.close();
         }
     }
 }

@@ -28,6 +28,7 @@ mod ops;
 mod run;
 mod tracked;
 
+use super::backend::{Backend, BoxFuture};
 use super::breaker::Breaker;
 use super::manifest::{Keys, Mirror};
 use super::outbox::Outbox;
@@ -46,7 +47,7 @@ const OUTBOX_MAX_TAGS: usize = 100_000;
 
 /// What a strict-mode check of an L1 copy found.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Check {
+enum Check {
     /// Redis holds the same write: the copy is current (tags still need judging).
     Same,
     /// The key changed or is gone.
@@ -122,67 +123,55 @@ impl RedisStore {
             }),
         })
     }
+}
 
-    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.inner.get(key).await
+impl Backend for RedisStore {
+    fn kind(&self) -> &'static str {
+        "redis"
     }
 
-    pub async fn put(&self, key: &str, envelope: Vec<u8>, ttl_ms: u64, if_absent: bool) -> Result<()> {
-        self.inner.put(key, envelope, ttl_ms, if_absent).await
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        Box::pin(self.inner.get(key))
     }
 
-    pub async fn revalidate(&self, tags: &[String], now: f64, durations: Option<Durations>) -> Result<()> {
-        self.inner.revalidate(tags, now, durations).await
+    fn put(&self, key: String, envelope: Vec<u8>, ttl_ms: u64, if_absent: bool) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move { self.inner.put(&key, envelope, ttl_ms, if_absent).await })
     }
 
-    pub async fn refresh(&self) -> Result<()> {
-        self.inner.refresh().await
+    fn revalidate<'a>(&'a self, tags: &'a [String], now: f64, durations: Option<Durations>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(self.inner.revalidate(tags, now, durations))
     }
 
-    pub async fn check(&self, key: &str, write_id: u64) -> Result<Check> {
-        self.inner.check(key, write_id).await
+    fn judge_known(&self, tags: &[&str], last_modified: f64, now: f64) -> Option<(Freshness, f64)> {
+        self.inner.mirror().cache.judge(tags.iter().copied(), last_modified, now)
     }
 
-    pub fn coherence(&self) -> Option<&Coherence> {
-        self.inner.coherence.as_ref()
+    /// Looks up (all of) `tags` when one is not known here; with the store unreachable,
+    /// judges with what is known.
+    fn judge<'a>(&'a self, tags: &'a [&'a str], last_modified: f64, now: f64) -> BoxFuture<'a, (Freshness, f64)> {
+        Box::pin(async move {
+            if let Some(j) = self.judge_known(tags, last_modified, now) {
+                return j;
+            }
+            let extra = self.inner.lookup(tags).await.unwrap_or_default();
+            self.inner.mirror().judge_with(tags, &extra, last_modified, now)
+        })
     }
 
-    /// Judges `tags` from this process's view alone; `None` when a tag must be looked up.
-    pub fn judge_cached<'a>(&self, tags: impl IntoIterator<Item = &'a str>, last_modified: f64, now: f64) -> Option<(Freshness, f64)> {
-        self.inner.mirror().cache.judge(tags, last_modified, now)
+    fn expiration<'a>(&'a self, tags: &'a [String], now: f64) -> BoxFuture<'a, f64> {
+        Box::pin(async move {
+            let refs: Vec<&str> = tags.iter().map(String::as_str).collect();
+            let cached = self.inner.mirror().cache.expiration(refs.iter().copied(), now);
+            if let Some(e) = cached {
+                return e;
+            }
+            let extra = self.inner.lookup(&refs).await.unwrap_or_default();
+            let stamps = self.inner.mirror().stamps_with(&refs, &extra);
+            crate::core::tags::expiration(stamps, now)
+        })
     }
 
-    /// Judges `tags`, looking up (all of) them when one is not known here. With the store
-    /// unreachable, judges with what is known.
-    pub async fn judge(&self, tags: &[&str], last_modified: f64, now: f64) -> (Freshness, f64) {
-        if let Some(j) = self.judge_cached(tags.iter().copied(), last_modified, now) {
-            return j;
-        }
-        let extra = self.inner.lookup(tags).await.unwrap_or_default();
-        self.inner.mirror().judge_with(tags, &extra, last_modified, now)
-    }
-
-    /// The latest past expiry among `tags` (looked up when not known here).
-    pub async fn expiration(&self, tags: &[String], now: f64) -> f64 {
-        let refs: Vec<&str> = tags.iter().map(String::as_str).collect();
-        let cached = self.inner.mirror().cache.expiration(refs.iter().copied(), now);
-        if let Some(e) = cached {
-            return e;
-        }
-        let extra = self.inner.lookup(&refs).await.unwrap_or_default();
-        let stamps = self.inner.mirror().stamps_with(&refs, &extra);
-        crate::core::tags::expiration(stamps, now)
-    }
-
-    /// Entries written before this may have lost their stamps with the store's data (ms): when
-    /// the store's era began with a loss, or when this process saw it lose data (a wipe, a
-    /// restart, an older copy restored), whichever is later. A render that began before a
-    /// revalidation lost with the data could otherwise be served as fresh.
-    pub fn lost_at(&self) -> f64 {
-        self.inner.mirror().lost_at.max(*self.inner.reset_at.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    pub fn fill_stats(&self, s: &mut StatsSnapshot) {
+    fn fill_stats(&self, s: &mut StatsSnapshot) {
         let m = self.inner.mirror();
         s.manifest_tags = m.cache.len() as u64;
         s.tag_cache_bytes = m.cache.bytes() as u64;
@@ -196,9 +185,27 @@ impl RedisStore {
         s.revalidations_dropped = o.dropped;
     }
 
-    /// Waits (blocking this thread, at most `timeout`) for pending revalidations to be
-    /// recorded; for process exit, where nothing async runs any more. True when none is left.
-    pub fn flush_blocking(&self, timeout: Duration) -> bool {
+    fn refresh(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.inner.refresh())
+    }
+
+    fn coherence(&self) -> Option<&Coherence> {
+        self.inner.coherence.as_ref()
+    }
+
+    fn check<'a>(&'a self, key: &'a str, write_id: u64) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move { Ok(self.inner.check(key, write_id).await? == Check::Same) })
+    }
+
+    /// When the store's era began with a loss, or when this process saw it lose data (a wipe,
+    /// a restart, an older copy restored), whichever is later. A render that began before a
+    /// revalidation lost with the data could otherwise be served as fresh.
+    fn lost_at(&self) -> f64 {
+        self.inner.mirror().lost_at.max(*self.inner.reset_at.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Blocks this thread (at process exit nothing async runs any more), at most `timeout`.
+    fn flush_blocking(&self, timeout: Duration) -> bool {
         if self.inner.outbox().is_empty() {
             return true;
         }
@@ -212,12 +219,25 @@ impl RedisStore {
     }
 
     /// Drops the connection; the background check stops with it.
-    pub fn close(&self) {
+    fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
         *self.inner.conn.lock().unwrap_or_else(|p| p.into_inner()) = None;
         if let Some(c) = &self.inner.coherence {
             c.disconnected();
         }
+    }
+
+    /// `lease` and `release`: the inherent methods, in `lease.rs`.
+    fn lease<'a>(&'a self, key: &'a str, token: &'a str, ttl_ms: u64) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(RedisStore::lease(self, key, token, ttl_ms))
+    }
+
+    fn release<'a>(&'a self, key: &'a str, token: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(RedisStore::release(self, key, token))
+    }
+
+    fn redis(&self) -> Option<&RedisStore> {
+        Some(self)
     }
 }
 
