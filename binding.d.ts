@@ -88,8 +88,11 @@ export declare class NativeCache {
   flushPending(timeoutMs: number): boolean
   /** Refuses further calls and drops this URL's shared connection. */
   close(): void
-  /** Takes the regeneration lease of `key` for `ttlMs`; false when another instance holds it. */
-  lease(key: string, token: string, ttlMs: number): Promise<boolean>
+  /**
+   * Takes the regeneration lease of `key` for `ttlMs`; false when another instance holds it.
+   * With `force`, takes it over.
+   */
+  lease(key: string, token: string, ttlMs: number, force?: boolean | undefined | null): Promise<boolean>
   /** Releases the lease of `key` if `token` still holds it. */
   release(key: string, token: string): Promise<boolean>
 }
@@ -122,6 +125,9 @@ export interface NativeDefaults {
   tagCacheMaxBytes: number
   l1MaxBytes: number
   maxStalenessMs: number
+  heartbeatSeconds: number
+  leaseMs: number
+  leaseWaitMs: number
 }
 
 export interface NativeDurations {
@@ -185,6 +191,10 @@ export interface NativeOptions {
   l1MaxBytes?: number
   /** Longest time an L1 copy is served without hearing from Redis. */
   maxStalenessMs?: number
+  /** Fleet heartbeat period (s; 0 off), regeneration lease and wait (ms; run by JS). */
+  heartbeatSeconds?: number
+  leaseMs?: number
+  leaseWaitMs?: number
   /** `rediss://`: CA certificate (PEM file) to trust instead of the public roots. */
   tlsCaFile?: string
   /** `rediss://`: client certificate and key (PEM files) for mutual TLS. */

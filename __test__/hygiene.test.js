@@ -52,7 +52,9 @@ test('worker threads terminated mid-call, again and again, never crash the proce
     const { Worker } = require('node:worker_threads')
     const src = \`
       const api = require(${JSON.stringify(LIB)})
-      const H = api.createHandler({ redisUrl: 'redis://127.0.0.1:${redis.port}', prefix: 'hygw:' })
+      // Workers die holding regeneration leases; their successors take them over after a short
+      // wait (the default 3 s per worker would only make the test slow, not the addon unsafe).
+      const H = api.createHandler({ redisUrl: 'redis://127.0.0.1:${redis.port}', prefix: 'hygw:', leaseWaitMs: 50 })
       const big = { kind: 'APP_ROUTE', body: Buffer.alloc(256 * 1024, 7), status: 200, headers: { 'x-next-cache-tags': 't' } }
       ;(async () => {
         for (;;) {

@@ -53,7 +53,7 @@ function flag(name, value, envName, envValue) {
  * SHARED_ISR_CONNECT_TIMEOUT_MS, SHARED_ISR_MEMORY_MAX_MB, SHARED_ISR_MAX_VALUE_MB,
  * SHARED_ISR_DEFAULT_TTL_SECONDS, SHARED_ISR_TAG_CACHE_MB, SHARED_ISR_L1_MAX_MB, SHARED_ISR_MAX_STALENESS_MS,
  * SHARED_ISR_STRICT, SHARED_ISR_TLS_CA_FILE, SHARED_ISR_TLS_CERT_FILE, SHARED_ISR_TLS_KEY_FILE,
- * SHARED_ISR_BUILD_ID.
+ * SHARED_ISR_HEARTBEAT_SECONDS, SHARED_ISR_LEASE_MS, SHARED_ISR_LEASE_WAIT_MS, SHARED_ISR_BUILD_ID.
  */
 function resolveConfig(options = {}, env = process.env) {
   if (options === null || typeof options !== 'object') throw new ConfigError('options must be an object')
@@ -98,6 +98,9 @@ function resolveConfig(options = {}, env = process.env) {
     tlsCaFile: path(...pick('tlsCaFile', 'SHARED_ISR_TLS_CA_FILE')),
     tlsCertFile: path(...pick('tlsCertFile', 'SHARED_ISR_TLS_CERT_FILE')),
     tlsKeyFile: path(...pick('tlsKeyFile', 'SHARED_ISR_TLS_KEY_FILE')),
+    heartbeatSeconds: number(...pick('heartbeatSeconds', 'SHARED_ISR_HEARTBEAT_SECONDS')),
+    leaseMs: number(...pick('leaseMs', 'SHARED_ISR_LEASE_MS'), { integer: true }),
+    leaseWaitMs: number(...pick('leaseWaitMs', 'SHARED_ISR_LEASE_WAIT_MS'), { integer: true }),
     buildId,
   }
   source.l1MaxBytes = options.l1MaxBytes !== undefined ? 'l1MaxBytes' : 'SHARED_ISR_L1_MAX_MB'

@@ -3,7 +3,7 @@
 // JSON summary under an expiring key, src/core/store/fleet.rs), so `npx shared-isr status` can
 // show every live instance, the builds they serve and how they are doing.
 //
-// Cheap by construction: one script every `heartbeatSeconds` from an unref'd timer, nothing on
+// Cheap by construction: one script every `heartbeatSeconds` (default 5) from an unref'd timer, nothing on
 // the request path, no log line ever (a failed heartbeat is counted, not logged). Heartbeats
 // start after the store's first successful call and pause while it fails, so they never
 // become the call that discovers an outage. Not during `next build`.
@@ -11,25 +11,10 @@
 const os = require('node:os')
 const crypto = require('node:crypto')
 
-/** How often (option `heartbeatSeconds`, env SHARED_ISR_HEARTBEAT_SECONDS; 0 turns registration off). */
-const DEFAULT_SECONDS = 5
 /** An instance counts as alive for this many heartbeat periods after its last one. */
 const TTL_PERIODS = 3
 /** Build ids a store reports: the few it served recently, never a growing list. */
 const MAX_BUILDS = 8
-
-function heartbeatSeconds(option, env = process.env) {
-  const [name, raw] =
-    option !== undefined ? ['heartbeatSeconds', option] : ['SHARED_ISR_HEARTBEAT_SECONDS', env.SHARED_ISR_HEARTBEAT_SECONDS]
-  if (raw === undefined || raw === '') return DEFAULT_SECONDS
-  const n = typeof raw === 'number' ? raw : Number(String(raw).trim())
-  if (!Number.isFinite(n) || n < 0 || (n > 0 && n < 0.1) || n > 3600) {
-    throw Object.assign(new Error(`${name} must be 0 (off) or a number of seconds from 0.1 to 3600, got ${JSON.stringify(raw)}`), {
-      code: 'ERR_SHARED_ISR_CONFIG',
-    })
-  }
-  return n
-}
 
 const instanceId = () => `${os.hostname().slice(0, 100)}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`
 
@@ -121,10 +106,10 @@ class Heartbeat {
   }
 }
 
-/** Starts the heartbeat of a Redis store (not during `next build`, not when turned off). */
+/** Starts the heartbeat of a Redis store every `seconds` (config `heartbeatSeconds`; not during `next build`, not at 0). */
 function register(store, seconds) {
   if (store.kind !== 'redis' || process.env.NEXT_PHASE === 'phase-production-build' || !(seconds > 0)) return null
   return new Heartbeat(store, seconds)
 }
 
-module.exports = { register, heartbeatSeconds, MAX_BUILDS, TTL_PERIODS }
+module.exports = { register, MAX_BUILDS, TTL_PERIODS }

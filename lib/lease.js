@@ -13,34 +13,12 @@
 const os = require('node:os')
 const crypto = require('node:crypto')
 
-/** Defaults: a lease outlives a slow render; a waiter gives up well before a user would. */
-const DEFAULT_LEASE_MS = 15_000
-const DEFAULT_WAIT_MS = 3_000
 /** How often a waiter looks for the holder's entry (an L1 read until the key's push arrives). */
 const POLL_MS = 25
 
-function setting(name, envName, option, fallback, env = process.env) {
-  const [from, raw] = option !== undefined ? [name, option] : [envName, env[envName]]
-  if (raw === undefined || raw === '') return fallback
-  const n = typeof raw === 'number' ? raw : Number(String(raw).trim())
-  if (!Number.isInteger(n) || n < 0 || n > 600_000) {
-    throw Object.assign(new Error(`${from} must be an integer number of ms from 0 to 600000, got ${JSON.stringify(raw)}`), {
-      code: 'ERR_SHARED_ISR_CONFIG',
-    })
-  }
-  return n
-}
-
-/** `{ leaseMs, leaseWaitMs }` from options, else SHARED_ISR_LEASE_MS / SHARED_ISR_LEASE_WAIT_MS. */
-function leaseSettings(options = {}) {
-  return {
-    leaseMs: setting('leaseMs', 'SHARED_ISR_LEASE_MS', options.leaseMs, DEFAULT_LEASE_MS),
-    leaseWaitMs: setting('leaseWaitMs', 'SHARED_ISR_LEASE_WAIT_MS', options.leaseWaitMs, DEFAULT_WAIT_MS),
-  }
-}
-
 class Leases {
-  /** `leaseMs` 0 turns leases off (every instance regenerates, as Next alone does). */
+  /** `leaseMs` 0 turns leases off (every instance regenerates, as Next alone does). The
+   * settings and their defaults are the config's (src/core/config.rs). */
   constructor(store, { leaseMs, leaseWaitMs }) {
     this.store = store
     this.leaseMs = store.kind === 'redis' ? leaseMs : 0
@@ -59,14 +37,14 @@ class Leases {
    * Whether this process should regenerate `key` now: true when it took the lease (or leases
    * are off, or Redis cannot say: then as without the lease), false when another holds it.
    */
-  async take(key) {
+  async take(key, force = false) {
     if (!this.enabled) return true
     const mine = this.held.get(key)
     if (mine && mine.until > Date.now()) return true // one render of ours is on it already
     const token = this.prefix + ++this.seq
     let taken
     try {
-      taken = await this.store.native.lease(key, token, this.leaseMs)
+      taken = await this.store.native.lease(key, token, this.leaseMs, force)
     } catch (err) {
       // Redis cannot say: regenerate, as without the lease (logged and counted like any call).
       this.counts.errors++
@@ -109,6 +87,9 @@ class Leases {
       if (typeof hit === 'object' && hit !== null && hit.writeId !== old.writeId && hit.freshness === 'fresh') return hit
     }
     this.counts.waitedOut++
+    // The holder did not deliver in time (crashed, stuck, failed): this instance renders and
+    // takes the lease over, so the next waiters wait for it rather than time out too.
+    await this.take(key, true)
     return null
   }
 
@@ -118,4 +99,4 @@ class Leases {
   }
 }
 
-module.exports = { Leases, leaseSettings, DEFAULT_LEASE_MS, DEFAULT_WAIT_MS }
+module.exports = { Leases }

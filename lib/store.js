@@ -4,21 +4,17 @@
 
 const { createHash } = require('node:crypto')
 const { inspect } = require('node:util')
-const { Native } = require('./native')
+const { Native, CONNECTIVITY, STORE_HEALTH } = require('./native')
 const { resolveConfig } = require('./config')
 const { L1 } = require('./l1')
 const { Log, checkLogger } = require('./log')
 const { latencyHistograms } = require('./metrics')
 const fleet = require('./fleet')
-const { Leases, leaseSettings } = require('./lease')
+const { Leases } = require('./lease')
 
 const REGISTRY = Symbol.for('shared-isr.registry')
 const registry = (globalThis[REGISTRY] ??= { caches: new Map(), notified: false })
 
-const CONNECTIVITY = new Set(['ERR_SHARED_ISR_UNAVAILABLE', 'ERR_SHARED_ISR_TIMEOUT'])
-// What says the store itself is unwell (one log line per outage); anything else (a value too
-// large, a corrupt entry, a bad argument, a closed store) is about one call and one key.
-const STORE_HEALTH = new Set([...CONNECTIVITY, 'ERR_SHARED_ISR_REDIS'])
 /** What a payload costs decoded: the codec's estimate (`decode.sizeOf`), else its size. */
 const sizeOf = (decode, payload) => (typeof decode.sizeOf === 'function' ? decode.sizeOf(payload) : payload.length)
 /** A tag list for a message: a few, then how many more (a bulk webhook can send 100k). */
@@ -85,7 +81,7 @@ const READS = ['l1', 'store', 'fallback', 'build'].flatMap((source) =>
 )
 
 class Store {
-  constructor(config, { logger, heartbeatSeconds, lease = leaseSettings() } = {}) {
+  constructor(config, { logger } = {}) {
     this.config = config
     this.log = new Log(logger)
     const { buildId, strict, ...nativeOptions } = config
@@ -95,7 +91,7 @@ class Store {
     this.strict = !!strict
     // The memory store is in-process already; an L1 in front of it would only copy. Without
     // copies the L1 still shares reads in flight (single-flight).
-    const copies = this.kind === 'redis' ? (config.l1MaxBytes ?? 64 * 1024 * 1024) : 0
+    const copies = this.kind === 'redis' ? config.l1MaxBytes : 0
     this.l1 = new L1(copies, copies > 0 ? this.native : null)
     // Reads as the handler sees them, counted here only (the L1 lives here).
     this.readCounts = Object.fromEntries(READS.map((k) => [k, 0]))
@@ -104,8 +100,8 @@ class Store {
     this.healthLog = new HealthLog(this.kind, this.log)
     this.badKeys = new KeyLog(this.log)
     this.builds = new Set() // the build ids of the page entries read or written lately
-    this.heartbeat = fleet.register(this, heartbeatSeconds)
-    this.leases = new Leases(this, lease)
+    this.heartbeat = fleet.register(this, config.heartbeatSeconds)
+    this.leases = new Leases(this, config)
   }
 
   /**
@@ -442,8 +438,6 @@ function flushOnExit() {
 function getStore(options = {}) {
   const config = resolveConfig(options)
   const logger = checkLogger(options.logger)
-  const heartbeatSeconds = fleet.heartbeatSeconds(options.heartbeatSeconds)
-  const lease = leaseSettings(options)
   // A digest of every setting, the password included (two passwords are two stores), so the
   // registry holds no secret in the clear.
   const id = createHash('sha256')
@@ -451,7 +445,7 @@ function getStore(options = {}) {
     .digest('hex')
   let store = registry.caches.get(id)
   if (!store) {
-    store = new Store(config, { logger, heartbeatSeconds, lease })
+    store = new Store(config, { logger })
     registry.caches.set(id, store)
     if (store.kind === 'redis' && !registry.exitHook) {
       registry.exitHook = true

@@ -19,6 +19,9 @@ pub struct NativeDefaults {
     pub tag_cache_max_bytes: f64,
     pub l1_max_bytes: f64,
     pub max_staleness_ms: f64,
+    pub heartbeat_seconds: f64,
+    pub lease_ms: f64,
+    pub lease_wait_ms: f64,
 }
 
 #[napi(object)]
@@ -45,6 +48,9 @@ pub fn constants() -> NativeConstants {
             tag_cache_max_bytes: d.tag_cache_max_bytes as f64,
             l1_max_bytes: d.l1_max_bytes as f64,
             max_staleness_ms: d.max_staleness_ms as f64,
+            heartbeat_seconds: d.heartbeat_secs,
+            lease_ms: d.lease_ms as f64,
+            lease_wait_ms: d.lease_wait_ms as f64,
         },
         error_codes: CODES.iter().map(|(code, reach)| ((*code).to_owned(), reach.name().to_owned())).collect(),
     }

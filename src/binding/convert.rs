@@ -27,6 +27,10 @@ pub struct NativeOptions {
     pub l1_max_bytes: Option<f64>,
     /// Longest time an L1 copy is served without hearing from Redis.
     pub max_staleness_ms: Option<f64>,
+    /// Fleet heartbeat period (s; 0 off), regeneration lease and wait (ms; run by JS).
+    pub heartbeat_seconds: Option<f64>,
+    pub lease_ms: Option<f64>,
+    pub lease_wait_ms: Option<f64>,
     /// `rediss://`: CA certificate (PEM file) to trust instead of the public roots.
     pub tls_ca_file: Option<String>,
     /// `rediss://`: client certificate and key (PEM files) for mutual TLS.
@@ -55,6 +59,9 @@ impl From<NativeOptions> for Config {
             tag_cache_max_bytes: bytes(o.tag_cache_max_bytes, d.tag_cache_max_bytes),
             l1_max_bytes: bytes(o.l1_max_bytes, d.l1_max_bytes),
             max_staleness_ms: o.max_staleness_ms.map_or(d.max_staleness_ms, whole),
+            heartbeat_secs: o.heartbeat_seconds.map_or(d.heartbeat_secs, |v| if v.is_nan() { -1.0 } else { v }),
+            lease_ms: o.lease_ms.map_or(d.lease_ms, whole),
+            lease_wait_ms: o.lease_wait_ms.map_or(d.lease_wait_ms, whole),
             tls_ca_file: o.tls_ca_file.filter(|s| !s.is_empty()),
             tls_cert_file: o.tls_cert_file.filter(|s| !s.is_empty()),
             tls_key_file: o.tls_key_file.filter(|s| !s.is_empty()),

@@ -9,9 +9,18 @@ use napi_derive::napi;
 impl NativeCache {
     /// Takes the regeneration lease of `key` for `ttlMs`; false when another instance holds it.
     #[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
-    pub fn lease<'env>(&self, env: &'env Env, key: String, token: String, ttl_ms: f64) -> Result<PromiseRaw<'env, bool>> {
+    /// With `force`, takes it over.
+    pub fn lease<'env>(
+        &self,
+        env: &'env Env,
+        key: String,
+        token: String,
+        ttl_ms: f64,
+        force: Option<bool>,
+    ) -> Result<PromiseRaw<'env, bool>> {
         let inner = self.inner.clone();
-        env.spawn_future(async move { inner.lease(&key, &token, ttl_ms.max(0.0) as u64).await.map_err(to_napi) })
+        let force = force.unwrap_or(false);
+        env.spawn_future(async move { inner.lease(&key, &token, ttl_ms.max(0.0) as u64, force).await.map_err(to_napi) })
     }
 
     /// Releases the lease of `key` if `token` still holds it.

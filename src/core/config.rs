@@ -31,6 +31,12 @@ pub struct Config {
     pub tls_ca_file: Option<String>,
     pub tls_cert_file: Option<String>,
     pub tls_key_file: Option<String>,
+    /// Run by JS, ruled here: how often a process registers itself in the fleet view (s; 0 off).
+    pub heartbeat_secs: f64,
+    /// Run by JS, ruled here: the regeneration lease's lifetime (ms; 0 off), and how long others
+    /// wait for the holder's entry of an expired page.
+    pub lease_ms: u64,
+    pub lease_wait_ms: u64,
 }
 
 pub const DEFAULT_PREFIX: &str = "shared-isr:";
@@ -56,6 +62,10 @@ impl Default for Config {
             tls_ca_file: None,
             tls_cert_file: None,
             tls_key_file: None,
+            heartbeat_secs: 5.0,
+            // Longer than a slow render; a crashed holder blocks nobody longer than the wait.
+            lease_ms: 15_000,
+            lease_wait_ms: 3_000,
         }
     }
 }
@@ -118,6 +128,14 @@ impl Config {
         }
         if !(50..=MAX_STALENESS_MS).contains(&self.max_staleness_ms) {
             return Err(invalid("maxStalenessMs", format!("must be between 50 and {MAX_STALENESS_MS}, got {}", self.max_staleness_ms)));
+        }
+        if !(self.heartbeat_secs == 0.0 || (0.1..=3600.0).contains(&self.heartbeat_secs)) {
+            return Err(invalid("heartbeatSeconds", format!("must be 0 (off) or between 0.1 and 3600, got {}", self.heartbeat_secs)));
+        }
+        for (name, ms) in [("leaseMs", self.lease_ms), ("leaseWaitMs", self.lease_wait_ms)] {
+            if ms > MAX_TIMEOUT_MS {
+                return Err(invalid(name, format!("must be between 0 and {MAX_TIMEOUT_MS} ms, got {ms}")));
+            }
         }
         if !(self.default_ttl_secs >= 1.0 && self.default_ttl_secs <= MAX_TTL_SECS) {
             // Redis refuses a TTL past 2^63 ms; a century is beyond any use.

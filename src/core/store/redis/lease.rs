@@ -12,15 +12,21 @@ static RELEASE: LazyLock<Script> =
     LazyLock::new(|| Script::new("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"));
 
 impl RedisStore {
-    /// Takes the lease `key` for `ttl_ms` with `token`; false when another holder has it.
-    pub async fn lease(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool> {
+    /// Takes the lease `key` for `ttl_ms` with `token`; false when another holder has it. With
+    /// `force` it takes it over (a waiter whose holder did not deliver in time).
+    pub async fn lease(&self, key: &str, token: &str, ttl_ms: u64, force: bool) -> Result<bool> {
         let ttl_ms = ttl_ms.max(1);
-        let reply: Option<String> =
-            self.inner
-                .run("lease", |mut c| async move {
-                    redis::cmd("SET").arg(key).arg(token).arg("NX").arg("PX").arg(ttl_ms).query_async(&mut c).await
-                })
-                .await?;
+        let reply: Option<String> = self
+            .inner
+            .run("lease", |mut c| async move {
+                let mut set = redis::cmd("SET");
+                set.arg(key).arg(token);
+                if !force {
+                    set.arg("NX");
+                }
+                set.arg("PX").arg(ttl_ms).query_async(&mut c).await
+            })
+            .await?;
         Ok(reply.is_some())
     }
 
