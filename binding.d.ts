@@ -10,6 +10,8 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class NativeCache {
+  /** How late this process learned of revalidations (ms samples) since the last call. */
+  takeLags(): Array<number>
   /** The full key of an entry (`<prefix>e:<key>`), e.g. for SCAN patterns. */
   entryKey(key: string): string
   /** Registers this instance for `ttlMs` with its summary (JSON). Resolves with Redis's time. */

@@ -214,3 +214,34 @@ test('prom-client and @opentelemetry/api are not loaded unless asked for', async
   assert.equal(r.code, 0, r.out)
   assert.match(r.out, /^\[\]$/m)
 })
+
+test('invalidation lag: a revalidation by another instance is applied here within a bounded, measured lag', async () => {
+  const prefix = uniquePrefix('lag')
+  const reader = { redisUrl: redis.url, prefix, buildId: 'lag', l1MaxBytes: 0 }
+  // Another store on the same Redis and prefix (another config, so another store, as another instance would be).
+  const writer = { ...reader, timeoutMs: 999 }
+  const R = api.createHandler(reader)
+  const W = api.createHandler(writer)
+  await new W({}).set('/lag', route('v', 'lag-tag'), SET)
+  assert.ok(await new R({}).get('/lag', CTX), 'the reader has a view of the tags')
+  const count = () => sample(parse(api.metricsText()), 'shared_isr_invalidation_lag_seconds_count') ?? 0
+  const sumNow = () => sample(parse(api.metricsText()), 'shared_isr_invalidation_lag_seconds_sum') ?? 0
+  // Well after the tag state was created: a lag measured from anything but the revalidation's
+  // own time would show it.
+  await new W({}).revalidateTag(['lag-warm'])
+  await sleep(1200)
+  await new R({}).get('/lag', CTX)
+  const before = count()
+  const sumBefore = sumNow()
+  for (let i = 0; i < 3; i++) {
+    await api.revalidateTags(['lag-tag'], undefined, writer)
+    assert.equal(await new R({}).get('/lag', CTX), null, 'the reader applied it')
+    await new W({}).set('/lag', route(`v${i}`, 'lag-tag'), SET)
+    await new R({}).get('/lag', CTX)
+  }
+  const samples = parse(api.metricsText())
+  assert.ok(count() - before >= 3, `samples: ${count() - before}`)
+  const mean = (sample(samples, 'shared_isr_invalidation_lag_seconds_sum') - sumBefore) / (count() - before)
+  assert.ok(mean < 0.5, `mean lag ${mean} s`)
+  assert.equal(sample(samples, 'shared_isr_invalidation_lag_seconds_bucket', { le: '+Inf' }), count(), 'a histogram: +Inf is the count')
+})

@@ -124,6 +124,13 @@ async function status(store) {
       revalidations: sum('revalidations'),
       revalidationsPending: sum('revalidationsPending'),
       circuitOpen: instances.filter((i) => i.stats?.circuitOpen).length,
+      // Mean over every instance's applied revalidations since it started.
+      invalidationLagMeanMs: (() => {
+        const n = sum('invalidations')
+        return n
+          ? Math.round(instances.reduce((a, i) => a + (i.stats?.invalidationLagMeanMs ?? 0) * (i.stats?.invalidations ?? 0), 0) / n)
+          : null
+      })(),
     },
     instances: instances.map((i) => ({
       id: i.id,
@@ -375,7 +382,7 @@ function print(command, out) {
     const pct = (x) => (x === null ? '-' : `${(x * 100).toFixed(1)}%`)
     line(`fleet: ${f.instances} instance(s), builds ${f.builds.join(', ') || '-'}`)
     line(
-      `  reads ${f.gets}, hit rate ${pct(f.hitRate)} (L1 ${pct(f.l1HitRate)}), errors ${f.errors}, revalidations ${f.revalidations}, pending ${f.revalidationsPending}`,
+      `  reads ${f.gets}, hit rate ${pct(f.hitRate)} (L1 ${pct(f.l1HitRate)}), errors ${f.errors}, revalidations ${f.revalidations}, pending ${f.revalidationsPending}, invalidation lag ${f.invalidationLagMeanMs ?? '-'} ms (mean)`,
     )
     for (const i of out.instances)
       line(`  ${i.id}  ${i.status}  builds ${i.builds?.join(',') || '-'}  next ${i.next ?? '-'}  seen ${(i.ageMs / 1000).toFixed(1)} s ago`)

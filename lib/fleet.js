@@ -52,6 +52,7 @@ class Heartbeat {
     const h = this.store.health()
     let errors = 0
     for (const n of this.store.errorCounts.values()) errors += n
+    const lag = this.store.invalidationLag()
     return JSON.stringify({
       id: this.id,
       host: os.hostname(),
@@ -78,6 +79,8 @@ class Heartbeat {
         revalidations: s.revalidations,
         revalidationsPending: s.revalidationsPending,
         circuitOpen: s.circuitOpen,
+        invalidations: lag.count,
+        invalidationLagMeanMs: lag.count ? Math.round((lag.sum / lag.count) * 1000) : null,
       },
     })
   }

@@ -9,6 +9,9 @@
 /** Seconds; a Redis round trip is ~0.1-1 ms, a timeout is `timeoutMs` (1 s by default). */
 const BUCKETS = [0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 
+/** Seconds from a revalidation being recorded to this process applying it (push, then sync). */
+const LAG_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
 /** A latency histogram: a few numbers per observation, nothing allocated. */
 class Histogram {
   constructor(buckets = BUCKETS) {
@@ -90,6 +93,16 @@ const DEFINITIONS = [
   gauge('shared_isr_tag_cache_bytes', 'Bytes of the cached tag stamps.', 'tagCacheBytes'),
   gauge('shared_isr_memory_store_entries', 'Entries of the in-memory store.', 'memoryEntries'),
   gauge('shared_isr_memory_store_bytes', 'Bytes of the in-memory store.', 'memoryBytes'),
+  {
+    name: 'shared_isr_invalidation_lag_seconds',
+    type: 'histogram',
+    help: "How long after a revalidation was recorded (by any instance) this process applied it; includes the clocks' skew.",
+    histograms: (stores) => {
+      const h = new Histogram(LAG_BUCKETS)
+      for (const s of stores) h.add(s.invalidationLag())
+      return [[{}, h]]
+    },
+  },
   {
     name: 'shared_isr_store_operation_duration_seconds',
     type: 'histogram',
@@ -200,15 +213,28 @@ function registerOpenTelemetry(meter) {
       for (const [labels, value] of def.samples(defaultStores())) result.observe(value, labels)
     })
   }
+  const help = (name) => DEFINITIONS.find((d) => d.name === name).help
   const duration = meter.createHistogram('shared_isr.store_operation_duration', {
-    description: DEFINITIONS.find((d) => d.type === 'histogram').help,
+    description: help('shared_isr_store_operation_duration_seconds'),
     unit: 's',
   })
   otelListeners.push((op, seconds) => duration.record(seconds, { op }))
+  const lag = meter.createHistogram('shared_isr.invalidation_lag', { description: help('shared_isr_invalidation_lag_seconds'), unit: 's' })
+  otelLagListeners.push((seconds) => lag.record(seconds))
 }
 
-/** Listeners of every observation of every store (OpenTelemetry's histogram). */
+/** Listeners of every observation of every store (OpenTelemetry's histograms). */
 const otelListeners = []
+const otelLagListeners = []
+
+/** The invalidation lag histogram of a store. */
+function lagHistogram() {
+  const h = new Histogram(LAG_BUCKETS)
+  h.listeners.push((seconds) => {
+    for (const l of otelLagListeners) l(seconds)
+  })
+  return h
+}
 
 function defaultStores() {
   return require('./store').allStores()
@@ -227,4 +253,13 @@ function latencyHistograms() {
   return out
 }
 
-module.exports = { metricsText, metricsHandler, registerMetrics, registerOpenTelemetry, latencyHistograms, Histogram, CONTENT_TYPE }
+module.exports = {
+  lagHistogram,
+  metricsText,
+  metricsHandler,
+  registerMetrics,
+  registerOpenTelemetry,
+  latencyHistograms,
+  Histogram,
+  CONTENT_TYPE,
+}

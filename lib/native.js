@@ -132,6 +132,9 @@ class Native {
   unlink(keys) {
     return typedCall(() => this.cache.unlink(keys))
   }
+  takeLags() {
+    return this.cache.takeLags()
+  }
   entryKey(key) {
     return this.cache.entryKey(toNative(key))
   }

@@ -8,7 +8,7 @@ const { Native, CONNECTIVITY, STORE_HEALTH } = require('./native')
 const { resolveConfig } = require('./config')
 const { L1 } = require('./l1')
 const { Log, checkLogger } = require('./log')
-const { latencyHistograms } = require('./metrics')
+const { latencyHistograms, lagHistogram } = require('./metrics')
 const fleet = require('./fleet')
 const { Leases } = require('./lease')
 
@@ -97,6 +97,7 @@ class Store {
     this.readCounts = Object.fromEntries(READS.map((k) => [k, 0]))
     this.errorCounts = new Map() // 'op code' -> failed calls
     this.latency = latencyHistograms()
+    this.lag = lagHistogram()
     this.healthLog = new HealthLog(this.kind, this.log)
     this.badKeys = new KeyLog(this.log)
     this.builds = new Set() // the build ids of the page entries read or written lately
@@ -376,6 +377,12 @@ class Store {
       l1Bytes: this.l1.bytes,
       l1MaxBytes: this.l1.maxBytes,
     }
+  }
+
+  /** The invalidation lag histogram, with the samples the addon took since the last look. */
+  invalidationLag() {
+    if (this.kind === 'redis' && !this.closed) for (const ms of this.native.takeLags()) this.lag.observe(ms / 1000)
+    return this.lag
   }
 
   /** A build whose page entries this store serves (reported in the fleet view; bounded). */

@@ -30,6 +30,12 @@ fn redis(inner: &Arc<crate::core::Cache>) -> Result<&RedisStore> {
 
 #[napi]
 impl NativeCache {
+    /// How late this process learned of revalidations (ms samples) since the last call.
+    #[napi(catch_unwind)]
+    pub fn take_lags(&self) -> Vec<f64> {
+        self.inner.take_lags()
+    }
+
     /// The full key of an entry (`<prefix>e:<key>`), e.g. for SCAN patterns.
     #[napi(catch_unwind)]
     pub fn entry_key(&self, key: String) -> String {

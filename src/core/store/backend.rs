@@ -46,6 +46,12 @@ pub trait Backend: Send + Sync {
     /// Adds the store's own counters and gauges.
     fn fill_stats(&self, stats: &mut StatsSnapshot);
 
+    /// How late this process learned of revalidations since the last call (ms samples; see
+    /// `lag`). A local store applies them as they happen: none.
+    fn take_lags(&self) -> Vec<f64> {
+        Vec::new()
+    }
+
     /// Brings this process's view of the tag manifest up to date; a local store always is.
     fn refresh(&self) -> BoxFuture<'_, Result<()>> {
         ready(Ok(()))

@@ -5,6 +5,7 @@
 mod backend;
 mod breaker;
 pub mod fleet;
+mod lag;
 pub mod manifest;
 mod memory;
 mod outbox;
@@ -269,6 +270,11 @@ impl Cache {
     /// outcomes as the handler sees them are counted in JS, where the L1 lives.)
     pub fn note_corrupt(&self) {
         bump(&self.stats.corrupt);
+    }
+
+    /// Invalidation lag samples (ms) since the last call.
+    pub fn take_lags(&self) -> Vec<f64> {
+        self.backend.take_lags()
     }
 
     pub fn stats(&self) -> StatsSnapshot {

@@ -1,5 +1,11 @@
 era(ARGV[1], ARGV[4], true)
+-- The epoch moves to at least now * 1000, so that it also tells when the last change was
+-- recorded: a process that syncs to it knows how late it learned of it (its invalidation lag).
 local epoch = redis.call('INCR', KEYS[4])
+if epoch < tonumber(ARGV[4]) then
+  redis.call('SET', KEYS[4], ARGV[4])
+  epoch = ARGV[4]
+end
 local at, late = tonumber(ARGV[1]), tonumber(ARGV[7])
 local function later(h, t, v)
   local cur = tonumber(redis.call('HGET', KEYS[h], t) or '')

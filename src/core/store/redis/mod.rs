@@ -87,6 +87,8 @@ struct Inner {
     /// Present when the L1 is on: client tracking feeds it.
     coherence: Option<Coherence>,
     syncs: AtomicU64,
+    /// How late this process learned of revalidations (see `lag`).
+    lags: super::lag::Lags,
     /// When this process last saw the store lose data (ms; 0 never): see `lost_at`.
     reset_at: Mutex<f64>,
     closed: AtomicBool,
@@ -115,6 +117,7 @@ impl RedisStore {
                 checker: Mutex::new(None),
                 coherence,
                 syncs: AtomicU64::new(0),
+                lags: super::lag::Lags::default(),
                 reset_at: Mutex::new(0.0),
                 closed: AtomicBool::new(false),
                 outbox: Mutex::new(Outbox::new(OUTBOX_MAX_TAGS)),
@@ -183,6 +186,10 @@ impl Backend for RedisStore {
         s.revalidations_pending = o.len() as u64;
         s.revalidations_late = o.recorded_late;
         s.revalidations_dropped = o.dropped;
+    }
+
+    fn take_lags(&self) -> Vec<f64> {
+        self.inner.lags.take()
     }
 
     fn refresh(&self) -> BoxFuture<'_, Result<()>> {

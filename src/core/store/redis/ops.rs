@@ -69,7 +69,8 @@ impl Inner {
 
     /// Brings the mirror up to date with the store: one bounded script, whatever the history.
     async fn sync(self: &Arc<Self>) -> Result<()> {
-        let from = self.mirror().epoch.max(0);
+        let seen = self.mirror().epoch;
+        let from = seen.max(0);
         let now = crate::core::clock::now_ms();
         let keys = &self.keys;
         let out: Vec<String> = self
@@ -83,6 +84,8 @@ impl Inner {
         if let Applied::Synced { reset } = applied? {
             if reset {
                 *self.reset_at.lock().unwrap_or_else(|p| p.into_inner()) = now;
+            } else if seen >= 0 {
+                self.lags.note(seen, self.mirror().epoch, now);
             }
             if let Some(co) = &self.coherence {
                 co.bump();
