@@ -183,6 +183,53 @@ for (const [name, start] of Object.entries(TOPOLOGIES)) {
       assert.deepEqual([s.setErrors, s.getErrors, s.revalidationErrors], [0, 0, 0], 'no command was refused')
     })
 
+    test('the ops CLI, the fleet and the regeneration lease on this topology', async () => {
+      const { spawn } = require('node:child_process')
+      const path = require('node:path')
+      const opts = options({ heartbeatSeconds: 0.2 })
+      const [a, b] = await instances(2, opts)
+      await a.set('/ops/1', route('o1', 'ops'), SET)
+      for (let i = 0; i < 40; i++) await a.set(`/ops/many/${i}`, route(`m${i}`, 'ops'), SET)
+      assert.equal(body(await b.get('/ops/1', CTX)), 'o1')
+      await sleep(700) // heartbeats
+      const cli = (args) =>
+        new Promise((resolve) => {
+          const child = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'shared-isr.js'), ...args, '--json'], {
+            env: { PATH: process.env.PATH, SHARED_ISR_REDIS_URL: topo.url, SHARED_ISR_PREFIX: opts.prefix },
+            stdio: ['ignore', 'pipe', 'pipe'],
+          })
+          let out = ''
+          let err = ''
+          child.stdout.on('data', (d) => (out += d))
+          child.stderr.on('data', (d) => (err += d))
+          child.on('exit', (code) => resolve({ code, err, json: out ? JSON.parse(out) : null }))
+        })
+      const status = await cli(['status'])
+      assert.equal(status.code, 0, status.err)
+      assert.equal(status.json.fleet.instances, 2)
+      assert.deepEqual(status.json.fleet.builds, ['b1'])
+      if (name === 'cluster') assert.equal(status.json.redis.primaries, 3)
+      // SCAN over every primary: all 41 entries, whichever node holds them.
+      const builds = await cli(['builds'])
+      assert.equal(builds.code, 0, builds.err)
+      assert.deepEqual(
+        builds.json.builds.map((x) => [x.id, x.entries, x.live]),
+        [['b1', 41, true]],
+      )
+      const inspect = await cli(['inspect', '/ops/1'])
+      assert.equal(inspect.json.entries[0].freshness, 'fresh')
+      const doctor = await cli(['doctor'])
+      assert.equal(doctor.code, 0, JSON.stringify(doctor.json?.checks))
+      // Leases: after a revalidation one instance renders, the other waits for its entry.
+      await a.revalidateTag(['ops'])
+      const reads = [a.get('/ops/1', CTX), b.get('/ops/1', CTX)]
+      const first = await Promise.race(reads.map((p, n) => p.then((hit) => ({ hit, n }))))
+      assert.equal(first.hit, null, 'the holder renders')
+      await [a, b][first.n].set('/ops/1', route('o2', 'ops'), SET)
+      const answers = await Promise.all(reads)
+      assert.equal(body(answers[1 - first.n]), 'o2', 'the other one served the holder entry')
+    })
+
     if (name === 'cluster') {
       test('entries spread over every primary; the manifest lives in one slot', async (t) => {
         const opts = options()
