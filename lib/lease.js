@@ -13,8 +13,9 @@
 const os = require('node:os')
 const crypto = require('node:crypto')
 
-/** How often a waiter looks for the holder's entry (an L1 read until the key's push arrives). */
+/** How often a waiter reads the key without client tracking, and checks for its push with it. */
 const POLL_MS = 25
+const PUSH_CHECK_MS = 3
 
 class Leases {
   /** `leaseMs` 0 turns leases off (every instance regenerates, as Next alone does). The
@@ -80,8 +81,16 @@ class Leases {
   async awaitNew(key, old, readTags, decode) {
     this.counts.waited++
     const deadline = Date.now() + this.waitMs
+    const l1 = this.store.l1
+    let since = Math.abs(l1.generation())
+    let looked = 0
     while (Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, POLL_MS))
+      // With client tracking the holder's write arrives as a push about this key: a sync check
+      // every few ms, a read only once it came (or now and then, should a push be lost).
+      await new Promise((r) => setTimeout(r, since > 0 ? PUSH_CHECK_MS : POLL_MS))
+      if (since > 0 && l1.coherence.isValid(key, since) && Date.now() - looked < POLL_MS * 10) continue
+      looked = Date.now()
+      since = Math.abs(l1.generation())
       // Not counted as reads: the metrics count what requests got, not the polling.
       const hit = await this.store.lookup(key, readTags, decode)
       if (typeof hit === 'object' && hit !== null && hit.writeId !== old.writeId && hit.freshness === 'fresh') return hit
