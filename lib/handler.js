@@ -134,7 +134,7 @@ function createHandler(options = {}) {
       if (!hit) return null
       // Another instance holds the regeneration lease of an expired entry: wait (bounded) for
       // its new entry rather than render (and call the backend) once more.
-      if (hit.freshness === 'expired' && hit.source !== 'build' && !(fetch ? false : isClosed(this.ctx, key, hit))) {
+      if (hit.freshness === 'expired' && hit.source !== 'build') {
         if (!(await s.leases.take(storeKey))) hit = (await s.leases.awaitNew(storeKey, hit, readTags, decodeValue)) ?? hit
       }
       const value = hit.value
@@ -161,8 +161,8 @@ function createHandler(options = {}) {
       if (hit.freshness === 'expired') {
         // A miss renders fresh content in the foreground, like Next's own cache. Closed routes
         // 404 on a miss before 16.4, so they get the old value with -1 (regenerate) instead.
+        // An expired entry is never served as fresh: the holder's entry did not come in time.
         if (!isClosed(this.ctx, key, hit)) return null
-        if (!(await regenerate())) return { value, lastModified: now, cacheControl }
         return { value, lastModified: -1, cacheControl }
       }
       if (hit.freshness === 'stale') {

@@ -93,7 +93,13 @@ class Leases {
       since = Math.abs(l1.generation())
       // Not counted as reads: the metrics count what requests got, not the polling.
       const hit = await this.store.lookup(key, readTags, decode)
-      if (typeof hit === 'object' && hit !== null && hit.writeId !== old.writeId && hit.freshness === 'fresh') return hit
+      if (typeof hit === 'object' && hit !== null && hit.writeId !== old.writeId) {
+        if (hit.freshness === 'fresh') return hit
+        // The holder delivered, but this process judges it expired (it saw the store lose data
+        // after the holder began its render): render here, without waiting any longer.
+        this.counts.waitedOut++
+        return null
+      }
     }
     this.counts.waitedOut++
     // The holder did not deliver in time (crashed, stuck, failed): this instance renders and

@@ -80,6 +80,26 @@ const READS = ['l1', 'store', 'fallback', 'build'].flatMap((source) =>
   ['fresh', 'stale', 'expired', 'miss', 'error', 'corrupt'].map((result) => `${source}:${result}`),
 )
 
+/**
+ * The memory store's coherence: every write goes through this process's L1 protocol, so a copy
+ * stays valid until its own key is written (which the protocol handles); revalidations move the
+ * generation, so remembered verdicts are made anew.
+ */
+class LocalGeneration {
+  constructor() {
+    this.gen = 1
+  }
+  coherence() {
+    return this.gen
+  }
+  isValid() {
+    return true
+  }
+  bump() {
+    this.gen++
+  }
+}
+
 class Store {
   constructor(config, { logger } = {}) {
     this.config = config
@@ -89,10 +109,14 @@ class Store {
     this.kind = this.native.store
     this.closed = false
     this.strict = !!strict
-    // The memory store is in-process already; an L1 in front of it would only copy. Without
-    // copies the L1 still shares reads in flight (single-flight).
-    const copies = this.kind === 'redis' ? config.l1MaxBytes : 0
-    this.l1 = new L1(copies, copies > 0 ? this.native : null)
+    // Decoded copies in front of either store: a hit then costs no copy, decompression or
+    // decode. Redis: kept coherent by client tracking (the addon's generation). Memory: this
+    // process is the only writer, so only its own revalidations move the generation. Without
+    // copies (l1MaxBytes 0) the L1 still shares reads in flight (single-flight).
+    this.localGen = this.kind === 'memory' ? new LocalGeneration() : null
+    // Memory: the copies stay within the store's own budget (what fell out of it falls out here too).
+    const copies = this.localGen ? Math.min(config.l1MaxBytes, config.memoryMaxBytes) : config.l1MaxBytes
+    this.l1 = new L1(copies, copies > 0 ? (this.localGen ?? this.native) : null)
     // Reads as the handler sees them, counted here only (the L1 lives here).
     this.readCounts = Object.fromEntries(READS.map((k) => [k, 0]))
     this.errorCounts = new Map() // 'op code' -> failed calls
@@ -331,6 +355,7 @@ class Store {
     const t0 = performance.now()
     try {
       await this.native.revalidateTags(tags, durations)
+      this.localGen?.bump()
       this.latency.revalidate.observe((performance.now() - t0) / 1000)
       this.healthLog.ok()
     } catch (err) {

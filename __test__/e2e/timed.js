@@ -42,6 +42,16 @@ function assertStaleAnswer(inst, path, page, oldRev) {
 }
 
 /**
+ * The old page while another instance regenerates it (the regeneration lease): served as a HIT,
+ * without a regeneration of its own, or STALE on the instance that regenerates.
+ */
+function assertOldAnswer(inst, path, page, oldRev) {
+  assert.equal(page.status, 200, `${inst.name} ${path}: ${brief(page)}`)
+  assert.equal(page.markers.rev, oldRev, `${inst.name} ${path}: expected the old page (${oldRev}), got ${brief(page)}`)
+  assert.ok(['STALE', 'HIT'].includes(page.cache), `${inst.name} ${path}: expected x-nextjs-cache STALE or HIT, got ${brief(page)}`)
+}
+
+/**
  * Changes the CMS, waits until the timed pages are stale, and runs `scenario(path, rev, oldRevs)`
  * for every timed page in parallel. `oldRevs[instance name]` is what that instance served.
  */
@@ -65,4 +75,14 @@ async function afterPeriod(cluster, label, scenario, { paths = TIMED_PAGES } = {
   return Object.fromEntries(paths.map((p, i) => [p, results[i]]))
 }
 
-module.exports = { TIMED_PAGES, PERIOD_MS, waitUntilStale, pollUntilRev, assertStaleAnswer, afterPeriod, brief, renderedAt }
+module.exports = {
+  TIMED_PAGES,
+  PERIOD_MS,
+  waitUntilStale,
+  pollUntilRev,
+  assertStaleAnswer,
+  assertOldAnswer,
+  afterPeriod,
+  brief,
+  renderedAt,
+}

@@ -49,8 +49,8 @@ const PRUNE_MIN: usize = 32;
 
 /// ARGV: now (the revalidation's time), mode (`x` expire now, `s` stale now), expired_at (`s`
 /// only; '' for none), epoch base, prune cutoff (ms), prune budget, late, tags... Returns the
-/// epoch. `late` (the time of recording, '' when on time): the revalidation is recorded after
-/// a failure, and later ones may already be in the store, so no stamp moves backwards: a later
+/// epoch before and after (at least `now * 1000`: it tells when the change was recorded).
+/// `late` (the time of recording, '' when on time): the revalidation is recorded after a failure, and later ones may already be in the store, so no stamp moves backwards: a later
 /// stamp of the same kind wins, and an expiry already set in the future (a later profile's
 /// deadline) is kept, the tag then being at least stale from our time.
 static REVALIDATE: LazyLock<Script> =

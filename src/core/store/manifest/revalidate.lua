@@ -1,6 +1,7 @@
 era(ARGV[1], ARGV[4], true)
 -- The epoch moves to at least now * 1000, so that it also tells when the last change was
 -- recorded: a process that syncs to it knows how late it learned of it (its invalidation lag).
+local prev = redis.call('GET', KEYS[4])
 local epoch = redis.call('INCR', KEYS[4])
 if epoch < tonumber(ARGV[4]) then
   redis.call('SET', KEYS[4], ARGV[4])
@@ -40,4 +41,4 @@ for _, t in ipairs(oldest) do
     end
   end
 end
-return epoch
+return {prev, epoch}

@@ -153,7 +153,7 @@ impl Inner {
         // One script per batch, one after the other: others' commands run in between, so a
         // bulk revalidation never holds Redis for long.
         for (i, batch) in tags.chunks(REVALIDATE_BATCH).enumerate() {
-            let epoch: i64 = match self
+            let (prev, epoch): (i64, i64) = match self
                 .run("revalidate", |mut c| {
                     let inv = keys.revalidate(batch, now, durations, retention, None);
                     async move { inv.invoke_async(&mut c).await }
@@ -171,7 +171,7 @@ impl Inner {
                 Err(e) => return Err(e),
             };
             let mut m = self.mirror();
-            if m.epoch == epoch - 1 {
+            if m.epoch == prev {
                 // Nobody else wrote in between: the view already holds this state.
                 m.epoch = epoch;
             }
@@ -188,7 +188,7 @@ impl Inner {
             let Some(p) = self.outbox().front() else { return Ok(()) };
             let late = crate::core::clock::now_ms();
             for batch in p.tags.chunks(REVALIDATE_BATCH) {
-                let _: i64 = self
+                let _: (i64, i64) = self
                     .run("revalidate", |mut c| {
                         let inv = keys.revalidate(batch, p.at, p.durations, retention, Some(late));
                         async move { inv.invoke_async(&mut c).await }
