@@ -92,9 +92,10 @@ export declare class NativeCache {
   close(): void
   /**
    * Takes the regeneration lease of `key` for `ttlMs`; false when another instance holds it.
+   * `owner` (the token's prefix: this process's store) already holding it counts as taken.
    * With `force`, takes it over.
    */
-  lease(key: string, token: string, ttlMs: number, force?: boolean | undefined | null): Promise<boolean>
+  lease(key: string, token: string, owner: string, ttlMs: number, force?: boolean | undefined | null): Promise<boolean>
   /** Releases the lease of `key` if `token` still holds it. */
   release(key: string, token: string): Promise<boolean>
 }

@@ -40,12 +40,12 @@ class Leases {
    */
   async take(key, force = false) {
     if (!this.enabled) return true
-    const mine = this.held.get(key)
-    if (mine && mine.until > Date.now()) return true // one render of ours is on it already
+    // Asked of Redis every time: a lease this process took may have expired and gone to
+    // another instance since; one it still holds counts as taken (a render of ours is on it).
     const token = this.prefix + ++this.seq
     let taken
     try {
-      taken = await this.store.native.lease(key, token, this.leaseMs, force)
+      taken = await this.store.native.lease(key, token, this.prefix, this.leaseMs, force)
     } catch (err) {
       // Redis cannot say: regenerate, as without the lease (logged and counted like any call).
       this.counts.errors++
@@ -68,7 +68,7 @@ class Leases {
     if (!mine) return
     this.held.delete(key)
     if (mine.until <= Date.now()) return
-    this.store.native.release(key, mine.token).then(
+    this.store.native.release(key, this.prefix).then(
       () => this.counts.released++,
       () => this.counts.errors++,
     )

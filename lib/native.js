@@ -103,8 +103,8 @@ class Native {
     this.cache.close()
   }
 
-  lease(key, token, ttlMs, force = false) {
-    return typed(this.cache.lease(toNative(key), token, ttlMs, force))
+  lease(key, token, owner, ttlMs, force = false) {
+    return typed(this.cache.lease(toNative(key), token, owner, ttlMs, force))
   }
   release(key, token) {
     return typed(this.cache.release(toNative(key), token))

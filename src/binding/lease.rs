@@ -8,19 +8,21 @@ use napi_derive::napi;
 #[napi]
 impl NativeCache {
     /// Takes the regeneration lease of `key` for `ttlMs`; false when another instance holds it.
-    #[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
+    /// `owner` (the token's prefix: this process's store) already holding it counts as taken.
     /// With `force`, takes it over.
+    #[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
     pub fn lease<'env>(
         &self,
         env: &'env Env,
         key: String,
         token: String,
+        owner: String,
         ttl_ms: f64,
         force: Option<bool>,
     ) -> Result<PromiseRaw<'env, bool>> {
         let inner = self.inner.clone();
         let force = force.unwrap_or(false);
-        env.spawn_future(async move { inner.lease(&key, &token, ttl_ms.max(0.0) as u64, force).await.map_err(to_napi) })
+        env.spawn_future(async move { inner.lease(&key, &token, &owner, ttl_ms.max(0.0) as u64, force).await.map_err(to_napi) })
     }
 
     /// Releases the lease of `key` if `token` still holds it.

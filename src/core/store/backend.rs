@@ -83,7 +83,7 @@ pub trait Backend: Send + Sync {
     /// Takes the regeneration lease `key` for `ttl_ms` with `token`; false when another holder
     /// has it. A store of one process, where Next already renders once, always grants it.
     /// With `force`, takes it over from a holder that did not deliver in time.
-    fn lease<'a>(&'a self, _key: &'a str, _token: &'a str, _ttl_ms: u64, _force: bool) -> BoxFuture<'a, Result<bool>> {
+    fn lease<'a>(&'a self, _key: &'a str, _token: &'a str, _owner: &'a str, _ttl_ms: u64, _force: bool) -> BoxFuture<'a, Result<bool>> {
         ready(Ok(true))
     }
 

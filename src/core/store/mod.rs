@@ -103,9 +103,9 @@ impl Cache {
 
     /// Takes the regeneration lease of `key` (see `redis::lease`). The memory store is one
     /// process, where Next already renders once: always granted.
-    pub async fn lease(&self, key: &str, token: &str, ttl_ms: u64, force: bool) -> Result<bool> {
+    pub async fn lease(&self, key: &str, token: &str, owner: &str, ttl_ms: u64, force: bool) -> Result<bool> {
         self.check_open()?;
-        self.backend.lease(&self.lease_key(key), token, ttl_ms, force).await
+        self.backend.lease(&self.lease_key(key), token, owner, ttl_ms, force).await
     }
 
     /// Releases the lease of `key` if `token` holds it.

@@ -8,35 +8,50 @@ use crate::core::error::Result;
 use redis::Script;
 use std::sync::LazyLock;
 
-static RELEASE: LazyLock<Script> =
-    LazyLock::new(|| Script::new("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"));
+/// KEYS: the lease. ARGV: token, ttl ms, owner (the token's prefix: this process's store),
+/// force. 1 when the caller holds it now (taken, or already its own), 0 when another does.
+static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "local cur = redis.call('GET', KEYS[1])
+if cur and ARGV[4] ~= '1' then
+  return string.sub(cur, 1, #ARGV[3]) == ARGV[3] and 1 or 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1",
+    )
+});
+
+/// KEYS: the lease. ARGV: owner. Deletes it only while `owner` (a token prefix) holds it.
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "local cur = redis.call('GET', KEYS[1]) if cur and string.sub(cur, 1, #ARGV[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+    )
+});
 
 impl RedisStore {
-    /// Takes the lease `key` for `ttl_ms` with `token`; false when another holder has it. With
-    /// `force` it takes it over (a waiter whose holder did not deliver in time).
-    pub async fn lease(&self, key: &str, token: &str, ttl_ms: u64, force: bool) -> Result<bool> {
+    /// Takes the lease `key` for `ttl_ms` with `token`: true when taken or already held by
+    /// `owner` (the token's prefix), false when another holder has it. With `force` it takes it
+    /// over (a waiter whose holder did not deliver in time).
+    pub async fn lease(&self, key: &str, token: &str, owner: &str, ttl_ms: u64, force: bool) -> Result<bool> {
         let ttl_ms = ttl_ms.max(1);
-        let reply: Option<String> = self
+        let n: i64 = self
             .inner
             .run("lease", |mut c| async move {
-                let mut set = redis::cmd("SET");
-                set.arg(key).arg(token);
-                if !force {
-                    set.arg("NX");
-                }
-                set.arg("PX").arg(ttl_ms).query_async(&mut c).await
+                let mut inv = TAKE.prepare_invoke();
+                inv.key(key).arg(token).arg(ttl_ms).arg(owner).arg(if force { "1" } else { "0" });
+                inv.invoke_async(&mut c).await
             })
             .await?;
-        Ok(reply.is_some())
+        Ok(n == 1)
     }
 
-    /// Releases the lease `key` if `token` still holds it; true when it did.
-    pub async fn release(&self, key: &str, token: &str) -> Result<bool> {
+    /// Releases the lease `key` if `owner` (a token prefix) still holds it; true when it did.
+    pub async fn release(&self, key: &str, owner: &str) -> Result<bool> {
         let n: i64 = self
             .inner
             .run("release", |mut c| async move {
                 let mut inv = RELEASE.prepare_invoke();
-                inv.key(key).arg(token);
+                inv.key(key).arg(owner);
                 inv.invoke_async(&mut c).await
             })
             .await?;

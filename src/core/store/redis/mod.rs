@@ -235,8 +235,8 @@ impl Backend for RedisStore {
     }
 
     /// `lease` and `release`: the inherent methods, in `lease.rs`.
-    fn lease<'a>(&'a self, key: &'a str, token: &'a str, ttl_ms: u64, force: bool) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(RedisStore::lease(self, key, token, ttl_ms, force))
+    fn lease<'a>(&'a self, key: &'a str, token: &'a str, owner: &'a str, ttl_ms: u64, force: bool) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(RedisStore::lease(self, key, token, owner, ttl_ms, force))
     }
 
     fn release<'a>(&'a self, key: &'a str, token: &'a str) -> BoxFuture<'a, Result<bool>> {
