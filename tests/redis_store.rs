@@ -474,26 +474,26 @@ fn a_late_revalidation_never_undoes_a_later_one() {
         let profile = Some(Durations { expire: Some(100.0) });
 
         // A later hard revalidation is in the store: the late one (earlier) changes nothing.
-        let _: i64 = record("a", now - 1_000.0, None, None).invoke_async(&mut conn).await.unwrap();
-        let _: i64 = record("a", now - 5_000.0, None, Some(now)).invoke_async(&mut conn).await.unwrap();
+        let _: (i64, i64) = record("a", now - 1_000.0, None, None).invoke_async(&mut conn).await.unwrap();
+        let _: (i64, i64) = record("a", now - 5_000.0, None, Some(now)).invoke_async(&mut conn).await.unwrap();
         assert_eq!(stamps(&server, "lt:", "a"), (None, Some(now - 1_000.0)));
         // An earlier one is in the store: the late one is newer and is recorded.
-        let _: i64 = record("a", now - 500.0, None, Some(now)).invoke_async(&mut conn).await.unwrap();
+        let _: (i64, i64) = record("a", now - 500.0, None, Some(now)).invoke_async(&mut conn).await.unwrap();
         assert_eq!(stamps(&server, "lt:", "a"), (None, Some(now - 500.0)));
 
         // A later profile (stale now, deadline in 100 s): kept; the late hard one cannot undo it.
-        let _: i64 = record("b", now - 1_000.0, profile, None).invoke_async(&mut conn).await.unwrap();
-        let _: i64 = record("b", now - 5_000.0, None, Some(now)).invoke_async(&mut conn).await.unwrap();
+        let _: (i64, i64) = record("b", now - 1_000.0, profile, None).invoke_async(&mut conn).await.unwrap();
+        let _: (i64, i64) = record("b", now - 5_000.0, None, Some(now)).invoke_async(&mut conn).await.unwrap();
         assert_eq!(stamps(&server, "lt:", "b"), (Some(now - 1_000.0), Some(now - 1_000.0 + 100_000.0)));
 
         // An earlier profile's deadline still in the future: kept, and the tag is stale from the
         // late hard revalidation's time, so nothing older is served as fresh.
-        let _: i64 = record("c", now - 9_000.0, profile, None).invoke_async(&mut conn).await.unwrap();
-        let _: i64 = record("c", now - 5_000.0, None, Some(now)).invoke_async(&mut conn).await.unwrap();
+        let _: (i64, i64) = record("c", now - 9_000.0, profile, None).invoke_async(&mut conn).await.unwrap();
+        let _: (i64, i64) = record("c", now - 5_000.0, None, Some(now)).invoke_async(&mut conn).await.unwrap();
         assert_eq!(stamps(&server, "lt:", "c"), (Some(now - 5_000.0), Some(now - 9_000.0 + 100_000.0)));
 
         // On time (no `late`): the plain rule, as Next's own cache applies it.
-        let _: i64 = record("c", now - 4_000.0, None, None).invoke_async(&mut conn).await.unwrap();
+        let _: (i64, i64) = record("c", now - 4_000.0, None, None).invoke_async(&mut conn).await.unwrap();
         assert_eq!(stamps(&server, "lt:", "c"), (Some(now - 5_000.0), Some(now - 4_000.0)));
     });
 }
