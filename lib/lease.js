@@ -22,7 +22,9 @@ class Leases {
    * settings and their defaults are the config's (src/core/config.rs). */
   constructor(store, { leaseMs, leaseWaitMs }) {
     this.store = store
-    this.leaseMs = store.kind === 'redis' ? leaseMs : 0
+    // Strict mode promises no old answer once a change is recorded; the lease would have
+    // non-holders serve the entry as it is, or wait for the holder: off there.
+    this.leaseMs = store.kind === 'redis' && !store.strict ? leaseMs : 0
     this.waitMs = leaseWaitMs
     this.prefix = `${os.hostname().slice(0, 60)}:${process.pid}:${crypto.randomBytes(4).toString('hex')}:`
     this.seq = 0
