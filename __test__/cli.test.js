@@ -5,40 +5,20 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const path = require('node:path')
-const { spawn } = require('node:child_process')
 const { uniquePrefix, sleep } = require('./helpers/common')
 const { startInstance } = require('./helpers/instances')
+const { runCli } = require('./helpers/cli')
 const { redisSuite } = require('./helpers/suite')
 
 const all = []
 const { api, redis } = redisSuite({ teardown: () => Promise.all(all.map((i) => i.stop())) })
-const BIN = path.join(__dirname, '..', 'bin', 'shared-isr.js')
 const PREFIX = uniquePrefix('cli')
 const CTX = { kind: 'APP_ROUTE' }
 const SET = { cacheControl: { revalidate: 3600, expire: 7200 } }
 const route = (body, tag) => ({ kind: 'APP_ROUTE', body: Buffer.from(body), status: 200, headers: { 'x-next-cache-tags': tag } })
 
-/** Runs the bin; resolves `{ code, out, err, json }`. */
-function cli(args, env = {}) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH, SHARED_ISR_REDIS_URL: redis.url, SHARED_ISR_PREFIX: PREFIX, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d) => (out += d))
-    child.stderr.on('data', (d) => (err += d))
-    child.on('exit', (code) => {
-      let json
-      try {
-        json = JSON.parse(out)
-      } catch {}
-      resolve({ code, out, err, json })
-    })
-  })
-}
+/** Runs the bin against this file's Redis and prefix. */
+const cli = (args, env = {}) => runCli(args, { SHARED_ISR_REDIS_URL: redis.url, SHARED_ISR_PREFIX: PREFIX, ...env })
 
 let insts
 let ready = null

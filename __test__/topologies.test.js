@@ -184,26 +184,14 @@ for (const [name, start] of Object.entries(TOPOLOGIES)) {
     })
 
     test('the ops CLI, the fleet and the regeneration lease on this topology', async () => {
-      const { spawn } = require('node:child_process')
-      const path = require('node:path')
+      const { runCli } = require('./helpers/cli')
       const opts = options({ heartbeatSeconds: 0.2 })
       const [a, b] = await instances(2, opts)
       await a.set('/ops/1', route('o1', 'ops'), SET)
       for (let i = 0; i < 40; i++) await a.set(`/ops/many/${i}`, route(`m${i}`, 'ops'), SET)
       assert.equal(body(await b.get('/ops/1', CTX)), 'o1')
       await sleep(700) // heartbeats
-      const cli = (args) =>
-        new Promise((resolve) => {
-          const child = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'shared-isr.js'), ...args, '--json'], {
-            env: { PATH: process.env.PATH, SHARED_ISR_REDIS_URL: topo.url, SHARED_ISR_PREFIX: opts.prefix },
-            stdio: ['ignore', 'pipe', 'pipe'],
-          })
-          let out = ''
-          let err = ''
-          child.stdout.on('data', (d) => (out += d))
-          child.stderr.on('data', (d) => (err += d))
-          child.on('exit', (code) => resolve({ code, err, json: out ? JSON.parse(out) : null }))
-        })
+      const cli = (args) => runCli([...args, '--json'], { SHARED_ISR_REDIS_URL: topo.url, SHARED_ISR_PREFIX: opts.prefix })
       const status = await cli(['status'])
       assert.equal(status.code, 0, status.err)
       assert.equal(status.json.fleet.instances, 2)

@@ -5,35 +5,15 @@
 // `purge --old-builds` removes exactly an old build's entries and no other key, `doctor` passes.
 //
 // Runs on the newest selected Next major only (the CLI does not depend on the version).
-const path = require('node:path')
-const { spawn } = require('node:child_process')
 const { describe } = require('node:test')
 const assert = require('node:assert/strict')
 const { e2eVersions, getPage, cmsWithRev, redisCommand, sleep, DEFAULT_HANDLER } = require('../../scripts/e2e/harness')
 const { useCluster, warm, newRev, assertAllNew, describeSeen } = require('./helpers')
+const { runCli } = require('../helpers/cli')
 
-const BIN = path.join(__dirname, '..', '..', 'bin', 'shared-isr.js')
 const version = e2eVersions().at(-1)
 
-function cli(cluster, args) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args, '--json'], {
-      env: { PATH: process.env.PATH, SHARED_ISR_REDIS_URL: cluster.redisUrl },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (d) => (out += d))
-    child.stderr.on('data', (d) => (err += d))
-    child.on('exit', (code) => {
-      let json = null
-      try {
-        json = JSON.parse(out)
-      } catch {}
-      resolve({ code, out, err, json })
-    })
-  })
-}
+const cli = (cluster, args) => runCli([...args, '--json'], { SHARED_ISR_REDIS_URL: cluster.redisUrl })
 
 /** Every key in the Redis, sorted. */
 async function allKeys(cluster) {
