@@ -33,16 +33,18 @@ export declare class NativeCache {
   /** `"redis"` or `"memory"`. */
   get store(): string
   /**
-   * Reads and judges an entry. `tags` are checked in addition to the stored ones (soft
-   * tags and fetch tags known only at read time). Rejects on Redis errors and corrupt
-   * bytes; callers treat a rejection as a miss.
+   * Reads and judges an entry: `null`, or the hit packed into one buffer (see
+   * `convert::hit_to_js`). `tags` are checked in addition to the stored ones (soft tags and
+   * fetch tags known only at read time). Rejects on Redis errors and corrupt bytes; callers
+   * treat a rejection as a miss.
    */
-  get(key: string, tags?: Array<string> | undefined | null): Promise<NativeHit | null>
+  get(key: string, tags?: Array<string> | undefined | null): Promise<Buffer | null>
   /**
-   * Stores `payload` (copied once, synchronously) with its meta. TTL comes from `expire`.
-   * Resolves with the write id and the entry's deadline.
+   * Stores `payload` with its meta. TTL comes from `expire`. Resolves with the write id and
+   * the entry's deadline. The payload is read in place, off the JS thread: it must not
+   * change until the promise settles.
    */
-  set(key: string, payload: Uint8Array, meta: NativeEntryMeta): Promise<NativeWrite>
+  set(key: string, payload: Buffer, meta: NativeEntryMeta): Promise<NativeWrite>
   /**
    * Records a revalidation of `tags`. Without `durations` they expire now; with
    * `{ expire }` they are stale now and expire `expire` seconds later (Next 16 profiles).
@@ -152,23 +154,6 @@ export interface NativeEntryMeta {
 export interface NativeFleet {
   now: number
   instances: Array<string>
-}
-
-/** An entry as read: the payload copied into a JS buffer, plus what Rust judged. */
-export interface NativeHit {
-  payload: Buffer
-  lastModified: number
-  revalidate?: number | false
-  expire?: number
-  tags: Array<string>
-  /** `"fresh"`, `"stale"` (serve once, regenerate) or `"expired"` (a tag expired it). */
-  freshness: 'fresh' | 'stale' | 'expired'
-  /** Unique id of the write that produced this entry (strict-mode checks compare it). */
-  writeId: number
-  /** When `freshness` can next change by the clock alone (ms; `Infinity` when never). */
-  until: number
-  /** When the store drops the entry at its TTL (ms): a local copy must not outlive it. */
-  deadline: number
 }
 
 /**

@@ -33,6 +33,39 @@ const fromNative = (s) => (s.charCodeAt(0) === 0xffff ? Buffer.from(s.slice(1), 
 /** The same array when nothing needs escaping (the common case allocates nothing). */
 const tagsToNative = (tags) => (Array.isArray(tags) && tags.some(escaped) ? tags.map(toNative) : tags)
 
+const rethrow = (err) => {
+  throw retype(err)
+}
+
+const FRESHNESS = ['fresh', 'stale', 'expired']
+
+/** A hit as the addon packs it into one buffer (the layout is `hit_to_js` in src/binding/convert.rs). */
+function readHit(buf) {
+  if (buf === null) return null
+  const n = (i) => buf.readDoubleLE(i * 8)
+  const kind = n(2)
+  const expire = n(4)
+  const tags = new Array(n(8))
+  let at = 72
+  for (let i = 0; i < tags.length; i++) {
+    const len = buf.readUInt32LE(at)
+    const t = buf.toString('utf8', at + 4, at + 4 + len)
+    tags[i] = t.charCodeAt(0) === 0xffff ? fromNative(t) : t
+    at += 4 + len
+  }
+  return {
+    payload: buf.subarray(at),
+    lastModified: n(1),
+    revalidate: kind === 2 ? n(3) : kind === 1 ? false : undefined,
+    expire: Number.isNaN(expire) ? undefined : expire,
+    tags,
+    freshness: FRESHNESS[n(0)],
+    writeId: n(5),
+    until: n(6),
+    deadline: n(7),
+  }
+}
+
 const typed = (promise) =>
   promise.catch((err) => {
     throw retype(err)
@@ -57,10 +90,8 @@ class Native {
     this.store = this.cache.store
   }
 
-  async get(key, tags) {
-    const hit = await typed(this.cache.get(toNative(key), tagsToNative(tags)))
-    if (hit?.tags.some((t) => t.charCodeAt(0) === 0xffff)) hit.tags = hit.tags.map(fromNative)
-    return hit
+  get(key, tags) {
+    return this.cache.get(toNative(key), tagsToNative(tags)).then(readHit, rethrow)
   }
   set(key, payload, meta) {
     const tags = tagsToNative(meta.tags)

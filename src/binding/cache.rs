@@ -1,8 +1,9 @@
 //! `NativeCache`: one per configuration per process (lib/store.js keeps the registry).
 
-use super::convert::{NativeDurations, NativeEntryMeta, NativeOptions, revalidate_to_js, to_napi};
+use super::bridge::{self, Borrowed};
+use super::convert::{NativeDurations, NativeEntryMeta, NativeOptions, freshness_str, hit_to_js, to_napi};
 use crate::core::stats::Stat;
-use crate::core::tags::{Durations, Freshness};
+use crate::core::tags::Durations;
 use crate::core::{Cache, Hit};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -11,26 +12,6 @@ use std::sync::Arc;
 #[napi]
 pub struct NativeCache {
     pub(super) inner: Arc<Cache>,
-}
-
-/// An entry as read: the payload copied into a JS buffer, plus what Rust judged.
-#[napi(object)]
-pub struct NativeHit<'env> {
-    pub payload: BufferSlice<'env>,
-    pub last_modified: f64,
-    #[napi(ts_type = "number | false")]
-    pub revalidate: Option<Either<f64, bool>>,
-    pub expire: Option<f64>,
-    pub tags: Vec<String>,
-    /// `"fresh"`, `"stale"` (serve once, regenerate) or `"expired"` (a tag expired it).
-    #[napi(ts_type = "'fresh' | 'stale' | 'expired'")]
-    pub freshness: String,
-    /// Unique id of the write that produced this entry (strict-mode checks compare it).
-    pub write_id: f64,
-    /// When `freshness` can next change by the clock alone (ms; `Infinity` when never).
-    pub until: f64,
-    /// When the store drops the entry at its TTL (ms): a local copy must not outlive it.
-    pub deadline: f64,
 }
 
 /// A write as stored: its id, and when the store drops it at its TTL (ms).
@@ -49,14 +30,6 @@ pub struct NativeJudgement {
     pub until: f64,
 }
 
-fn freshness_str(f: Freshness) -> &'static str {
-    match f {
-        Freshness::Fresh => "fresh",
-        Freshness::Stale => "stale",
-        Freshness::Expired => "expired",
-    }
-}
-
 #[napi]
 impl NativeCache {
     /// Validates options; opens no connection (that happens on first use).
@@ -72,47 +45,51 @@ impl NativeCache {
         self.inner.kind()
     }
 
-    /// Reads and judges an entry. `tags` are checked in addition to the stored ones (soft
-    /// tags and fetch tags known only at read time). Rejects on Redis errors and corrupt
-    /// bytes; callers treat a rejection as a miss.
-    #[napi(catch_unwind, ts_return_type = "Promise<NativeHit | null>")]
-    pub fn get<'env>(&self, env: &'env Env, key: String, tags: Option<Vec<String>>) -> Result<PromiseRaw<'env, Option<NativeHit<'env>>>> {
+    /// Reads and judges an entry: `null`, or the hit packed into one buffer (see
+    /// `convert::hit_to_js`). `tags` are checked in addition to the stored ones (soft tags and
+    /// fetch tags known only at read time). Rejects on Redis errors and corrupt bytes; callers
+    /// treat a rejection as a miss.
+    #[napi(catch_unwind, ts_return_type = "Promise<Buffer | null>")]
+    pub fn get<'env>(&self, env: &'env Env, key: String, tags: Option<Vec<String>>) -> Result<PromiseRaw<'env, Option<BufferSlice<'env>>>> {
         let inner = self.inner.clone();
-        env.spawn_future_with_callback(
+        bridge::spawn(
+            env,
             async move { inner.get(&key, tags.as_deref().unwrap_or_default()).await.map_err(to_napi) },
-            |env, hit: Option<Hit>| {
-                let Some(hit) = hit else { return Ok(None) };
-                Ok(Some(NativeHit {
-                    payload: BufferSlice::copy_from(env, hit.payload())?,
-                    last_modified: hit.meta.last_modified,
-                    revalidate: revalidate_to_js(hit.meta.revalidate),
-                    expire: hit.meta.expire,
-                    freshness: freshness_str(hit.freshness).to_owned(),
-                    write_id: hit.meta.write_id as f64,
-                    until: hit.until,
-                    deadline: hit.deadline,
-                    tags: hit.meta.tags,
-                }))
-            },
+            |env, hit: Option<Hit>| hit.map(|hit| hit_to_js(env, &hit)).transpose(),
         )
     }
 
-    /// Stores `payload` (copied once, synchronously) with its meta. TTL comes from `expire`.
-    /// Resolves with the write id and the entry's deadline.
+    /// Stores `payload` with its meta. TTL comes from `expire`. Resolves with the write id and
+    /// the entry's deadline. The payload is read in place, off the JS thread: it must not
+    /// change until the promise settles.
     #[napi(catch_unwind, ts_return_type = "Promise<NativeWrite>")]
-    pub fn set<'env>(&self, env: &'env Env, key: String, payload: &[u8], meta: NativeEntryMeta) -> Result<PromiseRaw<'env, NativeWrite>> {
+    pub fn set<'env>(
+        &self,
+        env: &'env Env,
+        key: String,
+        payload: BufferSlice<'env>,
+        meta: NativeEntryMeta,
+    ) -> Result<PromiseRaw<'env, NativeWrite>> {
         let if_absent = meta.if_absent.unwrap_or(false);
         let meta: crate::core::envelope::EntryMeta = meta.into();
         let expire = meta.expire;
-        // One copy here (JS may reuse the buffer once we return); compression and the
-        // envelope happen on the runtime's threads, not the JS thread.
-        let payload = payload.to_vec();
+        let payload = Borrowed::new(env, &payload)?;
         let inner = self.inner.clone();
-        env.spawn_future(async move {
-            let (envelope, write_id) = inner.encode(&meta, &payload).map_err(to_napi)?;
-            let deadline = crate::core::clock::now_ms() + inner.ttl_ms(expire) as f64;
-            inner.put(&key, envelope, expire, if_absent).await.map_err(to_napi)?;
-            Ok(NativeWrite { write_id: write_id as f64, deadline })
+        let write = async move {
+            let encoded =
+                payload.with(|p| inner.encode(&meta, p)).ok_or_else(|| to_napi(crate::core::Error::Unavailable("shutting down".into())));
+            let out = async {
+                let (envelope, write_id) = encoded?.map_err(to_napi)?;
+                let deadline = crate::core::clock::now_ms() + inner.ttl_ms(expire) as f64;
+                inner.put(&key, envelope, expire, if_absent).await.map_err(to_napi)?;
+                Ok(NativeWrite { write_id: write_id as f64, deadline })
+            }
+            .await;
+            Ok((out, payload))
+        };
+        bridge::spawn(env, write, |env, (out, payload): (Result<NativeWrite>, Borrowed)| {
+            payload.release(env);
+            out
         })
     }
 
@@ -128,7 +105,7 @@ impl NativeCache {
     ) -> Result<PromiseRaw<'env, ()>> {
         let inner = self.inner.clone();
         let durations = durations.map(|d| Durations { expire: d.expire.filter(|e| e.is_finite()) });
-        env.spawn_future(async move { inner.revalidate_tags(&tags, durations).await.map_err(to_napi) })
+        bridge::spawn_value(env, async move { inner.revalidate_tags(&tags, durations).await.map_err(to_napi) })
     }
 
     /// Catches up on revalidations made by other processes. Rejects when the store is
@@ -136,14 +113,14 @@ impl NativeCache {
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn refresh_tags<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
         let inner = self.inner.clone();
-        env.spawn_future(async move { inner.refresh_tags().await.map_err(to_napi) })
+        bridge::spawn_value(env, async move { inner.refresh_tags().await.map_err(to_napi) })
     }
 
     /// Latest past expiry (ms) among `tags`, 0 when none; looks up tags not known here.
     #[napi(catch_unwind, ts_return_type = "Promise<number>")]
     pub fn tag_expiration<'env>(&self, env: &'env Env, tags: Vec<String>) -> Result<PromiseRaw<'env, f64>> {
         let inner = self.inner.clone();
-        env.spawn_future(async move { Ok(inner.tag_expiration(&tags).await) })
+        bridge::spawn_value(env, async move { Ok(inner.tag_expiration(&tags).await) })
     }
 
     /// The generation L1 copies are validated against: positive when local copies may be
@@ -179,7 +156,7 @@ impl NativeCache {
     #[napi(catch_unwind, ts_return_type = "Promise<NativeJudgement>")]
     pub fn judge_tags<'env>(&self, env: &'env Env, tags: Vec<String>, last_modified: f64) -> Result<PromiseRaw<'env, NativeJudgement>> {
         let inner = self.inner.clone();
-        env.spawn_future(async move {
+        bridge::spawn_value(env, async move {
             let refs: Vec<&str> = tags.iter().map(String::as_str).collect();
             let (f, until) = inner.judge_fetching(&refs, last_modified).await;
             Ok(NativeJudgement { freshness: freshness_str(f).to_owned(), until })
@@ -191,7 +168,7 @@ impl NativeCache {
     #[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
     pub fn check<'env>(&self, env: &'env Env, key: String, write_id: f64) -> Result<PromiseRaw<'env, bool>> {
         let inner = self.inner.clone();
-        env.spawn_future(async move { inner.check(&key, write_id as u64).await.map_err(to_napi) })
+        bridge::spawn_value(env, async move { inner.check(&key, write_id as u64).await.map_err(to_napi) })
     }
 
     /// Counts a hit whose payload the caller could not decode as corrupt.

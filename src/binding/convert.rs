@@ -1,8 +1,10 @@
 //! Conversions between JS shapes and core types.
 
 use crate::core::envelope::{EntryMeta, Revalidate};
-use crate::core::{Config, Error};
-use napi::Either;
+use crate::core::tags::Freshness;
+use crate::core::{Config, Error, Hit};
+use napi::bindgen_prelude::{BufferSlice, Env, FromNapiValue};
+use napi::{Either, sys};
 use napi_derive::napi;
 
 /// Errors reach JS as `Error` with `code`: async rejections cannot carry a custom status in
@@ -98,15 +100,74 @@ impl From<NativeEntryMeta> for EntryMeta {
     }
 }
 
-pub fn revalidate_to_js(r: Revalidate) -> Option<Either<f64, bool>> {
-    match r {
-        Revalidate::Unknown => None,
-        Revalidate::Never => Some(Either::B(false)),
-        Revalidate::Seconds(s) => Some(Either::A(s)),
-    }
-}
-
 #[napi(object)]
 pub struct NativeDurations {
     pub expire: Option<f64>,
+}
+
+pub fn freshness_str(f: Freshness) -> &'static str {
+    match f {
+        Freshness::Fresh => "fresh",
+        Freshness::Stale => "stale",
+        Freshness::Expired => "expired",
+    }
+}
+
+/// Numbers in front of a packed hit, each a little-endian f64.
+const HIT_NUMBERS: usize = 9;
+
+/// A hit as one JS buffer, read by `readHit` in lib/native.js: one allocation and one copy,
+/// where an object would cost a property definition per field and a string per tag.
+///
+/// Layout: 9 little-endian f64 (freshness 0 fresh / 1 stale / 2 expired; lastModified;
+/// revalidate kind 0 absent / 1 `false` / 2 seconds; revalidate seconds; expire, NaN when
+/// absent; writeId; until; deadline; the number of tags), then each tag as a u32 LE byte length
+/// and its UTF-8, then the payload.
+pub fn hit_to_js<'env>(env: &'env Env, hit: &Hit) -> napi::Result<BufferSlice<'env>> {
+    let m = &hit.meta;
+    let (kind, seconds) = match m.revalidate {
+        Revalidate::Unknown => (0.0, 0.0),
+        Revalidate::Never => (1.0, 0.0),
+        Revalidate::Seconds(s) => (2.0, s),
+    };
+    let freshness = match hit.freshness {
+        Freshness::Fresh => 0.0,
+        Freshness::Stale => 1.0,
+        Freshness::Expired => 2.0,
+    };
+    let numbers: [f64; HIT_NUMBERS] = [
+        freshness,
+        m.last_modified,
+        kind,
+        seconds,
+        m.expire.unwrap_or(f64::NAN),
+        m.write_id as f64,
+        hit.until,
+        hit.deadline,
+        m.tags.len() as f64,
+    ];
+    let payload = hit.payload();
+    let tags_len: usize = m.tags.iter().map(|t| 4 + t.len()).sum();
+    let len = HIT_NUMBERS * 8 + tags_len + payload.len();
+    let (mut data, mut value) = (std::ptr::null_mut(), std::ptr::null_mut());
+    let status = unsafe { sys::napi_create_buffer(env.raw(), len, &mut data, &mut value) };
+    if status != sys::Status::napi_ok {
+        return Err(napi::Error::new(napi::Status::from(status), "napi_create_buffer failed".to_owned()));
+    }
+    // SAFETY: Node just allocated `len` bytes at `data` for this buffer.
+    let out = unsafe { std::slice::from_raw_parts_mut(data as *mut u8, len) };
+    let mut at = 0;
+    let mut put = |bytes: &[u8]| {
+        out[at..at + bytes.len()].copy_from_slice(bytes);
+        at += bytes.len();
+    };
+    for n in numbers {
+        put(&n.to_le_bytes());
+    }
+    for t in &m.tags {
+        put(&(t.len() as u32).to_le_bytes());
+        put(t.as_bytes());
+    }
+    put(payload);
+    unsafe { BufferSlice::from_napi_value(env.raw(), value) }
 }

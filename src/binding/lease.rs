@@ -1,5 +1,6 @@
 //! Regeneration leases (see src/core/store/redis/lease.rs).
 
+use super::bridge;
 use super::cache::NativeCache;
 use super::convert::to_napi;
 use napi::bindgen_prelude::*;
@@ -22,13 +23,13 @@ impl NativeCache {
     ) -> Result<PromiseRaw<'env, bool>> {
         let inner = self.inner.clone();
         let force = force.unwrap_or(false);
-        env.spawn_future(async move { inner.lease(&key, &token, &owner, ttl_ms.max(0.0) as u64, force).await.map_err(to_napi) })
+        bridge::spawn_value(env, async move { inner.lease(&key, &token, &owner, ttl_ms.max(0.0) as u64, force).await.map_err(to_napi) })
     }
 
     /// Releases the lease of `key` if `token` still holds it.
     #[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
     pub fn release<'env>(&self, env: &'env Env, key: String, token: String) -> Result<PromiseRaw<'env, bool>> {
         let inner = self.inner.clone();
-        env.spawn_future(async move { inner.release(&key, &token).await.map_err(to_napi) })
+        bridge::spawn_value(env, async move { inner.release(&key, &token).await.map_err(to_napi) })
     }
 }

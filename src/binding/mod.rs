@@ -1,10 +1,12 @@
 //! The N-API layer: argument conversion, promises and error codes, nothing else.
 //!
-//! Rules from research/napi-redis.md: no `async fn(&self)` (use-after-free on worker
-//! termination) — methods are sync, clone the `Arc` and return an owned future; constructors
-//! do no I/O; results are copied into JS-owned buffers (faster than external buffers).
+//! Rules: no `async fn(&self)` (a use-after-free when a worker terminates mid-call): methods
+//! are sync, clone the `Arc` and hand an owned future to `bridge`, which runs it on the I/O
+//! thread and settles the promise; constructors do no I/O; results are copied into JS-owned
+//! buffers (cheaper than external buffers and their finalizers).
 
 mod admin;
+mod bridge;
 mod cache;
 mod constants;
 mod convert;
