@@ -48,7 +48,10 @@ impl NativeCache {
     pub fn heartbeat<'env>(&self, env: &'env Env, id: String, summary: String, ttl_ms: f64) -> Result<PromiseRaw<'env, f64>> {
         redis(&self.inner)?;
         let inner = self.inner.clone();
-        bridge::spawn_value(env, async move { redis(&inner)?.heartbeat(&id, &summary, ttl_ms.max(0.0) as u64).await.map_err(to_napi) })
+        bridge::spawn_value(
+            env,
+            move || async move { redis(&inner)?.heartbeat(&id, &summary, ttl_ms.max(0.0) as u64).await.map_err(to_napi) },
+        )
     }
 
     /// The instances heard from within `ttlMs` (at most `limit`).
@@ -56,7 +59,7 @@ impl NativeCache {
     pub fn fleet<'env>(&self, env: &'env Env, ttl_ms: f64, limit: u32) -> Result<PromiseRaw<'env, NativeFleet>> {
         redis(&self.inner)?;
         let inner = self.inner.clone();
-        bridge::spawn_value(env, async move {
+        bridge::spawn_value(env, move || async move {
             let (now, instances) = redis(&inner)?.fleet(ttl_ms.max(0.0) as u64, limit as usize).await.map_err(to_napi)?;
             Ok(NativeFleet { now, instances })
         })
@@ -67,7 +70,7 @@ impl NativeCache {
     pub fn leave<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, ()>> {
         redis(&self.inner)?;
         let inner = self.inner.clone();
-        bridge::spawn_value(env, async move { redis(&inner)?.leave(&id).await.map_err(to_napi) })
+        bridge::spawn_value(env, move || async move { redis(&inner)?.leave(&id).await.map_err(to_napi) })
     }
 
     /// One command on the node of `key` (else the manifest's node); the reply as JSON.
@@ -75,7 +78,7 @@ impl NativeCache {
     pub fn command<'env>(&self, env: &'env Env, args: Vec<String>, key: Option<String>) -> Result<PromiseRaw<'env, serde_json::Value>> {
         redis(&self.inner)?;
         let inner = self.inner.clone();
-        bridge::spawn_value(env, async move { redis(&inner)?.command(&args, key.as_deref()).await.map_err(to_napi) })
+        bridge::spawn_value(env, move || async move { redis(&inner)?.command(&args, key.as_deref()).await.map_err(to_napi) })
     }
 
     /// The primaries (`host:port`; `[""]` for one server).
@@ -83,7 +86,7 @@ impl NativeCache {
     pub fn primaries<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Vec<String>>> {
         redis(&self.inner)?;
         let inner = self.inner.clone();
-        bridge::spawn_value(env, async move { redis(&inner)?.primaries().await.map_err(to_napi) })
+        bridge::spawn_value(env, move || async move { redis(&inner)?.primaries().await.map_err(to_napi) })
     }
 
     /// One page of SCAN MATCH `pattern` over every primary, with sizes.
@@ -97,7 +100,7 @@ impl NativeCache {
     ) -> Result<PromiseRaw<'env, NativeScanPage>> {
         redis(&self.inner)?;
         let inner = self.inner.clone();
-        bridge::spawn_value(env, async move {
+        bridge::spawn_value(env, move || async move {
             let page = redis(&inner)?.scan_page(&pattern, cursor.as_deref(), count.max(1)).await.map_err(to_napi)?;
             let (keys, sizes) = page.keys.into_iter().map(|(k, n)| (k, n as f64)).unzip();
             Ok(NativeScanPage { keys, sizes, cursor: page.cursor })
@@ -109,6 +112,6 @@ impl NativeCache {
     pub fn unlink<'env>(&self, env: &'env Env, keys: Vec<String>) -> Result<PromiseRaw<'env, f64>> {
         redis(&self.inner)?;
         let inner = self.inner.clone();
-        bridge::spawn_value(env, async move { redis(&inner)?.unlink(&keys).await.map(|n| n as f64).map_err(to_napi) })
+        bridge::spawn_value(env, move || async move { redis(&inner)?.unlink(&keys).await.map(|n| n as f64).map_err(to_napi) })
     }
 }

@@ -31,7 +31,10 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 
-type Task = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+/// A call as submitted: small (its arguments); the future, often kilobytes, is built and
+/// allocated on the I/O thread.
+/// It runs on the I/O thread, in the runtime's context, and spawns the call's task.
+type Task = Box<dyn FnOnce() + Send>;
 
 /// The I/O thread's inbox: calls submitted by JS threads, not started yet.
 struct Inbox {
@@ -55,7 +58,7 @@ static IO: LazyLock<std::result::Result<Arc<Inbox>, String>> = LazyLock::new(|| 
                     drained.arrived.notified().await;
                     let tasks = std::mem::take(&mut *drained.tasks.lock().unwrap_or_else(|p| p.into_inner()));
                     for t in tasks {
-                        tokio::spawn(t);
+                        t();
                     }
                 }
             })
@@ -237,12 +240,13 @@ fn deliver(shared: &Shared, done: Done) {
     }
 }
 
-/// Runs `fut` on the I/O thread; `convert` turns its output into the JS value the promise
+/// Runs the future `make` returns on the I/O thread; `convert` turns its output into the JS value the promise
 /// resolves with, on the JS thread.
-pub fn spawn<'env, T, V, F, C>(env: &'env Env, fut: F, convert: C) -> Result<PromiseRaw<'env, V>>
+pub fn spawn<'env, T, V, M, F, C>(env: &'env Env, make: M, convert: C) -> Result<PromiseRaw<'env, V>>
 where
     T: Send + 'static,
     V: ToNapiValue,
+    M: FnOnce() -> F + Send + 'static,
     F: Future<Output = Result<T>> + Send + 'static,
     C: FnOnce(&'env Env, T) -> Result<V> + Send + 'static,
 {
@@ -255,26 +259,29 @@ where
         check(unsafe { sys::napi_ref_threadsafe_function(raw, shared.tsfn.load(Ordering::Acquire)) }, "napi_ref_threadsafe_function")?;
     }
     let completion = Completion { shared, deferred: Some(deferred) };
-    inbox.submit(Box::pin(async move {
-        let out = fut.await;
-        completion.complete(Box::new(move |raw_env| {
-            let env = Env::from_raw(raw_env);
-            // SAFETY: the env outlives this call, which runs on its JS thread (as in napi-rs).
-            let env: &'env Env = unsafe { std::mem::transmute::<&Env, &'env Env>(&env) };
-            let v = convert(env, out?)?;
-            unsafe { V::to_napi_value(raw_env, v) }
-        }));
+    inbox.submit(Box::new(move || {
+        tokio::spawn(async move {
+            let out = make().await;
+            completion.complete(Box::new(move |raw_env| {
+                let env = Env::from_raw(raw_env);
+                // SAFETY: the env outlives this call, which runs on its JS thread (as in napi-rs).
+                let env: &'env Env = unsafe { std::mem::transmute::<&Env, &'env Env>(&env) };
+                let v = convert(env, out?)?;
+                unsafe { V::to_napi_value(raw_env, v) }
+            }));
+        });
     }));
     Ok(PromiseRaw::new(raw, promise))
 }
 
 /// `spawn` for outputs that convert as they are.
-pub fn spawn_value<'env, T, F>(env: &'env Env, fut: F) -> Result<PromiseRaw<'env, T>>
+pub fn spawn_value<'env, T, M, F>(env: &'env Env, make: M) -> Result<PromiseRaw<'env, T>>
 where
     T: ToNapiValue + Send + 'static,
+    M: FnOnce() -> F + Send + 'static,
     F: Future<Output = Result<T>> + Send + 'static,
 {
-    spawn(env, fut, |_, v| Ok(v))
+    spawn(env, make, |_, v| Ok(v))
 }
 
 /// A JS buffer read in place by the I/O thread. The caller must not change it until the call

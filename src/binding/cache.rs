@@ -54,7 +54,7 @@ impl NativeCache {
         let inner = self.inner.clone();
         bridge::spawn(
             env,
-            async move { inner.get(&key, tags.as_deref().unwrap_or_default()).await.map_err(to_napi) },
+            move || async move { inner.get(&key, tags.as_deref().unwrap_or_default()).await.map_err(to_napi) },
             |env, hit: Option<Hit>| hit.map(|hit| hit_to_js(env, &hit)).transpose(),
         )
     }
@@ -75,7 +75,7 @@ impl NativeCache {
         let expire = meta.expire;
         let payload = Borrowed::new(env, &payload)?;
         let inner = self.inner.clone();
-        let write = async move {
+        let write = move || async move {
             let encoded =
                 payload.with(|p| inner.encode(&meta, p)).ok_or_else(|| to_napi(crate::core::Error::Unavailable("shutting down".into())));
             let out = async {
@@ -105,7 +105,7 @@ impl NativeCache {
     ) -> Result<PromiseRaw<'env, ()>> {
         let inner = self.inner.clone();
         let durations = durations.map(|d| Durations { expire: d.expire.filter(|e| e.is_finite()) });
-        bridge::spawn_value(env, async move { inner.revalidate_tags(&tags, durations).await.map_err(to_napi) })
+        bridge::spawn_value(env, move || async move { inner.revalidate_tags(&tags, durations).await.map_err(to_napi) })
     }
 
     /// Catches up on revalidations made by other processes. Rejects when the store is
@@ -113,14 +113,14 @@ impl NativeCache {
     #[napi(catch_unwind, ts_return_type = "Promise<void>")]
     pub fn refresh_tags<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
         let inner = self.inner.clone();
-        bridge::spawn_value(env, async move { inner.refresh_tags().await.map_err(to_napi) })
+        bridge::spawn_value(env, move || async move { inner.refresh_tags().await.map_err(to_napi) })
     }
 
     /// Latest past expiry (ms) among `tags`, 0 when none; looks up tags not known here.
     #[napi(catch_unwind, ts_return_type = "Promise<number>")]
     pub fn tag_expiration<'env>(&self, env: &'env Env, tags: Vec<String>) -> Result<PromiseRaw<'env, f64>> {
         let inner = self.inner.clone();
-        bridge::spawn_value(env, async move { Ok(inner.tag_expiration(&tags).await) })
+        bridge::spawn_value(env, move || async move { Ok(inner.tag_expiration(&tags).await) })
     }
 
     /// The generation L1 copies are validated against: positive when local copies may be
@@ -156,7 +156,7 @@ impl NativeCache {
     #[napi(catch_unwind, ts_return_type = "Promise<NativeJudgement>")]
     pub fn judge_tags<'env>(&self, env: &'env Env, tags: Vec<String>, last_modified: f64) -> Result<PromiseRaw<'env, NativeJudgement>> {
         let inner = self.inner.clone();
-        bridge::spawn_value(env, async move {
+        bridge::spawn_value(env, move || async move {
             let refs: Vec<&str> = tags.iter().map(String::as_str).collect();
             let (f, until) = inner.judge_fetching(&refs, last_modified).await;
             Ok(NativeJudgement { freshness: freshness_str(f).to_owned(), until })
@@ -168,7 +168,7 @@ impl NativeCache {
     #[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
     pub fn check<'env>(&self, env: &'env Env, key: String, write_id: f64) -> Result<PromiseRaw<'env, bool>> {
         let inner = self.inner.clone();
-        bridge::spawn_value(env, async move { inner.check(&key, write_id as u64).await.map_err(to_napi) })
+        bridge::spawn_value(env, move || async move { inner.check(&key, write_id as u64).await.map_err(to_napi) })
     }
 
     /// Counts a hit whose payload the caller could not decode as corrupt.

@@ -23,13 +23,16 @@ impl NativeCache {
     ) -> Result<PromiseRaw<'env, bool>> {
         let inner = self.inner.clone();
         let force = force.unwrap_or(false);
-        bridge::spawn_value(env, async move { inner.lease(&key, &token, &owner, ttl_ms.max(0.0) as u64, force).await.map_err(to_napi) })
+        bridge::spawn_value(
+            env,
+            move || async move { inner.lease(&key, &token, &owner, ttl_ms.max(0.0) as u64, force).await.map_err(to_napi) },
+        )
     }
 
     /// Releases the lease of `key` if `token` still holds it.
     #[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
     pub fn release<'env>(&self, env: &'env Env, key: String, token: String) -> Result<PromiseRaw<'env, bool>> {
         let inner = self.inner.clone();
-        bridge::spawn_value(env, async move { inner.release(&key, &token).await.map_err(to_napi) })
+        bridge::spawn_value(env, move || async move { inner.release(&key, &token).await.map_err(to_napi) })
     }
 }
