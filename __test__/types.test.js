@@ -1,5 +1,5 @@
 'use strict'
-// The public types (index.d.ts, handler.d.ts, use-cache.d.ts, written by hand) as a TypeScript
+// The public types (index.d.ts, handler.d.ts, use-cache.d.ts, next-config.d.ts, written by hand) as a TypeScript
 // user meets them: `tsc --strict` accepts the README's webhook and typed stats, and refuses
 // misuse (so the check itself can fail).
 
@@ -39,4 +39,15 @@ test('misuse is refused: wrong field types, unknown fields, unknown profiles', (
   const r = compile('misuse.ts')
   assert.notEqual(r.status, 0)
   for (const line of [4, 5, 6]) assert.match(r.out, new RegExp(`misuse\\.ts\\(${line},`), r.out)
+})
+
+test('withSharedIsr type-checks in a next.config.ts: config objects and functions come back as they went in', () => {
+  const r = compile('next-config.ts')
+  assert.equal(r.status, 0, r.out)
+})
+
+test('withSharedIsr misuse is refused: wrong option types, logger, a non-object config, unknown options', () => {
+  const r = compile('next-config-misuse.ts')
+  assert.notEqual(r.status, 0)
+  for (const line of [4, 5, 6, 7]) assert.match(r.out, new RegExp(`next-config-misuse\\.ts\\(${line},`), r.out)
 })

@@ -5,6 +5,7 @@
 
 const { inspect } = require('node:util')
 const { checkConfig, DEFAULTS, redactSecrets } = require('./native')
+const { nextConfigOptions } = require('./next-options')
 
 class ConfigError extends Error {
   constructor(message) {
@@ -54,9 +55,11 @@ function flag(name, value, envName, envValue) {
  * SHARED_ISR_DEFAULT_TTL_SECONDS, SHARED_ISR_TAG_CACHE_MB, SHARED_ISR_L1_MAX_MB, SHARED_ISR_MAX_STALENESS_MS,
  * SHARED_ISR_STRICT, SHARED_ISR_TLS_CA_FILE, SHARED_ISR_TLS_CERT_FILE, SHARED_ISR_TLS_KEY_FILE,
  * SHARED_ISR_HEARTBEAT_SECONDS, SHARED_ISR_LEASE_MS, SHARED_ISR_LEASE_WAIT_MS, SHARED_ISR_BUILD_ID.
+ * Options passed to withSharedIsr (SHARED_ISR_OPTIONS, see ./next-options) come between the two.
  */
 function resolveConfig(options = {}, env = process.env) {
   if (options === null || typeof options !== 'object') throw new ConfigError('options must be an object')
+  options = withNextConfigOptions(options, env)
   // Setting -> where its value came from (the option, else its environment variable), for errors.
   const source = {}
   const pick = (key, envName) => {
@@ -111,6 +114,19 @@ function resolveConfig(options = {}, env = process.env) {
     throw err?.code === 'ERR_SHARED_ISR_CONFIG' ? new ConfigError(fromSource(err.message, source)) : err
   }
   return printableWithoutSecrets(config)
+}
+
+/** Options given in code win; then those of withSharedIsr (next.config); then the environment. */
+function withNextConfigOptions(options, env) {
+  let fromNext
+  try {
+    fromNext = nextConfigOptions(env)
+  } catch (err) {
+    throw new ConfigError(err.message)
+  }
+  const merged = { ...options }
+  for (const [key, value] of Object.entries(fromNext)) if (merged[key] === undefined) merged[key] = value
+  return merged
 }
 
 /** Rust's message starts with the option it is about: name the environment variable instead when the value came from one. */
