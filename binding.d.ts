@@ -93,11 +93,12 @@ export declare class NativeCache {
   /** Refuses further calls and drops this URL's shared connection. */
   close(): void
   /**
-   * Takes the regeneration lease of `key` for `ttlMs`; false when another instance holds it.
-   * `owner` (the token's prefix: this process's store) already holding it counts as taken.
+   * Takes the regeneration lease of `key` for `ttlMs`: `"held"` (taken, or `owner` — the
+   * token's prefix: this process's store — already holds it), `"busy"` (another instance
+   * regenerates) or `"takenOver"` (another took it over from a holder that did not deliver).
    * With `force`, takes it over.
    */
-  lease(key: string, token: string, owner: string, ttlMs: number, force?: boolean | undefined | null): Promise<boolean>
+  lease(key: string, token: string, owner: string, ttlMs: number, force?: boolean | undefined | null): Promise<'held' | 'busy' | 'takenOver'>
   /** Releases the lease of `key` if `token` still holds it. */
   release(key: string, token: string): Promise<boolean>
 }

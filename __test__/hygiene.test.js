@@ -4,7 +4,7 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { runNode } = require('./helpers/common')
+const { runNode, waitFor, sleep } = require('./helpers/common')
 const { redisSuite, LIB } = require('./helpers/suite')
 
 const { redis } = redisSuite({ lib: false })
@@ -83,4 +83,72 @@ test('worker threads terminated mid-call, again and again, never crash the proce
   assert.equal(r.signal, null, `signal ${r.signal}\n${r.out.slice(-2000)}`)
   assert.equal(r.code, 0, r.out.slice(-2000))
   assert.match(r.out, /main ok/)
+})
+
+test('a call in flight keeps the process alive until it settles, and not a moment longer', async () => {
+  // Redis hangs (SIGSTOP) while the call is in flight: nothing but the call itself can keep the
+  // child's event loop alive (the connection lives on the addon's own thread), so without the
+  // bridge holding a reference for it the child would exit before printing.
+  const child = run(`
+    const api = require(${JSON.stringify(LIB)})
+    const H = api.createHandler({ redisUrl: 'redis://127.0.0.1:${redis.port}', prefix: 'hygf:', timeoutMs: 5000, l1MaxBytes: 0 })
+    const h = new H({})
+    h.set('/f', { kind: 'APP_ROUTE', body: Buffer.from('flight'), status: 200, headers: {} }, { revalidate: 60 }).then(async () => {
+      const t0 = Date.now()
+      const hit = await h.get('/f', { kind: 'APP_ROUTE' })
+      console.log('settled', hit.value.body.toString(), Date.now() - t0 >= 300)
+    })
+  `)
+  // Stop Redis once the entry is stored, resume it 600 ms later.
+  await waitFor(async () => (await redis.cmd('KEYS', 'hygf:e:*')).length === 1, { what: 'the entry stored', intervalMs: 5 })
+  redis.proc.kill('SIGSTOP')
+  await sleep(600)
+  redis.proc.kill('SIGCONT')
+  const r = await child
+  assert.equal(r.signal, null, `killed after ${r.ms} ms\n${r.out}`)
+  assert.equal(r.code, 0, r.out)
+  assert.match(r.out, /settled flight/, `the process exited with a call in flight\n${r.out}`)
+})
+
+test('calls from the main thread and from workers at once each settle in their own thread, with their own values', async () => {
+  const r = await run(
+    `
+    const { Worker } = require('node:worker_threads')
+    const body = (who, i) => Buffer.from(who + ':' + i + ':' + 'x'.repeat(i % 97))
+    const src = (who) => \`
+      const api = require(${JSON.stringify(LIB)})
+      const H = api.createHandler({ redisUrl: 'redis://127.0.0.1:${redis.port}', prefix: 'hygt:', l1MaxBytes: 0 })
+      const body = \${body.toString()}
+      ;(async () => {
+        const h = new H({})
+        let bad = 0
+        await Promise.all(Array.from({ length: 400 }, async (_, i) => {
+          await h.set('/\${who}/' + i, { kind: 'APP_ROUTE', body: body('\${who}', i), status: 200, headers: {} }, { revalidate: 60 })
+          const hit = await h.get('/\${who}/' + i, { kind: 'APP_ROUTE' })
+          if (!hit || !hit.value.body.equals(body('\${who}', i))) bad++
+        }))
+        require('node:worker_threads').parentPort.postMessage(bad)
+      })()
+    \`
+    ;(async () => {
+      const workers = ['w1', 'w2'].map((w) => new Worker(src(w), { eval: true }))
+      const fromWorkers = workers.map((w) => new Promise((r) => w.once('message', r)))
+      const api = require(${JSON.stringify(LIB)})
+      const H = api.createHandler({ redisUrl: 'redis://127.0.0.1:${redis.port}', prefix: 'hygt:', l1MaxBytes: 0 })
+      const h = new H({})
+      let bad = 0
+      await Promise.all(Array.from({ length: 400 }, async (_, i) => {
+        await h.set('/main/' + i, { kind: 'APP_ROUTE', body: body('main', i), status: 200, headers: {} }, { revalidate: 60 })
+        const hit = await h.get('/main/' + i, { kind: 'APP_ROUTE' })
+        if (!hit || !hit.value.body.equals(body('main', i))) bad++
+      }))
+      console.log('bad', bad, ...(await Promise.all(fromWorkers)))
+      await Promise.all(workers.map((w) => w.terminate()))
+    })()
+  `,
+    60_000,
+  )
+  assert.equal(r.signal, null, `killed after ${r.ms} ms\n${r.out}`)
+  assert.equal(r.code, 0, r.out)
+  assert.match(r.out, /bad 0 0 0\b/, r.out)
 })

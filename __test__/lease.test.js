@@ -79,6 +79,29 @@ test('a holder that never stores: the others wait at most leaseWaitMs, then rend
   assert.ok(Date.now() - t1 >= 350, 'insts[2] took the expired lease over: insts[1] waited for it')
 })
 
+test('a render that keeps failing costs one wait, not one per request', async () => {
+  const { insts } = await trio({ leaseWaitMs: 400, leaseMs: 10_000 })
+  await insts[0].set('/f', page('old', 'tf'), { cacheControl: { revalidate: 3600, expire: 7200 } })
+  for (const i of insts) assert.ok(await i.get('/f', CTX))
+  await insts[0].revalidateTag(['tf'])
+  // insts[0] takes the lease and its render fails: it never stores.
+  assert.equal(await insts[0].get('/f', CTX), null)
+  let t0 = Date.now()
+  assert.equal(await insts[1].get('/f', CTX), null, 'renders after waiting once (and takes the lease over)')
+  assert.ok(Date.now() - t0 >= 350, `insts[1] waited for the holder (${Date.now() - t0} ms)`)
+  // Nobody waits on a lease taken over from a holder that did not deliver: they render at once.
+  for (const [n, i] of [
+    [2, insts[2]],
+    [0, insts[0]],
+    [1, insts[1]],
+    [2, insts[2]],
+  ]) {
+    t0 = Date.now()
+    assert.equal(await i.get('/f', CTX), null, `insts[${n}] renders`)
+    assert.ok(Date.now() - t0 < 300, `insts[${n}] did not wait (${Date.now() - t0} ms)`)
+  }
+})
+
 test('with Redis down every instance behaves as without the lease; leaseMs 0 turns it off', async () => {
   const down = api.createHandler({
     redisUrl: 'redis://127.0.0.1:1',

@@ -29,7 +29,7 @@ class Leases {
     this.prefix = `${os.hostname().slice(0, 60)}:${process.pid}:${crypto.randomBytes(4).toString('hex')}:`
     this.seq = 0
     this.held = new Map() // key -> { token, until }: leases this process holds
-    this.counts = { taken: 0, busy: 0, waited: 0, waitedOut: 0, released: 0, errors: 0 }
+    this.counts = { taken: 0, busy: 0, afterTakeover: 0, waited: 0, waitedOut: 0, released: 0, errors: 0 }
   }
 
   get enabled() {
@@ -39,24 +39,31 @@ class Leases {
   /**
    * Whether this process should regenerate `key` now: true when it took the lease (or leases
    * are off, or Redis cannot say: then as without the lease), false when another holds it.
+   * Also true when another instance took the lease over from a holder that did not deliver:
+   * the render may be failing, and waiting for it again would add the same delay to every
+   * request until the lease expires.
    */
   async take(key, force = false) {
     if (!this.enabled) return true
     // Asked of Redis every time: a lease this process took may have expired and gone to
     // another instance since; one it still holds counts as taken (a render of ours is on it).
     const token = this.prefix + ++this.seq
-    let taken
+    let state
     try {
-      taken = await this.store.native.lease(key, token, this.prefix, this.leaseMs, force)
+      state = await this.store.native.lease(key, token, this.prefix, this.leaseMs, force)
     } catch (err) {
       // Redis cannot say: regenerate, as without the lease (logged and counted like any call).
       this.counts.errors++
       this.store.trouble('lease', key, err)
       return true
     }
-    if (!taken) {
+    if (state === 'busy') {
       this.counts.busy++
       return false
+    }
+    if (state === 'takenOver') {
+      this.counts.afterTakeover++
+      return true
     }
     this.counts.taken++
     if (this.held.size >= 10_000) this.forgetExpired()
@@ -105,7 +112,7 @@ class Leases {
     }
     this.counts.waitedOut++
     // The holder did not deliver in time (crashed, stuck, failed): this instance renders and
-    // takes the lease over, so the next waiters wait for it rather than time out too.
+    // takes the lease over, marked as a takeover, so the others render rather than wait too.
     await this.take(key, true)
     return null
   }

@@ -3,7 +3,7 @@
 //! checks, a loss horizon, an outbox, a connection to close) gets a default here that is the
 //! memory store's answer, so the cache never asks which store it holds.
 
-use super::RedisStore;
+use super::{Lease, RedisStore};
 use crate::core::coherence::Coherence;
 use crate::core::error::Result;
 use crate::core::stats::StatsSnapshot;
@@ -80,11 +80,11 @@ pub trait Backend: Send + Sync {
         true
     }
 
-    /// Takes the regeneration lease `key` for `ttl_ms` with `token`; false when another holder
-    /// has it. A store of one process, where Next already renders once, always grants it.
-    /// With `force`, takes it over from a holder that did not deliver in time.
-    fn lease<'a>(&'a self, _key: &'a str, _token: &'a str, _owner: &'a str, _ttl_ms: u64, _force: bool) -> BoxFuture<'a, Result<bool>> {
-        ready(Ok(true))
+    /// Takes the regeneration lease `key` for `ttl_ms` with `token`. A store of one process,
+    /// where Next already renders once, always grants it. With `force`, takes it over from a
+    /// holder that did not deliver in time.
+    fn lease<'a>(&'a self, _key: &'a str, _token: &'a str, _owner: &'a str, _ttl_ms: u64, _force: bool) -> BoxFuture<'a, Result<Lease>> {
+        ready(Ok(Lease::Held))
     }
 
     /// Releases the lease `key` if `token` still holds it.

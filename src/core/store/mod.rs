@@ -28,7 +28,7 @@ pub fn check_url(url: &str) -> crate::core::error::Result<()> {
     topology::parse(url, None).map(|_| ())
 }
 
-pub use self::redis::{RedisStore, ScanPage};
+pub use self::redis::{Lease, RedisStore, ScanPage};
 pub use memory::MemoryStore;
 
 /// A decoded entry: the raw envelope plus where its payload sits, so the payload is copied
@@ -103,7 +103,7 @@ impl Cache {
 
     /// Takes the regeneration lease of `key` (see `redis::lease`). The memory store is one
     /// process, where Next already renders once: always granted.
-    pub async fn lease(&self, key: &str, token: &str, owner: &str, ttl_ms: u64, force: bool) -> Result<bool> {
+    pub async fn lease(&self, key: &str, token: &str, owner: &str, ttl_ms: u64, force: bool) -> Result<Lease> {
         self.check_open()?;
         self.backend.lease(&self.lease_key(key), token, owner, ttl_ms, force).await
     }

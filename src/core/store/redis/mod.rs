@@ -24,6 +24,7 @@ mod admin;
 pub use admin::ScanPage;
 mod connection;
 mod lease;
+pub use lease::Lease;
 mod ops;
 mod run;
 mod tracked;
@@ -235,7 +236,7 @@ impl Backend for RedisStore {
     }
 
     /// `lease` and `release`: the inherent methods, in `lease.rs`.
-    fn lease<'a>(&'a self, key: &'a str, token: &'a str, owner: &'a str, ttl_ms: u64, force: bool) -> BoxFuture<'a, Result<bool>> {
+    fn lease<'a>(&'a self, key: &'a str, token: &'a str, owner: &'a str, ttl_ms: u64, force: bool) -> BoxFuture<'a, Result<Lease>> {
         Box::pin(RedisStore::lease(self, key, token, owner, ttl_ms, force))
     }
 
