@@ -55,8 +55,17 @@ function packageHash() {
   return h.digest('hex')
 }
 
+// npm is npm.cmd on Windows, which Node starts only through a shell (the release smoke test runs there).
+const WIN = process.platform === 'win32'
+const quote = (a) => (/[\s"]/.test(a) ? `"${a}"` : a)
+
 function run(cmd, args, cwd) {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' } })
+  const r = spawnSync(cmd, WIN ? args.map(quote) : args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, npm_config_update_notifier: 'false' },
+    shell: WIN,
+  })
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed in ${cwd} (exit ${r.status}):\n${r.stdout}\n${r.stderr}`)
   return r.stdout
 }
