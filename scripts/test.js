@@ -24,7 +24,7 @@ function run(label, cmd, args, opts = {}) {
 
 run('system packages', 'bash', ['scripts/ensure-system.sh'])
 if (
-  !['@napi-rs/cli', '@biomejs/biome', 'typescript', '@types/node', 'prom-client', '@opentelemetry/sdk-metrics'].every((m) =>
+  !['@napi-rs/cli', '@biomejs/biome', 'typescript', '@types/node', 'prom-client', '@opentelemetry/sdk-metrics', 'js-yaml'].every((m) =>
     fs.existsSync(path.join(root, 'node_modules', m)),
   )
 ) {
