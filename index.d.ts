@@ -37,7 +37,10 @@ export interface SharedIsrOptions {
   tlsCertFile?: string
   /** `rediss://`: client key (PEM) for mutual TLS. Env: SHARED_ISR_TLS_KEY_FILE. */
   tlsKeyFile?: string
-  /** Namespace for page entries; default: the build's BUILD_ID. Env: SHARED_ISR_BUILD_ID. */
+  /**
+   * Namespace of page and route entries; default: Next's deployment id (`deploymentId` in next
+   * config, or NEXT_DEPLOYMENT_ID) when set, else the build's BUILD_ID. Env: SHARED_ISR_BUILD_ID.
+   */
   buildId?: string
   /**
    * Where log lines go (pino, winston, or anything with `info`, `warn`, `error`): each line is
