@@ -75,10 +75,14 @@ export interface SharedIsrLogFields {
     | 'copy_dropped'
     | 'config_invalid'
     | 'memory_store'
+    | 'redis_store'
   op?: string
   code?: SharedIsrErrorCode | string
   key?: string
   store?: 'redis' | 'memory'
+  /** `redis_store`: the Redis URL with its password redacted, and the key prefix. */
+  url?: string
+  prefix?: string
 }
 
 /**
