@@ -37,7 +37,10 @@ export interface SharedIsrOptions {
   tlsCertFile?: string
   /** `rediss://`: client key (PEM) for mutual TLS. Env: SHARED_ISR_TLS_KEY_FILE. */
   tlsKeyFile?: string
-  /** Namespace for page entries; default: the build's BUILD_ID. Env: SHARED_ISR_BUILD_ID. */
+  /**
+   * Namespace of page and route entries; default: Next's deployment id (`deploymentId` in next
+   * config, or NEXT_DEPLOYMENT_ID) when set, else the build's BUILD_ID. Env: SHARED_ISR_BUILD_ID.
+   */
   buildId?: string
   /**
    * Where log lines go (pino, winston, or anything with `info`, `warn`, `error`): each line is
@@ -72,18 +75,27 @@ export interface SharedIsrLogFields {
     | 'copy_dropped'
     | 'config_invalid'
     | 'memory_store'
+    | 'redis_store'
   op?: string
   code?: SharedIsrErrorCode | string
   key?: string
   store?: 'redis' | 'memory'
+  /** `redis_store`: the Redis URL with its password redacted, and the key prefix. */
+  url?: string
+  prefix?: string
 }
 
+/** Next's built-in cacheLife profile names. */
+export type BuiltInCacheLifeProfile = 'default' | 'seconds' | 'minutes' | 'hours' | 'days' | 'weeks' | 'max'
+
 /**
- * Next 16's second `revalidateTag` argument: a built-in cacheLife profile (stale now, expired
- * after the profile's `expire`) or `{ expire: seconds }` (for a custom profile, its `expire`).
- * Without one, the tags expire now (like `updateTag`).
+ * Next 16's second `revalidateTag` argument (`string | { expire?: number }`): a built-in cacheLife
+ * profile, the name of one in the app's next.config `cacheLife` (resolved within a Next request;
+ * elsewhere a name that is not built in is refused), or `{ expire: seconds }`. Stale now, expired
+ * after the profile's `expire`. Without one, the tags expire now (like `updateTag`).
  */
-export type RevalidateProfile = 'default' | 'seconds' | 'minutes' | 'hours' | 'days' | 'weeks' | 'max' | { expire?: number }
+// `string & {}` keeps the built-in names as editor suggestions while any name is accepted.
+export type RevalidateProfile = BuiltInCacheLifeProfile | (string & {}) | { expire?: number }
 
 /** Stable codes carried by `err.code`. */
 export type SharedIsrErrorCode =
@@ -119,7 +131,7 @@ export declare function createHandler(options?: SharedIsrOptions): SharedIsrCach
 export declare function revalidateTags(tags: string | string[], profile?: RevalidateProfile, options?: SharedIsrOptions): Promise<void>
 /** Like Next's `revalidatePath(path, type?)`, for every instance. */
 export declare function revalidatePath(path: string, type?: 'page' | 'layout', options?: SharedIsrOptions): Promise<void>
-/** Counters of this process's store for `options`. */
+/** An error shared-isr threw or rejected with: `code` is one of the stable codes. */
 export interface SharedIsrError extends Error {
   code: SharedIsrErrorCode
 }
@@ -165,6 +177,7 @@ export interface SharedIsrStats {
   circuitOpen: boolean
 }
 
+/** Counters of this process's store for `options`. */
 export declare function stats(options?: SharedIsrOptions): SharedIsrStats
 /** `health()`: how the store is doing, from what its calls saw (never a call of its own). */
 export interface SharedIsrHealth {

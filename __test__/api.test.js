@@ -5,7 +5,9 @@
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
+const { spawnSync } = require('node:child_process')
 const { uniquePrefix, sleep, waitFor, assertMiss, assertServed } = require('./helpers/common')
 const { freePort } = require('./helpers/redis')
 const { redisSuite } = require('./helpers/suite')
@@ -110,6 +112,44 @@ test("revalidateTags with a built-in cacheLife profile ('hours'): stale now, exp
   // The stamp Redis holds: expired from one day after the revalidation.
   const expiredAt = Number(await redis.cmd('HGET', `${options.prefix}{${options.prefix}}:expired`, 'h'))
   assert.ok(Math.abs(expiredAt - (before + 86_400_000)) < 5_000, `expired stamp ${expiredAt - before} ms after`)
+})
+
+test("revalidateTags with a profile of the app's cacheLife config: looked up in Next's work store, as Next does", async () => {
+  // An app whose Next exposes the request's work store (the `.external` module, shared with
+  // packages Node loads): a custom profile and an overridden built-in inside a request.
+  const app = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-isr-cachelife-'))
+  const dir = path.join(app, 'node_modules', 'next', 'dist', 'server', 'app-render')
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(
+    path.join(dir, 'work-async-storage.external.js'),
+    "exports.workAsyncStorage = new (require('node:async_hooks').AsyncLocalStorage)()\n",
+  )
+  const options = opts()
+  const script = `
+    const api = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'index.js'))})
+    const { workAsyncStorage } = require('next/dist/server/app-render/work-async-storage.external')
+    const options = ${JSON.stringify(options)}
+    const cacheLifeProfiles = { biweekly: { stale: 300, revalidate: 3600, expire: 1209600 }, hours: { expire: 7200 } }
+    ;(async () => {
+      await workAsyncStorage.run({ cacheLifeProfiles }, async () => {
+        await api.revalidateTags('custom', 'biweekly', options)
+        await api.revalidateTags('overridden', 'hours', options)
+      })
+      await api.revalidateTags('builtin', 'hours', options) // outside a request: the built-in
+      await api.revalidateTags('custom', 'biweekly', options).catch((e) => console.log('OUTSIDE', e.message))
+      await api.close()
+    })().catch((e) => { console.error('FAILED', e); process.exit(1) })
+  `
+  const before = Date.now()
+  const r = spawnSync(process.execPath, ['-e', script], { cwd: app, encoding: 'utf8', env: { PATH: process.env.PATH } })
+  fs.rmSync(app, { recursive: true, force: true })
+  assert.equal(r.status, 0, r.stdout + r.stderr)
+  assert.match(r.stdout, /OUTSIDE unknown profile "biweekly": .*cacheLife/)
+  const expired = async (tag) => Number(await redis.cmd('HGET', `${options.prefix}{${options.prefix}}:expired`, tag)) - before
+  const near = (ms, seconds) => Math.abs(ms - seconds * 1000) < 10_000
+  assert.ok(near(await expired('custom'), 1209600), `custom: ${await expired('custom')} ms`)
+  assert.ok(near(await expired('overridden'), 7200), `overridden built-in: ${await expired('overridden')} ms`)
+  assert.ok(near(await expired('builtin'), 86400), `built-in: ${await expired('builtin')} ms`)
 })
 
 test('revalidateTags: empty lists are no-ops (no connection needed); bad profiles are refused and record nothing', async () => {

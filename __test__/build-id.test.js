@@ -98,3 +98,45 @@ test('no BUILD_ID file (next dev) and no serverDistDir are their own namespaces,
   assert.equal((await new H({}).get('/d', PAGE_CTX)).value.html, 'no dir')
   assert.equal((await new H({ serverDistDir: dev }).get('/d', PAGE_CTX)).value.html, 'dev')
 })
+
+/** Runs `fn` with NEXT_DEPLOYMENT_ID set as Next sets it (at build and at start; '' when none). */
+async function withDeploymentId(id, fn) {
+  const before = process.env.NEXT_DEPLOYMENT_ID
+  process.env.NEXT_DEPLOYMENT_ID = id
+  try {
+    return await fn()
+  } finally {
+    if (before === undefined) delete process.env.NEXT_DEPLOYMENT_ID
+    else process.env.NEXT_DEPLOYMENT_ID = before
+  }
+}
+
+test("Next's deployment id, when set, is the namespace of page entries instead of BUILD_ID", async () => {
+  const options = { redisUrl: redis.url, prefix: uniquePrefix('dpl') }
+  const H = api.createHandler(options)
+  const dirA = makeBuildDir('build-one')
+  const dirB = makeBuildDir('build-two') // the same deployment built on another machine
+  await withDeploymentId('dpl_42', async () => {
+    await new H({ serverDistDir: dirA }).set('/d', page('dpl 42'), SET_CTX)
+    assert.equal((await new H({ serverDistDir: dirB }).get('/d', PAGE_CTX)).value.html, 'dpl 42', 'one deployment, one namespace')
+  })
+  await withDeploymentId('dpl_43', async () => {
+    assert.equal(await new H({ serverDistDir: dirA }).get('/d', PAGE_CTX), null, 'another deployment must not serve it')
+  })
+  await withDeploymentId('', async () => {
+    assert.equal(await new H({ serverDistDir: dirA }).get('/d', PAGE_CTX), null, "'' (no deploymentId): BUILD_ID again")
+  })
+  const keys = await redis.cmd('KEYS', `${options.prefix}e:p:*`)
+  assert.deepEqual(keys, [`${options.prefix}e:p:dpl_42:/d`])
+})
+
+test('the buildId option wins over the deployment id; a ":" in the deployment id cannot end the namespace', async () => {
+  const options = { redisUrl: redis.url, prefix: uniquePrefix('dplopt') }
+  const dir = makeBuildDir('file-id')
+  await withDeploymentId('team:prod', async () => {
+    await new (api.createHandler({ ...options, buildId: 'pinned' }))({ serverDistDir: dir }).set('/o', page('o'), SET_CTX)
+    await new (api.createHandler(options))({ serverDistDir: dir }).set('/c', page('c'), SET_CTX)
+  })
+  const keys = (await redis.cmd('KEYS', `${options.prefix}e:p:*`)).sort()
+  assert.deepEqual(keys, [`${options.prefix}e:p:pinned:/o`, `${options.prefix}e:p:team%3Aprod:/c`])
+})

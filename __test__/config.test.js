@@ -227,6 +227,42 @@ test('no URL anywhere: the in-memory store, with exactly one notice line per pro
   assert.match(notices[0], /in-memory/)
 })
 
+test('a Redis URL: exactly one line per store naming it, host shown, password never', async () => {
+  const prefix = uniquePrefix('ready')
+  const script = `
+    const api = require('./lib/index')
+    const fields = []
+    const logger = { info: (f) => fields.push(f), warn: (f) => fields.push(f), error: (f) => fields.push(f) }
+    ;(async () => {
+      const A = api.createHandler({})
+      const D = require('./lib/handler-default')
+      for (const H of [A, D, A]) {
+        const h = new H({})
+        await h.set('/r', { kind: 'APP_ROUTE', body: Buffer.from('r'), status: 200, headers: {} }, { revalidate: 60 })
+        if ((await h.get('/r', { kind: 'APP_ROUTE' })).value.body.toString() !== 'r') throw new Error('lost it')
+        await h.revalidateTag('t')
+      }
+      await api.revalidateTags('t')
+      api.stats()
+      // Another store (another prefix) says so too, through its logger.
+      await api.revalidateTags('t', undefined, { prefix: process.env.SHARED_ISR_PREFIX + 'two:', logger })
+      console.log('FIELDS=' + JSON.stringify(fields))
+      await api.close()
+    })().catch((e) => { console.error('FAILED', e); process.exit(1) })
+  `
+  const url = `redis://app:${SECRET}@127.0.0.1:${authRedis.port}/3`
+  const r = await runNode(script, { SHARED_ISR_REDIS_URL: url, SHARED_ISR_PREFIX: prefix })
+  assert.equal(r.code, 0, r.stdout + r.stderr)
+  assert.ok(!(r.stdout + r.stderr).includes(SECRET), `password leaked:\n${r.stdout}${r.stderr}`)
+  const lines = r.lines.filter((l) => l.includes('[shared-isr]'))
+  assert.equal(lines.length, 1, lines.join('\n'))
+  assert.match(lines[0], new RegExp(`Redis store at redis://\\*+@127\\.0\\.0\\.1:${authRedis.port}/3 \\(prefix "${prefix}"\\)`))
+  const fields = JSON.parse(r.lines.find((l) => l.startsWith('FIELDS=')).slice(7))
+  assert.deepEqual(fields, [
+    { name: 'shared-isr', event: 'redis_store', store: 'redis', url: `redis://***@127.0.0.1:${authRedis.port}/3`, prefix: `${prefix}two:` },
+  ])
+})
+
 test('end to end from the environment: SHARED_ISR_REDIS_URL over REDIS_URL, SHARED_ISR_PREFIX, shared-isr/handler', async () => {
   const dead = `redis://127.0.0.1:${await freePort()}`
   const prefix = uniquePrefix('env')

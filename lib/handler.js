@@ -14,9 +14,24 @@ const { Log, consoleLog } = require('./log')
 
 const buildIds = new Map() // serverDistDir -> BUILD_ID, read once per process
 
-/** Page and route entries belong to one build (their HTML names its chunks); fetch data doesn't. */
-function buildIdFor(serverDistDir, configured) {
+/**
+ * Next's deployment id (`deploymentId` in next config, or NEXT_DEPLOYMENT_ID): Next puts the
+ * config's value in process.env.NEXT_DEPLOYMENT_ID at build and at start ('' when none), so the
+ * handler reads it there. ':' would end the namespace in a key (the CLI splits on it): escaped.
+ */
+function deploymentId(env = process.env) {
+  const id = env.NEXT_DEPLOYMENT_ID
+  return typeof id === 'string' && id.trim() !== '' ? id.trim().replace(/[%:]/g, encodeURIComponent) : undefined
+}
+
+/**
+ * Page and route entries belong to one build (their HTML names its chunks); fetch data doesn't.
+ * Their namespace: the buildId option, else Next's deployment id, else the build's BUILD_ID.
+ */
+function buildIdFor(serverDistDir, configured, env = process.env) {
   if (configured) return configured
+  const deployment = deploymentId(env)
+  if (deployment) return deployment
   if (typeof serverDistDir !== 'string') return 'unknown'
   let id = buildIds.get(serverDistDir)
   if (id === undefined) {
@@ -207,4 +222,4 @@ function createHandler(options = {}) {
   }
 }
 
-module.exports = { createHandler, buildIdFor, lazyStore }
+module.exports = { createHandler, buildIdFor, deploymentId, lazyStore }

@@ -5,6 +5,7 @@ const { createHandler } = require('./handler')
 const { createUseCacheHandler } = require('./use-cache')
 const { getStore, closeAll } = require('./store')
 const { normalizeTags, pathTags, toDurations } = require('./tags')
+const { appProfile } = require('./cache-life')
 const { metricsText, metricsHandler, registerMetrics, registerOpenTelemetry } = require('./metrics')
 
 /**
@@ -15,7 +16,7 @@ const { metricsText, metricsHandler, registerMetrics, registerOpenTelemetry } = 
 async function revalidateTags(tags, profile, options) {
   const list = normalizeTags(tags)
   if (list.length === 0) return
-  await getStore(options).revalidateTags(list, toDurations(profile))
+  await getStore(options).revalidateTags(list, toDurations(profile, appProfile))
 }
 
 /** Like Next's `revalidatePath(path, type?)`: revalidates the path's implicit tag. */
@@ -28,9 +29,20 @@ function stats(options) {
   return getStore(options).stats()
 }
 
-/** Whether `err` is one of ours: then `err.code` is one of the documented `ERR_SHARED_ISR_*` codes. */
+/** The stable codes (src/core/error.rs CODES; the README and index.d.ts list them; a test keeps them equal). */
+const ERROR_CODES = new Set([
+  'ERR_SHARED_ISR_CONFIG',
+  'ERR_SHARED_ISR_UNAVAILABLE',
+  'ERR_SHARED_ISR_TIMEOUT',
+  'ERR_SHARED_ISR_REDIS',
+  'ERR_SHARED_ISR_TOO_LARGE',
+  'ERR_SHARED_ISR_CORRUPT',
+  'ERR_SHARED_ISR_CLOSED',
+])
+
+/** Whether `err` is one of ours: its `code` is one of the stable codes (no instanceof: errors cross realms). */
 function isSharedIsrError(err) {
-  return typeof err?.code === 'string' && err.code.startsWith('ERR_SHARED_ISR_')
+  return err !== null && typeof err === 'object' && ERROR_CODES.has(err.code)
 }
 
 /** How the store for these options is doing, from what its calls saw (never a call of its own). */

@@ -483,6 +483,14 @@ function getStore(options = {}) {
       registry.exitHook = true
       process.once('exit', flushOnExit)
     }
+    // One line naming the Redis in use (password redacted), as the in-memory store has its own.
+    if (store.kind === 'redis') {
+      const { redisUrl: url, prefix } = config.toJSON()
+      store.log.info(
+        { event: 'redis_store', store: 'redis', url, prefix },
+        `Using the Redis store at ${url} (prefix ${JSON.stringify(prefix)}): instances with this URL and prefix share the cache.`,
+      )
+    }
     if (store.kind === 'memory' && !registry.notified) {
       registry.notified = true
       store.log.info(

@@ -60,16 +60,19 @@ const PROFILES = {
 }
 
 /**
- * Our API's second argument, as Next 16's: a built-in profile name or `{ expire }` (stale now,
- * expired `expire` s later). Without one the tags expire now (like `updateTag`). A custom
- * cacheLife profile is Next's config, not ours: pass its `{ expire }`.
+ * Our API's second argument, as Next 16's: a cacheLife profile name or `{ expire }` (stale now,
+ * expired `expire` s later). Without one the tags expire now (like `updateTag`). A name is
+ * looked up as Next does, in the app's cacheLife config (`appProfile`: custom profiles and
+ * overridden built-ins, known inside a Next request), else among the built-ins.
  */
-function toDurations(profile) {
+function toDurations(profile, appProfile = () => undefined) {
   if (profile === undefined || profile === null) return undefined
   if (typeof profile === 'string') {
+    const app = appProfile(profile)
+    if (app && typeof app === 'object') return toDurations({ expire: app.expire ?? undefined })
     if (Object.hasOwn(PROFILES, profile)) return { expire: PROFILES[profile] }
     throw new TypeError(
-      `unknown profile ${JSON.stringify(profile)}: use one of ${Object.keys(PROFILES).join(', ')}, or { expire: seconds } for a custom cacheLife profile`,
+      `unknown profile ${JSON.stringify(profile)}: use one of ${Object.keys(PROFILES).join(', ')}, a profile of your next.config cacheLife (called within a Next request), or { expire: seconds }`,
     )
   }
   if (typeof profile === 'object') {
