@@ -156,3 +156,20 @@ test('refreshTags never throws when Redis is down; updateTags rejects', async ()
     console.warn = saved
   }
 })
+
+test("Next 16's expire: Infinity (no expiry) round-trips as Infinity and is never judged expired by time", async () => {
+  const o = opts()
+  const h = api.createUseCacheHandler(o)
+  // 10 days old: long past any finite expire a profile gives, well within the store's TTL.
+  const old = performance.timeOrigin + performance.now() - 10 * 24 * 3600 * 1000
+  await h.set('["build","forever",[]]', Promise.resolve(entry([Buffer.from('kept')], { expire: Infinity, revalidate: 1e9, timestamp: old })))
+  await h.set('["build","finite",[]]', Promise.resolve(entry([Buffer.from('gone')], { expire: 3600, revalidate: 1e9, timestamp: old })))
+  assert.equal(await h.get('["build","finite",[]]', []), undefined, 'a finite expire long past: expired')
+  const got = await h.get('["build","forever",[]]', [])
+  assert.ok(got, 'an entry with no expiry is served however old it is')
+  assert.equal(got.expire, Infinity)
+  assert.equal((await readAll(got.value)).toString(), 'kept')
+  // In Redis it still lives under the default TTL (counted from its timestamp), never forever.
+  const ttls = await Promise.all((await redis.cmd('KEYS', `${o.prefix}e:u:*`)).map((k) => redis.cmd('PTTL', k)))
+  assert.ok(ttls.length >= 1 && ttls.every((t) => t > 0 && t < 365 * 24 * 3600 * 1000), `TTLs set: ${ttls}`)
+})
