@@ -208,3 +208,19 @@ test('FLUSHDB of another database on the same Redis: entries stay served, old on
     await api.close()
   }
 })
+
+test('reads in flight together after a revalidation sync the view once, not once each', async () => {
+  const { a, b } = await pair()
+  const keys = Array.from({ length: 16 }, (_, i) => `/s/${i}`)
+  for (const k of keys) await a.set(k, { ...PAGE, headers: { 'x-next-cache-tags': 'sync-kept' } }, PAGE_SET)
+  await Promise.all(keys.map((k) => a.get(k, PAGE_CTX)))
+  const before = (await a.call('stats')).manifestSyncs
+  await b.revalidateTag('sync-elsewhere') // moves the epoch; none of A's entries carries the tag
+  const hits = await Promise.all(keys.map((k) => a.get(k, PAGE_CTX)))
+  assert.ok(
+    hits.every((h) => h?.value?.html === PAGE.html),
+    'all still served',
+  )
+  const syncs = (await a.call('stats')).manifestSyncs - before
+  assert.ok(syncs >= 1 && syncs <= 2, `16 reads that saw the new epoch ran ${syncs} syncs`)
+})

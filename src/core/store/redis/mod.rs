@@ -88,6 +88,8 @@ struct Inner {
     /// Present when the L1 is on: client tracking feeds it.
     coherence: Option<Coherence>,
     syncs: AtomicU64,
+    /// One manifest sync at a time (see `ops::settle`).
+    syncing: tokio::sync::Mutex<()>,
     /// How late this process learned of revalidations (see `lag`).
     lags: super::lag::Lags,
     /// When this process last saw the store lose data (ms; 0 never): see `lost_at`.
@@ -118,6 +120,7 @@ impl RedisStore {
                 checker: Mutex::new(None),
                 coherence,
                 syncs: AtomicU64::new(0),
+                syncing: tokio::sync::Mutex::new(()),
                 lags: super::lag::Lags::default(),
                 reset_at: Mutex::new(0.0),
                 closed: AtomicBool::new(false),

@@ -38,8 +38,14 @@ impl Inner {
     /// After reading `epoch` (with tracking re-armed): sync the mirror if it moved, then
     /// account for every epoch push that arrived before the read began (`seq`).
     async fn settle(self: &Arc<Self>, seq: u64, epoch: Option<i64>) -> Result<()> {
-        if epoch.unwrap_or(0) != self.mirror().epoch {
-            self.sync().await?;
+        let epoch = epoch.unwrap_or(0);
+        if epoch != self.mirror().epoch {
+            // Reads in flight together all see a revalidation's epoch: one syncs, the others
+            // find the view already there (one script per change, not one per read).
+            let _one = self.syncing.lock().await;
+            if epoch != self.mirror().epoch {
+                self.sync().await?;
+            }
         }
         if let Some(co) = &self.coherence {
             co.synced(seq);
