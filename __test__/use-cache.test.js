@@ -162,7 +162,10 @@ test("Next 16's expire: Infinity (no expiry) round-trips as Infinity and is neve
   const h = api.createUseCacheHandler(o)
   // 10 days old: long past any finite expire a profile gives, well within the store's TTL.
   const old = performance.timeOrigin + performance.now() - 10 * 24 * 3600 * 1000
-  await h.set('["build","forever",[]]', Promise.resolve(entry([Buffer.from('kept')], { expire: Infinity, revalidate: 1e9, timestamp: old })))
+  await h.set(
+    '["build","forever",[]]',
+    Promise.resolve(entry([Buffer.from('kept')], { expire: Infinity, revalidate: 1e9, timestamp: old })),
+  )
   await h.set('["build","finite",[]]', Promise.resolve(entry([Buffer.from('gone')], { expire: 3600, revalidate: 1e9, timestamp: old })))
   assert.equal(await h.get('["build","finite",[]]', []), undefined, 'a finite expire long past: expired')
   const got = await h.get('["build","forever",[]]', [])
