@@ -21,8 +21,13 @@ const buildIds = new Map() // serverDistDir -> BUILD_ID, read once per process
  */
 function deploymentId(env = process.env) {
   const id = env.NEXT_DEPLOYMENT_ID
-  return typeof id === 'string' && id.trim() !== '' ? id.trim().replace(/[%:]/g, encodeURIComponent) : undefined
+  // On every page key: the escaped form is worked out once per value, not per call.
+  if (id !== lastDeployment.raw) lastDeployment = { raw: id, id: escapeDeployment(id) }
+  return lastDeployment.id
 }
+let lastDeployment = { raw: undefined, id: undefined }
+const escapeDeployment = (id) =>
+  typeof id === 'string' && id.trim() !== '' ? id.trim().replace(/[%:]/g, encodeURIComponent) : undefined
 
 /**
  * Page and route entries belong to one build (their HTML names its chunks); fetch data doesn't.
