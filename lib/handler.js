@@ -26,8 +26,7 @@ function deploymentId(env = process.env) {
   return lastDeployment.id
 }
 let lastDeployment = { raw: undefined, id: undefined }
-const escapeDeployment = (id) =>
-  typeof id === 'string' && id.trim() !== '' ? id.trim().replace(/[%:]/g, encodeURIComponent) : undefined
+const escapeDeployment = (id) => (typeof id === 'string' && id.trim() !== '' ? id.trim().replace(/[%:]/g, encodeURIComponent) : undefined)
 
 /**
  * Page and route entries belong to one build (their HTML names its chunks); fetch data doesn't.
