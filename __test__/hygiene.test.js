@@ -114,34 +114,28 @@ test('calls from the main thread and from workers at once each settle in their o
   const r = await run(
     `
     const { Worker } = require('node:worker_threads')
-    const body = (who, i) => Buffer.from(who + ':' + i + ':' + 'x'.repeat(i % 97))
-    const src = (who) => \`
+    // One thread's share: 400 set/get pairs at once, values of its own; how many came back wrong.
+    const work = async (who) => {
       const api = require(${JSON.stringify(LIB)})
       const H = api.createHandler({ redisUrl: 'redis://127.0.0.1:${redis.port}', prefix: 'hygt:', l1MaxBytes: 0 })
-      const body = \${body.toString()}
-      ;(async () => {
-        const h = new H({})
-        let bad = 0
-        await Promise.all(Array.from({ length: 400 }, async (_, i) => {
-          await h.set('/\${who}/' + i, { kind: 'APP_ROUTE', body: body('\${who}', i), status: 200, headers: {} }, { revalidate: 60 })
-          const hit = await h.get('/\${who}/' + i, { kind: 'APP_ROUTE' })
-          if (!hit || !hit.value.body.equals(body('\${who}', i))) bad++
-        }))
-        require('node:worker_threads').parentPort.postMessage(bad)
-      })()
+      const h = new H({})
+      const body = (i) => Buffer.from(who + ':' + i + ':' + 'x'.repeat(i % 97))
+      let bad = 0
+      await Promise.all(Array.from({ length: 400 }, async (_, i) => {
+        await h.set('/' + who + '/' + i, { kind: 'APP_ROUTE', body: body(i), status: 200, headers: {} }, { revalidate: 60 })
+        const hit = await h.get('/' + who + '/' + i, { kind: 'APP_ROUTE' })
+        if (!hit || !hit.value.body.equals(body(i))) bad++
+      }))
+      return bad
+    }
+    const src = (who) => \`
+      const work = \${work.toString()}
+      work('\${who}').then((bad) => require('node:worker_threads').parentPort.postMessage(bad))
     \`
     ;(async () => {
       const workers = ['w1', 'w2'].map((w) => new Worker(src(w), { eval: true }))
       const fromWorkers = workers.map((w) => new Promise((r) => w.once('message', r)))
-      const api = require(${JSON.stringify(LIB)})
-      const H = api.createHandler({ redisUrl: 'redis://127.0.0.1:${redis.port}', prefix: 'hygt:', l1MaxBytes: 0 })
-      const h = new H({})
-      let bad = 0
-      await Promise.all(Array.from({ length: 400 }, async (_, i) => {
-        await h.set('/main/' + i, { kind: 'APP_ROUTE', body: body('main', i), status: 200, headers: {} }, { revalidate: 60 })
-        const hit = await h.get('/main/' + i, { kind: 'APP_ROUTE' })
-        if (!hit || !hit.value.body.equals(body('main', i))) bad++
-      }))
+      const bad = await work('main')
       console.log('bad', bad, ...(await Promise.all(fromWorkers)))
       await Promise.all(workers.map((w) => w.terminate()))
     })()

@@ -6,14 +6,7 @@
 const { inspect } = require('node:util')
 const { checkConfig, DEFAULTS, redactSecrets } = require('./native')
 const { nextConfigOptions } = require('./next-options')
-
-class ConfigError extends Error {
-  constructor(message) {
-    super(message)
-    this.name = 'ConfigError'
-    this.code = 'ERR_SHARED_ISR_CONFIG'
-  }
-}
+const { ConfigError } = require('./config-error')
 
 function number(name, raw, { min = 0, integer = false } = {}) {
   if (raw === undefined || raw === null || raw === '') return undefined
@@ -118,12 +111,7 @@ function resolveConfig(options = {}, env = process.env) {
 
 /** Options given in code win; then those of withSharedIsr (next.config); then the environment. */
 function withNextConfigOptions(options, env) {
-  let fromNext
-  try {
-    fromNext = nextConfigOptions(env)
-  } catch (err) {
-    throw new ConfigError(err.message)
-  }
+  const fromNext = nextConfigOptions(env)
   const merged = { ...options }
   for (const [key, value] of Object.entries(fromNext)) if (merged[key] === undefined) merged[key] = value
   return merged

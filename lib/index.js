@@ -7,6 +7,7 @@ const { getStore, closeAll } = require('./store')
 const { normalizeTags, pathTags, toDurations } = require('./tags')
 const { appProfile } = require('./cache-life')
 const { metricsText, metricsHandler, registerMetrics, registerOpenTelemetry } = require('./metrics')
+const { ERROR_CODES } = require('./native')
 
 /**
  * Revalidates tags for every instance, like Next's `revalidateTag(tags, profile?)`.
@@ -28,17 +29,6 @@ async function revalidatePath(path, type, options) {
 function stats(options) {
   return getStore(options).stats()
 }
-
-/** The stable codes (src/core/error.rs CODES; the README and index.d.ts list them; a test keeps them equal). */
-const ERROR_CODES = new Set([
-  'ERR_SHARED_ISR_CONFIG',
-  'ERR_SHARED_ISR_UNAVAILABLE',
-  'ERR_SHARED_ISR_TIMEOUT',
-  'ERR_SHARED_ISR_REDIS',
-  'ERR_SHARED_ISR_TOO_LARGE',
-  'ERR_SHARED_ISR_CORRUPT',
-  'ERR_SHARED_ISR_CLOSED',
-])
 
 /** Whether `err` is one of ours: its `code` is one of the stable codes (no instanceof: errors cross realms). */
 function isSharedIsrError(err) {

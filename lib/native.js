@@ -176,6 +176,8 @@ class Native {
 const { defaults, errorCodes } = constants()
 const DEFAULTS = Object.freeze(defaults)
 const codesReaching = (...reaches) => new Set(Object.keys(errorCodes).filter((code) => reaches.includes(errorCodes[code])))
+/** Every stable `err.code` of the addon. */
+const ERROR_CODES = new Set(Object.keys(errorCodes))
 /** Redis cannot be reached or does not answer (a revalidation is kept for when it does). */
 const CONNECTIVITY = codesReaching('connectivity')
 /** The store itself is unwell (connectivity, or Redis answering with errors); any other code is about one call. */
@@ -190,4 +192,16 @@ function checkConfig(options) {
   }
 }
 
-module.exports = { Native, NativeCache, retype, redactSecrets, toNative, fromNative, CONNECTIVITY, STORE_HEALTH, DEFAULTS, checkConfig }
+module.exports = {
+  Native,
+  NativeCache,
+  retype,
+  redactSecrets,
+  toNative,
+  fromNative,
+  ERROR_CODES,
+  CONNECTIVITY,
+  STORE_HEALTH,
+  DEFAULTS,
+  checkConfig,
+}

@@ -7,6 +7,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { fileURLToPath } = require('node:url')
 const { NAME } = require('./next-options')
+const { ConfigError } = require('./config-error')
 
 const HANDLER = path.join(__dirname, 'handler-default.js')
 const USE_CACHE = path.join(__dirname, 'use-cache-default.js')
@@ -14,14 +15,6 @@ const PACKAGE = 'shared-isr'
 
 // Options that must not land in the build output, and those that cannot be serialised.
 const NOT_SERIALISABLE = ['logger']
-
-class ConfigError extends Error {
-  constructor(message) {
-    super(message)
-    this.name = 'ConfigError'
-    this.code = 'ERR_SHARED_ISR_CONFIG'
-  }
-}
 
 /** The app's Next version: next/package.json resolved from `dir` (the app, i.e. process.cwd()). */
 function nextVersion(dir = process.cwd()) {

@@ -9,6 +9,8 @@
 //     __NEXT_PRIVATE_STANDALONE_CONFIG before it loads the handlers.
 // Only non-secret options travel this way (withSharedIsr refuses a password in redisUrl).
 
+const { ConfigError } = require('./config-error')
+
 const NAME = 'SHARED_ISR_OPTIONS'
 
 function parse(raw, where) {
@@ -19,17 +21,24 @@ function parse(raw, where) {
     value = undefined
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    const err = new Error(`${where} must be a JSON object (set by withSharedIsr)`)
-    err.code = 'ERR_SHARED_ISR_CONFIG'
-    throw err
+    throw new ConfigError(`${where} must be a JSON object (set by withSharedIsr)`)
   }
   return value
 }
 
-/** The options withSharedIsr recorded for this app, or {}. */
+/** The options withSharedIsr recorded for this app, or {}. Read at every resolveConfig (each
+ * revalidateTags, stats...): parsed once per value, not per call (the standalone config is the
+ * app's whole next.config). */
 function nextConfigOptions(env = process.env) {
-  if (env[NAME]) return parse(env[NAME], NAME)
-  const standalone = env.__NEXT_PRIVATE_STANDALONE_CONFIG
+  const own = env[NAME]
+  const standalone = own ? undefined : env.__NEXT_PRIVATE_STANDALONE_CONFIG
+  if (own !== last.own || standalone !== last.standalone) last = { own, standalone, options: read(own, standalone) }
+  return last.options
+}
+let last = { own: undefined, standalone: undefined, options: {} }
+
+function read(own, standalone) {
+  if (own) return parse(own, NAME)
   if (!standalone) return {}
   let raw
   try {
