@@ -92,6 +92,17 @@ export declare class NativeCache {
   flushPending(timeoutMs: number): boolean
   /** Refuses further calls and drops this URL's shared connection. */
   close(): void
+  /** The next batch for `owner`, holding the delivery lock for `lockMs`. */
+  cdnTake(owner: string, lockMs: number, limit: number, maxBacklog: number): Promise<NativeCdnBatch>
+  /** Confirms a purged batch; resolves false when the lock had passed to another instance. */
+  cdnDone(owner: string, cursor: string, until: string | undefined | null, paths: Array<string>, scores: Array<string>): Promise<boolean>
+  /**
+   * Queues path tags to purge; resolves false when the queue was full (everything will be
+   * purged instead).
+   */
+  cdnEnqueue(paths: Array<string>, maxBacklog: number): Promise<boolean>
+  /** What the CDN is owed, fleet-wide. */
+  cdnPending(): Promise<NativeCdnPending>
   /**
    * Takes the regeneration lease of `key` for `ttlMs`: `"held"` (taken, or `owner` — the
    * token's prefix: this process's store — already holds it), `"busy"` (another instance
@@ -110,6 +121,26 @@ export declare class NativeCache {
 export declare function checkConfig(options: NativeOptions): void
 
 export declare function constants(): NativeConstants
+
+/**
+ * A batch to purge. `status`: `busy` (another instance delivers), `all` (purge everything),
+ * `ok` (these tags and paths). Hand `cursor`, `paths`, `scores` (and `until` after `all`)
+ * back to `cdnDone` once purged.
+ */
+export interface NativeCdnBatch {
+  status: string
+  cursor: string
+  until: string
+  tags: Array<string>
+  paths: Array<string>
+  scores: Array<string>
+}
+
+/** What the CDN is owed. */
+export interface NativeCdnPending {
+  pending: number
+  all: boolean
+}
 
 export interface NativeConstants {
   defaults: NativeDefaults

@@ -7,6 +7,7 @@ const { inspect } = require('node:util')
 const { checkConfig, DEFAULTS, redactSecrets } = require('./native')
 const { nextConfigOptions } = require('./next-options')
 const { ConfigError } = require('./config-error')
+const { resolveCdn } = require('./cdn/config')
 
 function number(name, raw, { min = 0, integer = false } = {}) {
   if (raw === undefined || raw === null || raw === '') return undefined
@@ -47,7 +48,8 @@ function flag(name, value, envName, envValue) {
  * SHARED_ISR_CONNECT_TIMEOUT_MS, SHARED_ISR_MEMORY_MAX_MB, SHARED_ISR_MAX_VALUE_MB,
  * SHARED_ISR_DEFAULT_TTL_SECONDS, SHARED_ISR_TAG_CACHE_MB, SHARED_ISR_L1_MAX_MB, SHARED_ISR_MAX_STALENESS_MS,
  * SHARED_ISR_STRICT, SHARED_ISR_TLS_CA_FILE, SHARED_ISR_TLS_CERT_FILE, SHARED_ISR_TLS_KEY_FILE,
- * SHARED_ISR_HEARTBEAT_SECONDS, SHARED_ISR_LEASE_MS, SHARED_ISR_LEASE_WAIT_MS, SHARED_ISR_BUILD_ID.
+ * SHARED_ISR_HEARTBEAT_SECONDS, SHARED_ISR_LEASE_MS, SHARED_ISR_LEASE_WAIT_MS, SHARED_ISR_BUILD_ID,
+ * SHARED_ISR_CDN_URL (lib/cdn/config.js).
  * Options passed to withSharedIsr (SHARED_ISR_OPTIONS, see ./next-options) come between the two.
  */
 function resolveConfig(options = {}, env = process.env) {
@@ -98,6 +100,7 @@ function resolveConfig(options = {}, env = process.env) {
     leaseMs: number(...pick('leaseMs', 'SHARED_ISR_LEASE_MS'), { integer: true }),
     leaseWaitMs: number(...pick('leaseWaitMs', 'SHARED_ISR_LEASE_WAIT_MS'), { integer: true }),
     buildId,
+    cdn: resolveCdn(options.cdn, env),
   }
   source.l1MaxBytes = options.l1MaxBytes !== undefined ? 'l1MaxBytes' : 'SHARED_ISR_L1_MAX_MB'
   for (const [key, value] of Object.entries(DEFAULTS)) config[key] ??= value

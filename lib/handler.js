@@ -157,6 +157,8 @@ function createHandler(options = {}) {
         if (!(await s.leases.take(storeKey))) hit = (await s.leases.awaitNew(storeKey, hit, readTags, decodeValue)) ?? hit
       }
       const value = hit.value
+      // Served from here, the response carries the entry's tags for the CDN in front.
+      if (!fetch && s.cdn) s.cdn.tag(value, key, hit.tags)
       const now = Date.now()
       const rev = hit.revalidate
       /** Whether this instance should regenerate now: false while another one does. */
@@ -204,6 +206,9 @@ function createHandler(options = {}) {
       const fetch = isFetchSet(data, ctx)
       const { revalidate, expire } = lifetimeOf(data, ctx, fetch)
       const tags = fetch ? normalizeTags([...(ctx.tags ?? []), ...(data?.tags ?? [])]) : headerTags(data)
+      // Before any await: Next sends this very value's headers once `set` settles (a render
+      // after a miss), so the tags reach the CDN on the first response too.
+      if (!fetch && s.cdn) s.cdn.tag(data, key, tags)
       let payload
       try {
         payload = encodeValue(data)
@@ -212,7 +217,10 @@ function createHandler(options = {}) {
         return
       }
       const lastModified = Math.min(this.startedAt, Date.now())
-      await s.write(this.key(s, key, fetch), payload, { lastModified, revalidate, expire, tags }, decodeValue)
+      const stored = await s.write(this.key(s, key, fetch), payload, { lastModified, revalidate, expire, tags }, decodeValue)
+      // A page written anew (a regeneration, `res.revalidate`): the CDN may hold its old version,
+      // fetched again after a tag purge while the old one was served stale. Not awaited: queued.
+      if (stored && !fetch && s.cdn) s.cdn.written(key)
     }
 
     /** Resolves once every instance will see it; rejects if it could not be recorded. */

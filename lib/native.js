@@ -166,6 +166,24 @@ class Native {
   takeLags() {
     return this.cache.takeLags()
   }
+
+  // The CDN purge feed (lib/cdn/deliver.js); Redis only. Tags cross escaped like any tag.
+  cdnTake(owner, lockMs, limit, maxBacklog) {
+    return typedCall(() => this.cache.cdnTake(owner, lockMs, limit, maxBacklog)).then((b) => ({
+      ...b,
+      tags: b.tags.map(fromNative),
+      paths: b.paths.map(fromNative),
+    }))
+  }
+  cdnDone(owner, cursor, until, paths, scores) {
+    return typedCall(() => this.cache.cdnDone(owner, cursor, until, tagsToNative(paths), scores))
+  }
+  cdnEnqueue(paths, maxBacklog) {
+    return typedCall(() => this.cache.cdnEnqueue(tagsToNative(paths), maxBacklog))
+  }
+  cdnPending() {
+    return typedCall(() => this.cache.cdnPending())
+  }
   entryKey(key) {
     return this.cache.entryKey(toNative(key))
   }

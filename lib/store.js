@@ -11,6 +11,7 @@ const { Log, checkLogger } = require('./log')
 const { latencyHistograms, lagHistogram } = require('./metrics')
 const fleet = require('./fleet')
 const { Leases } = require('./lease')
+const { Cdn } = require('./cdn/deliver')
 
 const REGISTRY = Symbol.for('shared-isr.registry')
 const registry = (globalThis[REGISTRY] ??= { caches: new Map(), notified: false })
@@ -104,7 +105,7 @@ class Store {
   constructor(config, { logger } = {}) {
     this.config = config
     this.log = new Log(logger)
-    const { buildId, strict, ...nativeOptions } = config
+    const { buildId, strict, cdn, ...nativeOptions } = config
     this.native = new Native(nativeOptions)
     this.kind = this.native.store
     this.closed = false
@@ -127,6 +128,12 @@ class Store {
     this.builds = new Set() // the build ids of the page entries read or written lately
     this.heartbeat = fleet.register(this, config.heartbeatSeconds)
     this.leases = new Leases(this, config)
+    // Purges for the CDN in front, if one is set: fleet-wide through Redis, else this process's.
+    // Not during `next build`: nothing is served yet, and the build must not need the CDN.
+    this.cdn =
+      cdn && process.env.NEXT_PHASE !== 'phase-production-build'
+        ? new Cdn(cdn, { native: this.kind === 'redis' ? this.native : null, log: this.log })
+        : null
   }
 
   /**
@@ -356,6 +363,7 @@ class Store {
     try {
       await this.native.revalidateTags(tags, durations)
       this.localGen?.bump()
+      this.cdn?.revalidated(tags)
       this.latency.revalidate.observe((performance.now() - t0) / 1000)
       this.healthLog.ok()
     } catch (err) {
@@ -424,7 +432,7 @@ class Store {
   health() {
     const n = this.native.stats()
     const h = this.healthLog
-    const failing = this.kind === 'redis' && (h.failing !== null || n.circuitOpen)
+    const failing = (this.kind === 'redis' && (h.failing !== null || n.circuitOpen)) || !!this.cdn?.failingSince
     return {
       status: this.closed ? 'closed' : failing ? 'degraded' : 'ok',
       store: this.kind,
@@ -436,6 +444,8 @@ class Store {
       lastOkAt: h.lastOkAt ? new Date(h.lastOkAt).toISOString() : null,
       lastError: h.lastError && { ...h.lastError, at: new Date(h.lastError.at).toISOString() },
       revalidationsPending: n.revalidationsPending,
+      // Only with a CDN set: purges failing make the store degraded (the CDN serves old pages).
+      ...(this.cdn ? { cdn: this.cdn.health() } : {}),
     }
   }
 
@@ -451,6 +461,7 @@ class Store {
   close() {
     this.closed = true
     this.heartbeat?.stop()
+    this.cdn?.close()
     this.l1.clear()
     this.native.close()
   }

@@ -579,3 +579,93 @@ fn a_failed_store_learns_that_redis_is_back_without_a_call() {
         eprintln!("breaker closed {} ms after Redis accepted connections", up.elapsed().as_millis());
     });
 }
+
+#[test]
+fn the_cdn_feed_hands_out_each_change_once_per_fleet_and_never_loses_one() {
+    use shared_isr::core::CdnBatch;
+    let server = Server::start();
+    rt().block_on(async {
+        let (a, b) = (cache(&server.url(), "cdn:"), cache(&server.url(), "cdn:"));
+        let (fa, fb) = (a.redis().unwrap(), b.redis().unwrap());
+        let some = |batch: CdnBatch| match batch {
+            CdnBatch::Some { cursor, tags, paths } => (cursor, tags, paths),
+            other => panic!("expected a batch, got {other:?}"),
+        };
+        // A store with no deliverer yet owes nothing from before.
+        let (_, tags, paths) = some(fa.cdn_take("A", 1000, 100, 10_000).await.unwrap());
+        assert!(tags.is_empty() && paths.is_empty());
+        // Nothing owed keeps no lock: the next poll of another instance is not turned away.
+        assert_ne!(fb.cdn_take("B", 1000, 100, 10_000).await.unwrap(), CdnBatch::Busy);
+
+        b.revalidate_tags(&["posts".into(), "_N_T_/a".into()], None).await.unwrap();
+        assert_eq!(fa.cdn_pending().await.unwrap(), (2, false));
+        let (cursor, mut tags, _) = some(fb.cdn_take("B", 1000, 100, 10_000).await.unwrap());
+        tags.sort();
+        assert_eq!(tags, ["_N_T_/a", "posts"]);
+        // One deliverer at a time, fleet-wide.
+        assert_eq!(fa.cdn_take("A", 1000, 100, 10_000).await.unwrap(), CdnBatch::Busy);
+        // B dies without confirming: once its lock lapses, A gets the same batch.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let (cursor_a, mut again, _) = some(fa.cdn_take("A", 1000, 100, 10_000).await.unwrap());
+        again.sort();
+        assert_eq!((again, &cursor_a), (tags, &cursor));
+        assert!(!fb.cdn_done("B", &cursor, None, &[]).await.unwrap(), "a lapsed holder cannot confirm");
+        assert!(fa.cdn_done("A", &cursor_a, None, &[]).await.unwrap());
+        assert_eq!(fa.cdn_pending().await.unwrap(), (0, false));
+
+        // Paths: deduplicated, and one enqueued again during delivery stays queued.
+        assert!(fa.cdn_enqueue(&["_N_T_/p".into(), "_N_T_/q".into(), "_N_T_/p".into()], 10_000).await.unwrap());
+        let (cursor, tags, paths) = some(fa.cdn_take("A", 1000, 100, 10_000).await.unwrap());
+        assert!(tags.is_empty());
+        assert_eq!(paths.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(), ["_N_T_/p", "_N_T_/q"]);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(fb.cdn_enqueue(&["_N_T_/q".into()], 10_000).await.unwrap());
+        assert!(fa.cdn_done("A", &cursor, None, &paths).await.unwrap());
+        let (cursor, _, paths) = some(fa.cdn_take("A", 1000, 100, 10_000).await.unwrap());
+        assert_eq!(paths.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(), ["_N_T_/q"]);
+        assert!(fa.cdn_done("A", &cursor, None, &paths).await.unwrap());
+
+        // A full batch never confirms past a revalidation it holds only in part (50 tags per
+        // script run share an epoch): 120 tags come out whole over two batches.
+        let many: Vec<String> = (0..120).map(|i| format!("t{i}")).collect();
+        b.revalidate_tags(&many, None).await.unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut batches = 0;
+        loop {
+            let (cursor, tags, _) = some(fa.cdn_take("A", 1000, 100, 10_000).await.unwrap());
+            if tags.is_empty() {
+                break;
+            }
+            assert!(tags.len() <= 100);
+            seen.extend(tags);
+            batches += 1;
+            assert!(batches <= 3, "the feed must drain");
+            assert!(fa.cdn_done("A", &cursor, None, &[]).await.unwrap());
+        }
+        assert_eq!(seen, many.iter().cloned().collect());
+        assert_eq!(batches, 2);
+
+        // Past its bound the backlog becomes one purge of everything.
+        b.revalidate_tags(&["x1".into(), "x2".into(), "x3".into(), "x4".into()], None).await.unwrap();
+        let CdnBatch::All { epoch, now } = fa.cdn_take("A", 1000, 100, 3).await.unwrap() else { panic!("expected a purge of everything") };
+        assert!(fa.cdn_done("A", &epoch, Some(&now), &[]).await.unwrap());
+        assert_eq!(fa.cdn_pending().await.unwrap(), (0, false));
+        assert!(!fa.cdn_enqueue(&["_N_T_/1".into(), "_N_T_/2".into()], 1).await.unwrap(), "a full queue refuses");
+        assert!(fa.cdn_pending().await.unwrap().1, "a purge of everything is owed");
+        let CdnBatch::All { epoch, now } = fa.cdn_take("A", 1000, 100, 10_000).await.unwrap() else {
+            panic!("the refusal is owed as a purge of everything")
+        };
+        assert!(fa.cdn_done("A", &epoch, Some(&now), &[]).await.unwrap());
+        let (_, tags, paths) = some(fa.cdn_take("A", 1000, 100, 10_000).await.unwrap());
+        assert!(tags.is_empty() && paths.is_empty());
+
+        // A wiped store (epoch behind the cursor): what changed is unknown, so everything.
+        server.cmd(&[b"FLUSHALL"]);
+        b.revalidate_tags(&["after-wipe".into()], None).await.unwrap();
+        server.cmd(&[b"SET", b"cdn:{cdn:}:cdn:cursor", b"99999999999999999"]);
+        assert!(
+            matches!(fa.cdn_take("B2", 1000, 100, 10_000).await.unwrap(), CdnBatch::All { .. }),
+            "after a wipe the CDN is purged whole"
+        );
+    });
+}

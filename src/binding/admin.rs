@@ -25,7 +25,7 @@ pub struct NativeFleet {
     pub instances: Vec<String>,
 }
 
-fn redis(inner: &Arc<crate::core::Cache>) -> Result<&RedisStore> {
+pub(super) fn redis(inner: &Arc<crate::core::Cache>) -> Result<&RedisStore> {
     inner.redis().ok_or_else(|| to_napi(Error::Config("this needs a Redis store (no redis URL is set)".into())))
 }
 

@@ -8,6 +8,7 @@
 mod admin;
 mod bridge;
 mod cache;
+mod cdn;
 mod constants;
 mod convert;
 mod lease;

@@ -12,4 +12,4 @@ pub mod tags;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use store::{Cache, Hit, Lease, RedisStore};
+pub use store::{Cache, CdnBatch, Hit, Lease, RedisStore};

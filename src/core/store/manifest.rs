@@ -73,12 +73,15 @@ pub struct Keys {
     pub log: String,
     pub epoch: String,
     pub born: String,
+    /// What every key in the slot starts with (`P{P}:`): the fleet's and the CDN feed's keys.
+    pub slot: String,
 }
 
 impl Keys {
     pub fn new(prefix: &str) -> Self {
-        let k = |name: &str| format!("{prefix}{{{prefix}}}:{name}");
-        Keys { stale: k("stale"), expired: k("expired"), log: k("log"), epoch: k("epoch"), born: k("born") }
+        let slot = format!("{prefix}{{{prefix}}}:");
+        let k = |name: &str| format!("{slot}{name}");
+        Keys { stale: k("stale"), expired: k("expired"), log: k("log"), epoch: k("epoch"), born: k("born"), slot }
     }
 
     fn invocation<'a>(&self, script: &'a Script) -> redis::ScriptInvocation<'a> {

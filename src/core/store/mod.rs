@@ -4,6 +4,7 @@
 
 mod backend;
 mod breaker;
+pub mod cdn;
 pub mod fleet;
 mod lag;
 pub mod manifest;
@@ -29,6 +30,7 @@ pub fn check_url(url: &str) -> crate::core::error::Result<()> {
 }
 
 pub use self::redis::{Lease, RedisStore, ScanPage};
+pub use cdn::Batch as CdnBatch;
 pub use memory::MemoryStore;
 
 /// A decoded entry: the raw envelope plus where its payload sits, so the payload is copied

@@ -21,6 +21,7 @@
 //!   in `topology` expects of them.
 
 mod admin;
+mod cdn;
 pub use admin::ScanPage;
 mod connection;
 mod lease;
