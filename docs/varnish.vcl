@@ -64,6 +64,13 @@ sub vcl_hash {
 }
 
 sub vcl_backend_response {
+    # A cacheable response without tags: a Pages Router page or its /_next/data JSON (Next does
+    # not send a Pages entry's stored headers). Tag it with its path as Next's implicit tag
+    # (`_N_T_/shop/sticker`), which shared-isr purges when that page is written anew
+    # (res.revalidate, a regeneration) and on revalidatePath. `/` is Next's `/index`.
+    if (!beresp.http.xkey && beresp.ttl > 0s) {
+        set beresp.http.xkey = "sisr-all _N_T_" + regsub(regsub(regsub(bereq.url, "\?.*$", ""), "^/_next/data/[^/]+(/.*)\.json$", "\1"), "^/$", "/index");
+    }
     # Next's ISR pages send `Cache-Control: s-maxage=N, stale-while-revalidate=M` (M up to a
     # year): the TTL comes from s-maxage (the built-in rules), but Varnish would also take M as
     # grace and serve an expired or soft-purged copy for that long. Next already serves stale

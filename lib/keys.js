@@ -23,4 +23,15 @@ function useCacheKey(cacheKey) {
     .digest('base64url')}`
 }
 
-module.exports = { pageKey, fetchKey, useCacheKey }
+/**
+ * The path a page or route entry's Next key stands for: the key itself ('/posts/a', '/index'),
+ * or, from Next 16.4, the part after '$' of '/route-cache/<kind>/<digest>/$<path>'.
+ */
+function nextKeyPath(key) {
+  if (typeof key !== 'string' || !key.startsWith('/')) return null
+  if (!key.startsWith('/route-cache/')) return key
+  const at = key.indexOf('/$/')
+  return at === -1 ? null : key.slice(at + 2)
+}
+
+module.exports = { pageKey, fetchKey, useCacheKey, nextKeyPath }

@@ -591,7 +591,13 @@ fn the_cdn_feed_hands_out_each_change_once_per_fleet_and_never_loses_one() {
             CdnBatch::Some { cursor, tags, paths } => (cursor, tags, paths),
             other => panic!("expected a batch, got {other:?}"),
         };
-        // A store with no deliverer yet owes nothing from before.
+        // The revalidation that comes before any deliverer (a new instance's first call) is
+        // owed; history older than a minute is not.
+        server.cmd(&[b"ZADD", b"cdn:{cdn:}:log", b"1000", b"ancient"]);
+        b.revalidate_tags(&["first".into()], None).await.unwrap();
+        let (cursor, tags, paths) = some(fa.cdn_take("A", 1000, 100, 10_000).await.unwrap());
+        assert_eq!((tags, paths.len()), (vec!["first".to_string()], 0));
+        assert!(fa.cdn_done("A", &cursor, None, &[]).await.unwrap());
         let (_, tags, paths) = some(fa.cdn_take("A", 1000, 100, 10_000).await.unwrap());
         assert!(tags.is_empty() && paths.is_empty());
         // Nothing owed keeps no lock: the next poll of another instance is not turned away.

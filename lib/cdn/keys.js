@@ -3,6 +3,7 @@
 // it, so the two always agree.
 
 const crypto = require('node:crypto')
+const { nextKeyPath } = require('../keys')
 
 /** Every tagged object also carries this key: purging it purges everything we tagged. */
 const ALL_KEY = 'sisr-all'
@@ -26,8 +27,9 @@ function cdnKey(tag, maxKeyBytes) {
  * response (whose headers Next does not take from the cache) is tagged with them by the CDN.
  */
 function pathTags(key) {
-  if (typeof key !== 'string' || !key.startsWith('/')) return []
-  return key === '/index' ? ['_N_T_/', '_N_T_/index'] : [`_N_T_${key}`]
+  const path = nextKeyPath(key)
+  if (path === null) return []
+  return path === '/index' || path === '/' ? ['_N_T_/', '_N_T_/index'] : [`_N_T_${path}`]
 }
 
 /**

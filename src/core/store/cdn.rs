@@ -34,9 +34,11 @@ redis.call('SET', KEYS[5], ARGV[1], 'PX', ARGV[2])
 local epoch = redis.call('GET', KEYS[2]) or '0'
 local cursor = redis.call('GET', KEYS[3])
 if not cursor then
-  -- The first deliverer of this store: nothing before now is owed to the CDN.
-  redis.call('SET', KEYS[3], epoch)
-  cursor = epoch
+  -- The first deliverer of this store owes the CDN what changed in the last minute, not the
+  -- whole history: a revalidation that created the feed (the first call of a new instance)
+  -- is still delivered. Epochs are at least the time of their change in ms * 1000.
+  cursor = string.format('%.0f', math.min(tonumber(epoch), (now - 60000) * 1000))
+  redis.call('SET', KEYS[3], cursor)
 end
 local limit = tonumber(ARGV[3])
 local backlog = redis.call('ZCOUNT', KEYS[1], '(' .. cursor, '+inf') + redis.call('ZCARD', KEYS[4])
