@@ -73,12 +73,20 @@ pub struct Keys {
     pub log: String,
     pub epoch: String,
     pub born: String,
+    slot: String,
 }
 
 impl Keys {
     pub fn new(prefix: &str) -> Self {
-        let k = |name: &str| format!("{prefix}{{{prefix}}}:{name}");
-        Keys { stale: k("stale"), expired: k("expired"), log: k("log"), epoch: k("epoch"), born: k("born") }
+        let slot = format!("{prefix}{{{prefix}}}:");
+        let k = |name: &str| format!("{slot}{name}");
+        Keys { stale: k("stale"), expired: k("expired"), log: k("log"), epoch: k("epoch"), born: k("born"), slot }
+    }
+
+    /// `P{P}:`, the beginning of every manifest key: other keys that must share their slot
+    /// (the fleet's) start with it.
+    pub fn slot(&self) -> &str {
+        &self.slot
     }
 
     fn invocation<'a>(&self, script: &'a Script) -> redis::ScriptInvocation<'a> {
