@@ -140,3 +140,31 @@ test('the buildId option wins over the deployment id; a ":" in the deployment id
   const keys = (await redis.cmd('KEYS', `${options.prefix}e:p:*`)).sort()
   assert.deepEqual(keys, [`${options.prefix}e:p:pinned:/o`, `${options.prefix}e:p:team%3Aprod:/c`])
 })
+
+test("every source of a build id is escaped the same way: ':' and '%' cannot end the namespace", async () => {
+  const prefix = uniquePrefix('bidodd')
+  const ID = 'rel-2024-06-01T12:30%x'
+  const byOption = api.createHandler({ redisUrl: redis.url, prefix, buildId: ID })
+  const byFile = api.createHandler({ redisUrl: redis.url, prefix, heartbeatSeconds: 0.2 })
+  await new byOption({}).set('/o', page('option'), SET_CTX)
+  await new byFile({ serverDistDir: makeBuildDir(ID) }).set('/f', page('file'), SET_CTX)
+  await withDeploymentId(ID, async () => {
+    await new byFile({ serverDistDir: makeBuildDir('ignored') }).set('/d', page('deployment'), SET_CTX)
+    // One id, one namespace, whichever source named it.
+    assert.equal((await new byOption({}).get('/d', PAGE_CTX)).value.html, 'deployment')
+  })
+  assert.equal((await new byFile({ serverDistDir: makeBuildDir(ID) }).get('/o', PAGE_CTX)).value.html, 'option')
+  const keys = (await redis.cmd('KEYS', `${prefix}e:p:*`)).sort()
+  const ns = `${prefix}e:p:rel-2024-06-01T12%3A30%25x:`
+  assert.deepEqual(keys, [`${ns}/d`, `${ns}/f`, `${ns}/o`])
+  // The heartbeat reports the id as configured, the form the CLI gets from a key and compares.
+  let summaries = []
+  for (const started = Date.now(); summaries.length === 0 && Date.now() - started < 10_000; await sleep(100)) {
+    const instances = await redis.cmd('KEYS', `${prefix}{${prefix}}:i:*`)
+    summaries = await Promise.all(instances.map(async (k) => JSON.parse(await redis.cmd('GET', k))))
+  }
+  assert.deepEqual(
+    summaries.map((s) => s.builds),
+    [[ID]],
+  )
+})

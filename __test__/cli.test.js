@@ -170,3 +170,79 @@ test('doctor as an ACL user: the documented ops user passes; one without scripts
   assert.match(bad.out, /PROBLEM\s+permissions: .*(NOPERM|permission)/i)
   assert.doesNotMatch(bad.out + bad.err, /ns-secret/)
 })
+
+/** Polls `status` under `prefix` until the fleet lists `build` (heartbeats are timers). */
+async function untilLive(prefix, build) {
+  for (const started = Date.now(); Date.now() - started < 15_000; await sleep(100)) {
+    const s = await cli(['status', '--json'], { SHARED_ISR_PREFIX: prefix })
+    if (s.json?.fleet?.builds?.includes(build)) return
+  }
+  assert.fail(`the fleet never listed build ${build}`)
+}
+
+test("a live build id with ':' is kept by purge --old-builds and named whole by inspect", async () => {
+  const prefix = uniquePrefix('clicolon')
+  const LIVE = 'rel-2024-06-01T12:30'
+  const live = await startInstance({ redisUrl: redis.url, prefix, buildId: LIVE, heartbeatSeconds: 0.2, timeoutMs: 2000 })
+  all.push(live)
+  await live.set('/home', route('home', 'home'), SET)
+  // A build no instance serves, whose id is a prefix of the live one's up to its ':'.
+  const Old = api.createHandler({ redisUrl: redis.url, prefix, buildId: 'rel-2024-06-01T12', heartbeatSeconds: 0, l1MaxBytes: 0 })
+  await new Old({}).set('/home', route('old', 'home'), SET)
+  await untilLive(prefix, LIVE)
+
+  const seen = await cli(['inspect', '/home', '--json'], { SHARED_ISR_PREFIX: prefix })
+  assert.equal(seen.code, 0, seen.err)
+  assert.deepEqual(seen.json.entries.map((e) => [e.build, e.buildLive]).sort(), [
+    ['rel-2024-06-01T12', false],
+    [LIVE, true],
+  ])
+
+  const purged = await cli(['purge', '--old-builds', '--json'], { SHARED_ISR_PREFIX: prefix })
+  assert.equal(purged.code, 0, purged.err)
+  assert.deepEqual(purged.json.kept, [LIVE])
+  assert.deepEqual(purged.json.builds, { 'rel-2024-06-01T12': 1 })
+  assert.equal(purged.json.deleted, 1)
+  // The live build's page is still in Redis: a process without an L1 copy reads it.
+  const Reader = api.createHandler({ redisUrl: redis.url, prefix, buildId: LIVE, heartbeatSeconds: 0, l1MaxBytes: 0 })
+  const hit = await new Reader({}).get('/home', CTX)
+  assert.equal(hit?.value?.body?.toString(), 'home', 'the live build lost its page')
+  assert.equal(await new Old({}).get('/home', CTX), null, 'the old build was purged')
+})
+
+test("purge --build takes the id as written and never matches another build ('a' vs 'a:b')", async () => {
+  const prefix = uniquePrefix('clibuild')
+  const write = async (buildId, body) =>
+    new (api.createHandler({ redisUrl: redis.url, prefix, buildId, heartbeatSeconds: 0 }))({}).set('/home', route(body, 'home'), SET)
+  const run = (args) => cli([...args, '--json'], { SHARED_ISR_PREFIX: prefix })
+  const entries = async () => Object.fromEntries((await run(['builds'])).json.builds.map((b) => [b.id, b.entries]))
+  await write('a', 'of a')
+  await write('a:b', 'of a:b')
+  assert.deepEqual(await entries(), { a: 1, 'a:b': 1 })
+
+  // inspect finds the entry of build a:b by its path and names its build whole.
+  const seen = await run(['inspect', '/home'])
+  assert.equal(seen.code, 0, seen.err)
+  const byBuild = Object.fromEntries(seen.json.entries.map((e) => [e.build, e]))
+  assert.deepEqual(Object.keys(byBuild).sort(), ['a', 'a:b'])
+  assert.equal(byBuild['a:b'].kind, 'page')
+  assert.equal(byBuild['a:b'].buildLive, false)
+  // The key it prints is the one to inspect it by.
+  const one = await run(['inspect', byBuild['a:b'].key])
+  assert.deepEqual(
+    one.json.entries.map((e) => e.build),
+    ['a:b'],
+  )
+  const text = await cli(['inspect', byBuild['a:b'].key], { SHARED_ISR_PREFIX: prefix })
+  assert.match(text.out, /page of build a:b \(not served\)/)
+
+  const a = await run(['purge', '--build', 'a'])
+  assert.equal(a.code, 0, a.err)
+  assert.deepEqual(a.json.builds, { a: 1 })
+  assert.deepEqual(await entries(), { 'a:b': 1 })
+
+  await write('a', 'of a')
+  const ab = await run(['purge', '--build', 'a:b'])
+  assert.deepEqual(ab.json.builds, { 'a:b': 1 })
+  assert.deepEqual(await entries(), { a: 1 })
+})

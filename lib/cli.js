@@ -5,6 +5,7 @@
 // (doctor) found problems, 2 on bad usage.
 
 const { parseArgs } = require('node:util')
+const { parseKey, pageKeyGlob, fetchKey } = require('./keys')
 
 const USAGE = `Usage: shared-isr <command> [options]
 
@@ -51,8 +52,6 @@ class UsageError extends Error {}
 const FLEET_WINDOW_MS = 3_600_000
 const SCAN_COUNT = 1000
 
-const globEscape = (s) => s.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
-
 function storeOptions(v) {
   const options = { l1MaxBytes: 0, timeoutMs: 5000, connectTimeoutMs: 5000 }
   if (v['redis-url'] !== undefined) options.redisUrl = v['redis-url']
@@ -68,11 +67,14 @@ function storeOptions(v) {
 function parseInfo(text) {
   const out = {}
   for (const line of String(text).split(/\r?\n/)) {
-    const i = line.indexOf(':')
-    if (i > 0 && !line.startsWith('#')) out[line.slice(0, i)] = line.slice(i + 1)
+    const m = /^([^#:][^:]*):(.*)$/.exec(line)
+    if (m) out[m[1]] = m[2]
   }
   return out
 }
+
+/** The build ids the live instances serve, as configured (the form parseKey gives). */
+const liveBuilds = (instances) => new Set(instances.flatMap((i) => i.builds ?? []))
 
 async function fleetOf(store) {
   const { now, instances } = await store.native.fleet(FLEET_WINDOW_MS, 1000)
@@ -188,18 +190,19 @@ async function inspect(store, target) {
   if (!target) throw new UsageError('inspect needs a path (/products/42) or a key (p:<build>:/products/42, f:<hash>)')
   const entryPrefix = store.native.entryKey('')
   const keys = []
-  if (/^[pfu]:/.test(target)) keys.push(target)
+  if (parseKey(target).kind !== 'other') keys.push(target)
   else {
     if (!target.startsWith('/')) throw new UsageError(`a path starts with '/', got ${JSON.stringify(target)}`)
     // Next's key is the path, or (15.5.27+, 16.3.8+) `/route-cache/<kind>/<hash>/$<path>`.
-    for await (const [full] of scan(store, `p:*${globEscape(target)}`)) {
+    for await (const [full] of scan(store, pageKeyGlob({ nextKeyEnd: target }))) {
       const key = full.slice(entryPrefix.length)
-      const nextKey = key.slice(key.indexOf(':', 2) + 1)
+      const { kind, nextKey } = parseKey(key)
+      if (kind !== 'page') continue
       if (nextKey === target || (nextKey.startsWith('/route-cache/') && nextKey.endsWith(`/$${target}`))) keys.push(key)
     }
   }
   const { instances } = await fleetOf(store)
-  const live = new Set(instances.flatMap((i) => i.builds ?? []))
+  const live = liveBuilds(instances)
   const entries = []
   for (const key of keys.sort()) {
     const full = store.native.entryKey(key)
@@ -208,8 +211,7 @@ async function inspect(store, target) {
       store.native.command(['PTTL', full], full),
       store.native.command(['STRLEN', full], full),
     ])
-    const build = key.startsWith('p:') ? key.slice(2, key.indexOf(':', 2)) : null
-    const kind = key[0] === 'p' ? 'page' : key[0] === 'f' ? 'fetch' : 'use-cache'
+    const { kind, build } = parseKey(key)
     if (!hit) continue
     if (hit.error) {
       entries.push({ key, kind, build, error: hit.error, storedBytes: stored })
@@ -240,17 +242,17 @@ async function builds(store) {
   for await (const [full, size] of scan(store, '*')) {
     const key = full.slice(entryPrefix.length)
     const bytes = Math.max(0, size)
+    const { kind, build } = parseKey(key)
     let bucket
-    if (key.startsWith('p:')) {
-      const id = key.slice(2, key.indexOf(':', 2))
-      if (!perBuild.has(id)) perBuild.set(id, { entries: 0, bytes: 0 })
-      bucket = perBuild.get(id)
-    } else bucket = key.startsWith('f:') ? other.fetch : key.startsWith('u:') ? other.useCache : other.other
+    if (kind === 'page') {
+      if (!perBuild.has(build)) perBuild.set(build, { entries: 0, bytes: 0 })
+      bucket = perBuild.get(build)
+    } else bucket = kind === 'fetch' ? other.fetch : kind === 'use-cache' ? other.useCache : other.other
     bucket.entries++
     bucket.bytes += bytes
   }
   const { instances } = await fleetOf(store)
-  const live = new Set(instances.flatMap((i) => i.builds ?? []))
+  const live = liveBuilds(instances)
   return {
     builds: [...perBuild].map(([id, b]) => ({ id, ...b, live: live.has(id) })).sort((a, b) => b.bytes - a.bytes),
     ...other,
@@ -261,7 +263,7 @@ async function builds(store) {
 async function purge(store, v) {
   if (!v.build && !v['old-builds']) throw new UsageError('purge needs --build ID or --old-builds')
   const { instances } = await fleetOf(store)
-  const live = new Set(instances.flatMap((i) => i.builds ?? []))
+  const live = liveBuilds(instances)
   if (v.build && live.has(v.build)) {
     return { refused: `build ${v.build} is served by a live instance`, deleted: 0, bytes: 0 }
   }
@@ -273,14 +275,14 @@ async function purge(store, v) {
     }
   }
   const entryPrefix = store.native.entryKey('')
-  const pattern = v.build ? `p:${globEscape(v.build)}:*` : 'p:*'
+  // --build takes the id as configured (`a:b`); the glob only narrows the scan.
+  const pattern = pageKeyGlob({ build: v.build || undefined })
   const doomed = []
   let bytes = 0
   const perBuild = {}
   for await (const [full, size] of scan(store, pattern)) {
-    const key = full.slice(entryPrefix.length)
-    const id = key.slice(2, key.indexOf(':', 2))
-    if (v.build ? id !== v.build : live.has(id)) continue
+    const { kind, build: id } = parseKey(full.slice(entryPrefix.length))
+    if (kind !== 'page' || (v.build ? id !== v.build : live.has(id))) continue
     doomed.push(full)
     bytes += Math.max(0, size)
     perBuild[id] = (perBuild[id] ?? 0) + 1
@@ -337,7 +339,7 @@ async function doctor(store, options) {
   // The commands the package needs, as this user: an entry written, read, checked and removed,
   // and a script on the tag state's slot (the fleet listing).
   try {
-    const key = `f:shared-isr-doctor:${process.pid}`
+    const key = fetchKey(`shared-isr-doctor:${process.pid}`)
     await store.native.set(key, Buffer.from('doctor'), { lastModified: Date.now(), tags: [] })
     const back = await store.native.get(key, [])
     await store.native.unlink([store.native.entryKey(key)])
@@ -469,4 +471,4 @@ async function main(argv = process.argv.slice(2)) {
   return code
 }
 
-module.exports = { main, parseInfo, globEscape }
+module.exports = { main, parseInfo }

@@ -17,16 +17,16 @@ const buildIds = new Map() // serverDistDir -> BUILD_ID, read once per process
 /**
  * Next's deployment id (`deploymentId` in next config, or NEXT_DEPLOYMENT_ID): Next puts the
  * config's value in process.env.NEXT_DEPLOYMENT_ID at build and at start ('' when none), so the
- * handler reads it there. ':' would end the namespace in a key (the CLI splits on it): escaped.
+ * handler reads it there. Returned as configured (trimmed): lib/keys.js escapes every build id
+ * the same way when it builds the key.
  */
 function deploymentId(env = process.env) {
   const id = env.NEXT_DEPLOYMENT_ID
-  // On every page key: the escaped form is worked out once per value, not per call.
-  if (id !== lastDeployment.raw) lastDeployment = { raw: id, id: escapeDeployment(id) }
+  // On every page key: trimmed once per value, not per call.
+  if (id !== lastDeployment.raw) lastDeployment = { raw: id, id: typeof id === 'string' && id.trim() !== '' ? id.trim() : undefined }
   return lastDeployment.id
 }
 let lastDeployment = { raw: undefined, id: undefined }
-const escapeDeployment = (id) => (typeof id === 'string' && id.trim() !== '' ? id.trim().replace(/[%:]/g, encodeURIComponent) : undefined)
 
 /**
  * Page and route entries belong to one build (their HTML names its chunks); fetch data doesn't.

@@ -86,7 +86,11 @@ mod tests {
 
     #[test]
     fn fleet_keys_share_the_manifest_slot() {
-        let k = FleetKeys::new("app:{app:}:");
+        let manifest = crate::core::store::manifest::Keys::new("app:");
+        for key in [&manifest.stale, &manifest.expired, &manifest.log, &manifest.epoch, &manifest.born] {
+            assert!(key.starts_with(manifest.slot()), "{key}");
+        }
+        let k = FleetKeys::new(manifest.slot());
         assert_eq!(k.index, "app:{app:}:fleet");
         assert_eq!(k.instance_prefix, "app:{app:}:i:");
         // The same hash tag: the same Cluster slot as the manifest keys.

@@ -73,8 +73,7 @@ pub struct Keys {
     pub log: String,
     pub epoch: String,
     pub born: String,
-    /// What every key in the slot starts with (`P{P}:`): the fleet's and the CDN feed's keys.
-    pub slot: String,
+    slot: String,
 }
 
 impl Keys {
@@ -82,6 +81,12 @@ impl Keys {
         let slot = format!("{prefix}{{{prefix}}}:");
         let k = |name: &str| format!("{slot}{name}");
         Keys { stale: k("stale"), expired: k("expired"), log: k("log"), epoch: k("epoch"), born: k("born"), slot }
+    }
+
+    /// `P{P}:`, the beginning of every manifest key: other keys that must share their slot
+    /// (the fleet's, the CDN feed's) start with it.
+    pub fn slot(&self) -> &str {
+        &self.slot
     }
 
     fn invocation<'a>(&self, script: &'a Script) -> redis::ScriptInvocation<'a> {

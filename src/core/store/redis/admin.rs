@@ -19,10 +19,9 @@ pub struct ScanPage {
 }
 
 impl RedisStore {
-    /// Next to the manifest: `P{P}:` is its keys' common beginning.
+    /// Next to the manifest, in its slot.
     fn fleet_keys(&self) -> FleetKeys {
-        let epoch = &self.inner.keys.epoch;
-        FleetKeys::new(epoch.strip_suffix("epoch").unwrap_or(epoch))
+        FleetKeys::new(self.inner.keys.slot())
     }
 
     /// Registers (or refreshes) this instance for `ttl_ms`. Returns Redis's time (ms).

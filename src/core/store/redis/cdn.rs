@@ -10,7 +10,7 @@ const MAX_PATH_BYTES: usize = 4096;
 
 impl RedisStore {
     fn cdn_keys(&self) -> CdnKeys {
-        CdnKeys::new(&self.inner.keys.slot)
+        CdnKeys::new(self.inner.keys.slot())
     }
 
     /// The next batch for `owner` to purge, holding the delivery lock for `lock_ms`.
