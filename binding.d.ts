@@ -230,11 +230,21 @@ export interface NativeScanPage {
   cursor?: string
 }
 
+/** A Redis URL as it may be shown, and whether it held a secret. */
+export interface NativeShownUrl {
+  /** The URL with each secret replaced by `***`. */
+  text: string
+  secret: boolean
+}
+
 /** A write as stored: its id, and when the store drops it at its TTL (ms). */
 export interface NativeWrite {
   writeId: number
   deadline: number
 }
 
-/** `text` without passwords (URL userinfo, `...password=` parameters): for anything printable. */
+/** `url` (one Redis URL, in any form the store accepts) as it may be shown. */
+export declare function redactRedisUrl(url: string): NativeShownUrl
+
+/** `text` (a message) with the secrets of any URL in it hidden: for anything printable. */
 export declare function redactSecrets(text: string): string

@@ -838,4 +838,5 @@ module.exports = nativeBinding
 module.exports.NativeCache = nativeBinding.NativeCache
 module.exports.checkConfig = nativeBinding.checkConfig
 module.exports.constants = nativeBinding.constants
+module.exports.redactRedisUrl = nativeBinding.redactRedisUrl
 module.exports.redactSecrets = nativeBinding.redactSecrets

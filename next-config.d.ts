@@ -3,7 +3,8 @@ import type { SharedIsrOptions } from './index'
 /**
  * What `withSharedIsr` passes to the handlers: the options of `createHandler`, except `logger`
  * (a function cannot reach them). They are written into the build output, so `redisUrl` must
- * carry no password (set SHARED_ISR_REDIS_URL in the environment instead).
+ * carry no password, in any host's userinfo or as `sentinelPassword` (set SHARED_ISR_REDIS_URL in
+ * the environment instead).
  */
 export type SharedIsrNextConfigOptions = Omit<SharedIsrOptions, 'logger'>
 

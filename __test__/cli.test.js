@@ -153,6 +153,15 @@ test('bad usage and an unreachable Redis: clear messages, exit codes 2 and 1, no
   assert.equal(down.code, 1)
   assert.match(down.json.error, /^ERR_SHARED_ISR_/)
   assert.doesNotMatch(down.out + down.err, /hunter2/)
+  // Passwords with spaces, in any form, --json or not.
+  for (const [url, args] of [
+    ['redis://user:correct horse@127.0.0.1:1', ['status', '--json', '--timeout-ms', '300']],
+    ['redis+sentinel://127.0.0.1:1/m?sentinelPassword=two words', ['status', '--timeout-ms', '300']],
+  ]) {
+    const r = await cli(args, { SHARED_ISR_REDIS_URL: url })
+    assert.equal(r.code, 1, r.out + r.err)
+    assert.doesNotMatch(r.out + r.err, /correct|horse|two|words/)
+  }
 })
 
 test('doctor as an ACL user: the documented ops user passes; one without scripts is told what it lacks', async () => {

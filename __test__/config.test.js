@@ -203,6 +203,46 @@ test('a wrong password: misses and a rejected revalidation, and no log line or e
   assert.match(text, /WRONGPASS|auth|password/i, 'and says why')
 })
 
+test('the secret of every URL form, spaces included, never shows: printed config, redactSecrets, the start-up line', () => {
+  const { inspect } = require('node:util')
+  const { redactSecrets } = require('../lib/native')
+  const { getStore } = require('../lib/store')
+  // [url, the words of its secrets, how it is shown]
+  const forms = [
+    ['redis://:correct horse battery@127.0.0.1:1', ['correct', 'horse', 'battery'], 'redis://***@127.0.0.1:1'],
+    ['rediss://app:s%40cr%3At@127.0.0.1:1/2', ['s%40cr', '3At'], 'rediss://***@127.0.0.1:1/2'],
+    ['redis+cluster://127.0.0.1:1,u:hunter2@127.0.0.1:2', ['hunter2'], 'redis+cluster://***@127.0.0.1:2'],
+    ['redis+sentinel://127.0.0.1:1/m?sentinelPassword=two words', ['two', 'words'], 'redis+sentinel://127.0.0.1:1/m?sentinelPassword=***'],
+    [
+      'rediss+sentinel://u:hunter2@127.0.0.1:1,127.0.0.1:2/m?sentinelUsername=adm&sentinelPassword=zebra%20crossing',
+      ['hunter2', 'zebra', 'crossing'],
+      'rediss+sentinel://***@127.0.0.1:1,127.0.0.1:2/m?sentinelUsername=adm&sentinelPassword=***',
+    ],
+  ]
+  for (const [url, words, shown] of forms) {
+    const config = resolveConfig({ redisUrl: url }, {})
+    assert.equal(config.redisUrl, url, 'the config itself keeps the URL')
+    assert.equal(config.toJSON().redisUrl, shown)
+    const lines = []
+    const logger = { info: (f, m) => lines.push(`${JSON.stringify(f)} ${m}`), warn() {}, error() {} }
+    const store = getStore({ redisUrl: url, prefix: uniquePrefix('shown'), logger })
+    store.close()
+    assert.equal(lines.length, 1, lines.join('\n'))
+    assert.ok(lines[0].includes(`Using the Redis store at ${shown} `), lines[0])
+    const texts = {
+      json: JSON.stringify(config),
+      inspect: inspect(config),
+      console: inspect({ nested: [config] }, { depth: 5 }),
+      redactSecrets: redactSecrets(`connecting to ${url} failed: refused`),
+      log: lines[0],
+    }
+    for (const [where, text] of Object.entries(texts)) {
+      for (const word of words) assert.ok(!text.includes(word), `${where} shows "${word}" of ${url}: ${text}`)
+    }
+    assert.ok(texts.redactSecrets.startsWith('connecting to '), texts.redactSecrets)
+  }
+})
+
 test('no URL anywhere: the in-memory store, with exactly one notice line per process', async () => {
   const script = `
     const api = require('./lib/index')

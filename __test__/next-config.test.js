@@ -207,6 +207,53 @@ test('options: a password in redisUrl and a logger are refused at once, before N
   assert.deepEqual(JSON.parse(config.env.SHARED_ISR_OPTIONS), { redisUrl: 'redis://redis:6379', prefix: 'a:' })
 })
 
+test('options: a redisUrl holding a secret in any form is refused, and nothing of it reaches the build output', () => {
+  // [url, the words of its secret]
+  const forms = [
+    ['redis+sentinel://s1:26379/m?sentinelPassword=hunter2', ['hunter2']],
+    ['rediss+sentinel://s1:26379,s2:26379/m?sentinelUsername=adm&sentinelPassword=s3cr%C3%A9t', ['s3cr']],
+    ['redis+sentinel://s1:26379/m/2?sentinelPassword=two words', ['two', 'words']],
+    ['redis+sentinel://app:hunter2@s1:26379/m', ['hunter2']],
+    ['redis+cluster://h1:7000,u:hunter2@h2:7001', ['hunter2']],
+    ['rediss+cluster://u:hunter2@h1:7000,h2:7001', ['hunter2']],
+    ['redis://:my secret pw@redis:6379', ['my', 'secret', 'pw']],
+    ['rediss://app:s%40cr%3At@redis:6380/1', ['s%40cr', '3At']],
+  ]
+  for (const [redisUrl, words] of forms) {
+    const refused = (err) => {
+      assert.equal(err.code, 'ERR_SHARED_ISR_CONFIG', redisUrl)
+      assert.match(err.message, /redisUrl contains a password.*SHARED_ISR_REDIS_URL/, redisUrl)
+      for (const word of words) assert.ok(!err.message.includes(word), `${redisUrl}: ${err.message}`)
+      return true
+    }
+    let config
+    assert.throws(() => {
+      config = withSharedIsr({}, { redisUrl, prefix: 'a:' }, { version: '16.4.6' })
+    }, refused)
+    assert.throws(() => {
+      config = withSharedIsr(async () => ({}), { redisUrl })
+    }, refused)
+    assert.equal(config, undefined, redisUrl)
+    assert.equal(process.env.SHARED_ISR_OPTIONS, undefined, redisUrl)
+  }
+  // A URL the store cannot use is refused too: nothing could tell what in it is secret.
+  assert.throws(
+    () => withSharedIsr({}, { redisUrl: 'redis://:pa#hunter2@redis' }, { version: '16.4.6' }),
+    (err) => {
+      assert.equal(err.code, 'ERR_SHARED_ISR_CONFIG')
+      assert.match(err.message, /^withSharedIsr: option redisUrl is not a usable redis URL/)
+      assert.doesNotMatch(err.message, /hunter2/)
+      return true
+    },
+  )
+  assert.equal(process.env.SHARED_ISR_OPTIONS, undefined)
+  // User names are not secrets: such URLs are written.
+  for (const redisUrl of ['redis+sentinel://s1:26379,s2:26379/m?sentinelUsername=adm', 'redis+cluster://app@h1:7000,h2:7001']) {
+    const config = withSharedIsr({}, { redisUrl }, { version: '16.4.6' })
+    assert.deepEqual(JSON.parse(config.env.SHARED_ISR_OPTIONS), { redisUrl })
+  }
+})
+
 test('options reach the handlers: SHARED_ISR_OPTIONS in this process, or the config of a standalone server.js', () => {
   const { resolveConfig } = require('../lib/config')
   const config = withSharedIsr({}, { prefix: 'shop:', leaseMs: 0 }, { version: '16.4.6' })

@@ -4,7 +4,7 @@
 // and the defaults are Rust's (Config::validate, Config::default), checked here without a store.
 
 const { inspect } = require('node:util')
-const { checkConfig, DEFAULTS, redactSecrets } = require('./native')
+const { checkConfig, DEFAULTS, redactRedisUrl } = require('./native')
 const { nextConfigOptions } = require('./next-options')
 const { ConfigError } = require('./config-error')
 const { resolveCdn } = require('./cdn/config')
@@ -127,11 +127,12 @@ function fromSource(message, source) {
 }
 
 /**
- * The config as it is, but printed (util.inspect, console.log, JSON.stringify) with the
- * password redacted: configs end up in logs, error reports and debuggers.
+ * The config as it is, but printed (util.inspect, console.log, JSON.stringify) with the URL's
+ * secrets hidden (the addon's rule, for every URL form): configs end up in logs, error reports
+ * and debuggers.
  */
 function printableWithoutSecrets(config) {
-  const shown = () => ({ ...config, redisUrl: config.redisUrl === undefined ? undefined : redactSecrets(config.redisUrl) })
+  const shown = () => ({ ...config, redisUrl: config.redisUrl === undefined ? undefined : redactRedisUrl(config.redisUrl).text })
   Object.defineProperty(config, 'toJSON', { value: shown, enumerable: false })
   Object.defineProperty(config, inspect.custom, { value: (depth, opts, insp) => insp(shown(), opts), enumerable: false })
   return config

@@ -11,7 +11,7 @@
 // that starts with the marker U+FFFF, crosses as the marker plus the hex of its UTF-16 code
 // units; every other string crosses as it is. Injective: only escaped strings start with it.
 
-const { NativeCache, redactSecrets, constants, checkConfig: nativeCheckConfig } = require('./binary.js')
+const { NativeCache, redactSecrets, redactRedisUrl, constants, checkConfig: nativeCheckConfig } = require('./binary.js')
 
 const CODE = /^(ERR_SHARED_ISR_[A-Z_]+): /
 const MARK = '\uFFFF'
@@ -215,6 +215,7 @@ module.exports = {
   NativeCache,
   retype,
   redactSecrets,
+  redactRedisUrl,
   toNative,
   fromNative,
   ERROR_CODES,

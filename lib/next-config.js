@@ -77,11 +77,23 @@ function withExternal(list) {
   return entries.includes(PACKAGE) ? [...entries] : [...entries, PACKAGE]
 }
 
-function hasPassword(url) {
+/**
+ * A redisUrl may reach the build output only if it holds no secret (a password in any host's
+ * userinfo, `sentinelPassword`...) and is a usable URL (the secret rule is exact for those):
+ * both are the addon's rules, so the addon is loaded here, only when a redisUrl is given.
+ */
+function checkRedisUrl(url) {
+  const native = require('./native')
+  if (native.redactRedisUrl(url).secret) {
+    throw new ConfigError(
+      'withSharedIsr: option redisUrl contains a password, which would be written into the build output; ' +
+        'set SHARED_ISR_REDIS_URL in the environment instead',
+    )
+  }
   try {
-    return new URL(url.split(',')[0]).password !== ''
-  } catch {
-    return /:\/\/[^/@]*:[^/@]*@/.test(url)
+    native.checkConfig({ redisUrl: url.trim() })
+  } catch (err) {
+    throw err?.code === 'ERR_SHARED_ISR_CONFIG' ? new ConfigError(`withSharedIsr: option ${err.message}`) : err
   }
 }
 
@@ -94,12 +106,7 @@ function serialiseOptions(options) {
       throw new ConfigError(`withSharedIsr: option ${key} cannot reach the handlers from next.config; use createHandler in a handler file`)
     }
   }
-  if (typeof options.redisUrl === 'string' && hasPassword(options.redisUrl)) {
-    throw new ConfigError(
-      'withSharedIsr: option redisUrl contains a password, which would be written into the build output; ' +
-        'set SHARED_ISR_REDIS_URL in the environment instead',
-    )
-  }
+  if (typeof options.redisUrl === 'string') checkRedisUrl(options.redisUrl)
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined))
   return Object.keys(defined).length ? JSON.stringify(defined) : undefined
 }

@@ -13,11 +13,27 @@ mod constants;
 mod convert;
 mod lease;
 
-/// `text` without passwords (URL userinfo, `...password=` parameters): for anything printable.
+/// `text` (a message) with the secrets of any URL in it hidden: for anything printable.
 #[napi_derive::napi(catch_unwind)]
 #[allow(dead_code)] // called from JS only
 pub fn redact_secrets(text: String) -> String {
-    crate::core::error::redact(&text)
+    crate::core::redis_url::redact_text(&text)
+}
+
+/// A Redis URL as it may be shown, and whether it held a secret.
+#[napi_derive::napi(object)]
+pub struct NativeShownUrl {
+    /// The URL with each secret replaced by `***`.
+    pub text: String,
+    pub secret: bool,
+}
+
+/// `url` (one Redis URL, in any form the store accepts) as it may be shown.
+#[napi_derive::napi(catch_unwind)]
+#[allow(dead_code)] // called from JS only
+pub fn redact_redis_url(url: String) -> NativeShownUrl {
+    let shown = crate::core::redis_url::redact_url(&url);
+    NativeShownUrl { text: shown.text, secret: shown.secret }
 }
 
 #[napi_derive::module_init]

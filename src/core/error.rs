@@ -114,7 +114,7 @@ impl std::error::Error for Error {}
 impl From<redis::RedisError> for Error {
     fn from(e: redis::RedisError) -> Self {
         // Never echo the URL: redis-rs errors can carry connection details.
-        let msg = redact(&e.to_string());
+        let msg = crate::core::redis_url::redact_text(&e.to_string());
         if e.is_io_error() || e.is_connection_refusal() || e.is_connection_dropped() || e.is_timeout() {
             Error::Unavailable(msg)
         } else {
@@ -123,53 +123,9 @@ impl From<redis::RedisError> for Error {
     }
 }
 
-/// Strips anything that looks like `user:password@`, and the value of any `...password=`
-/// query parameter (Sentinel URLs), from a message.
-pub fn redact(msg: &str) -> String {
-    let mut out = String::with_capacity(msg.len());
-    for word in msg.split_inclusive(char::is_whitespace) {
-        let word = match (word.find("://"), word.rfind('@')) {
-            (Some(s), Some(at)) if at > s => format!("{}***@{}", &word[..s + 3], &word[at + 1..]),
-            _ => word.to_owned(),
-        };
-        out.push_str(&redact_query(&word));
-    }
-    out
-}
-
-fn redact_query(word: &str) -> String {
-    let mut out = String::with_capacity(word.len());
-    let mut rest = word;
-    while let Some(i) = rest.to_ascii_lowercase().find("password=") {
-        let value_at = i + "password=".len();
-        out.push_str(&rest[..value_at]);
-        out.push_str("***");
-        rest = &rest[value_at..];
-        rest = &rest[rest.find(['&', '#', ' ', '\n', '\t']).unwrap_or(rest.len())..];
-    }
-    out.push_str(rest);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_query_passwords_and_keeps_the_rest() {
-        assert_eq!(
-            redact("redis+sentinel://a:26379/m?sentinelPassword=s3cr%C3%A9t&db=2 failed"),
-            "redis+sentinel://a:26379/m?sentinelPassword=***&db=2 failed"
-        );
-        assert_eq!(redact("rediss://u:p@h:1/?password=x"), "rediss://***@h:1/?password=***");
-        assert_eq!(redact("no secrets here, é"), "no secrets here, é");
-    }
-
-    #[test]
-    fn redacts_credentials() {
-        assert_eq!(redact("failed to connect redis://u:secret@host:6379/0 now"), "failed to connect redis://***@host:6379/0 now");
-        assert_eq!(redact("plain message"), "plain message");
-    }
 
     #[test]
     fn codes_are_stable() {

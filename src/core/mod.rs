@@ -5,6 +5,7 @@ pub mod coherence;
 pub mod config;
 pub mod envelope;
 pub mod error;
+pub mod redis_url;
 pub mod stats;
 pub mod store;
 pub mod tag_cache;

@@ -3,7 +3,8 @@
 //! Sentinel (`redis+sentinel://host:26379,host:26379/service`); and `Conn`, the one connection
 //! type the store talks through whichever it is (`ForKey`: the same, for tracked pipelines).
 
-use crate::core::error::{Error, Result, redact};
+use crate::core::error::{Error, Result};
+use crate::core::redis_url::{self, Parts, redact_text};
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{MultipleNodeRoutingInfo, Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
@@ -32,64 +33,41 @@ impl Topology {
 }
 
 fn config_error(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Config(format!("{what}: {}", redact(&e.to_string())))
+    Error::Config(format!("{what}: {}", redact_text(&e.to_string())))
 }
 
-/// `scheme://[userinfo@]host[:port][,host[:port]...][/path][?query][#fragment]`, split.
+/// A host-list URL (`redis+cluster://`, `redis+sentinel://`), split by the one URL grammar.
 struct MultiHost<'a> {
+    /// `redis` or `rediss`: the scheme of each node.
     base: &'a str,
-    userinfo: Option<&'a str>,
+    parts: Parts<'a>,
     hosts: Vec<&'a str>,
-    path: &'a str,
-    query: &'a str,
-    fragment: &'a str,
 }
 
-fn split_multi_host<'a>(base: &'a str, rest: &'a str) -> Result<MultiHost<'a>> {
-    let (rest, fragment) = rest.split_once('#').map_or((rest, ""), |(a, b)| (a, b));
-    let (rest, query) = rest.split_once('?').map_or((rest, ""), |(a, b)| (a, b));
-    let (authority, path) = rest.find('/').map_or((rest, ""), |i| (&rest[..i], &rest[i..]));
-    let (userinfo, hostlist) = authority.rsplit_once('@').map_or((None, authority), |(u, h)| (Some(u), h));
-    let hosts: Vec<&str> = hostlist.split(',').map(str::trim).filter(|h| !h.is_empty()).collect();
+fn split_multi_host<'a>(base: &'a str, parts: Parts<'a>) -> Result<MultiHost<'a>> {
+    let hosts: Vec<&str> = parts.hosts.split(',').map(str::trim).filter(|h| !h.is_empty()).collect();
     if hosts.is_empty() {
         return Err(Error::Config("redis URL: no host given".into()));
     }
-    Ok(MultiHost { base, userinfo, hosts, path, query, fragment })
+    Ok(MultiHost { base, parts, hosts })
 }
 
 impl MultiHost<'_> {
     /// One node's URL, as redis-rs parses single-server URLs (credentials, TLS, `#insecure`).
     fn node_url(&self, host: &str, path: &str) -> String {
-        let user = self.userinfo.map(|u| format!("{u}@")).unwrap_or_default();
-        let fragment = if self.fragment.is_empty() { String::new() } else { format!("#{}", self.fragment) };
+        let user = self.parts.userinfo.map(|u| format!("{u}@")).unwrap_or_default();
+        let fragment = self.fragment();
         format!("{}://{user}{host}{path}{fragment}", self.base)
     }
 
-    fn param(&self, name: &str) -> Option<String> {
-        self.query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| decode_component(v))
+    /// `#<fragment>` for each node (`#insecure`), none when empty: redis-rs refuses `rediss://h#`.
+    fn fragment(&self) -> String {
+        self.parts.fragment.filter(|f| !f.is_empty()).map(|f| format!("#{f}")).unwrap_or_default()
     }
-}
 
-/// Percent-decoding of one query value (credentials may hold reserved characters). Works on
-/// bytes: a `%` before a multi-byte character must not slice inside it.
-fn decode_component(s: &str) -> String {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push(h << 4 | l);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
+    fn param(&self, name: &str) -> Option<String> {
+        redis_url::param(self.parts.query, name)
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn resp3(info: ConnectionInfo) -> ConnectionInfo {
@@ -107,14 +85,14 @@ fn parse_node(url: &str) -> Result<ConnectionInfo> {
 
 /// Reads the topology from `url`. TLS certificates (CA, client pair) apply to every node.
 pub fn parse(url: &str, certs: Option<TlsCertificates>) -> Result<Topology> {
-    let (scheme, rest) = url
-        .split_once("://")
+    let parts = redis_url::split(url)
         .ok_or_else(|| Error::Config("redis URL: missing scheme (redis://, rediss://, redis+cluster://, redis+sentinel://)".into()))?;
+    let scheme = parts.scheme;
     match scheme.to_ascii_lowercase().as_str() {
         "redis+cluster" | "rediss+cluster" => {
             let base = if scheme.starts_with("rediss") { "rediss" } else { "redis" };
-            let m = split_multi_host(base, rest)?;
-            if !matches!(m.path, "" | "/" | "/0") {
+            let m = split_multi_host(base, parts)?;
+            if !matches!(m.parts.path, "" | "/" | "/0") {
                 return Err(Error::Config("redis URL: Redis Cluster has only database 0".into()));
             }
             let nodes = m.hosts.iter().map(|h| parse_node(&m.node_url(h, ""))).collect::<Result<Vec<_>>>()?;
@@ -123,8 +101,8 @@ pub fn parse(url: &str, certs: Option<TlsCertificates>) -> Result<Topology> {
         "redis+sentinel" | "rediss+sentinel" => {
             let tls = scheme.starts_with("rediss");
             let base = if tls { "rediss" } else { "redis" };
-            let m = split_multi_host(base, rest)?;
-            let mut segments = m.path.split('/').filter(|s| !s.is_empty());
+            let m = split_multi_host(base, parts)?;
+            let mut segments = m.parts.path.split('/').filter(|s| !s.is_empty());
             let service = segments.next().ok_or_else(|| {
                 Error::Config("redis URL: Sentinel needs the service name: redis+sentinel://host:26379,host:26379/<service>".into())
             })?;
@@ -139,10 +117,7 @@ pub fn parse(url: &str, certs: Option<TlsCertificates>) -> Result<Topology> {
             let sentinels = m
                 .hosts
                 .iter()
-                .map(|h| {
-                    let fragment = if m.fragment.is_empty() { String::new() } else { format!("#{}", m.fragment) };
-                    parse_node(&format!("{base}://{h}{fragment}")).map(|i| i.addr().clone())
-                })
+                .map(|h| parse_node(&format!("{base}://{h}{}", m.fragment())).map(|i| i.addr().clone()))
                 .collect::<Result<Vec<_>>>()?;
             let insecure = matches!(node.addr(), ConnectionAddr::TcpTls { insecure: true, .. });
             let mut b = SentinelClientBuilder::new(sentinels, service, SentinelServerType::Master)
@@ -333,6 +308,9 @@ mod tests {
             _ => panic!("not a cluster"),
         }
         assert!(matches!(parse("redis+cluster://a:1/3", None), Err(Error::Config(_))));
+        // An empty fragment is no fragment, as before the one URL grammar.
+        assert_eq!(parse("rediss+cluster://a:1,b:2#", None).unwrap().name(), "cluster");
+        assert_eq!(parse("rediss+sentinel://a:1,b:2/m#", None).unwrap().name(), "sentinel");
         assert!(matches!(parse("redis+cluster://", None), Err(Error::Config(_))));
     }
 
@@ -346,15 +324,8 @@ mod tests {
     }
 
     #[test]
-    fn query_values_are_percent_decoded_by_bytes() {
-        assert_eq!(decode_component("x%26y%3d"), "x&y=");
-        assert_eq!(decode_component("caf%C3%A9"), "café");
-        // A `%` before a multi-byte character, a sign, or the end: kept as written, no panic.
-        assert_eq!(decode_component("%aé"), "%aé");
-        assert_eq!(decode_component("%é1"), "%é1");
-        assert_eq!(decode_component("%+5"), "%+5");
-        assert_eq!(decode_component("50%"), "50%");
-        assert_eq!(decode_component("%4"), "%4");
+    fn sentinel_query_values_are_percent_decoded() {
+        // A `%` before a multi-byte character: kept as written, no panic.
         assert_eq!(parse("redis+sentinel://h:26379/m?sentinelPassword=%a\u{e9}", None).unwrap().name(), "sentinel");
     }
 
@@ -362,11 +333,49 @@ mod tests {
     fn errors_never_echo_credentials() {
         let e = parse("redis+cluster://user:hunter2@:notaport", None).err().unwrap();
         assert!(!e.to_string().contains("hunter2"), "{e}");
+        for url in [
+            "redis://:my hunter2 pw@host:notaport",
+            "redis+sentinel://u:hunter2@h:x/m",
+            "redis+sentinel://h:26379/m/x?sentinelPassword=two hunter2",
+            "redis+cluster://h1:7000,u:hunter2@h2:x",
+        ] {
+            let e = parse(url, None).err().unwrap();
+            assert!(!e.to_string().contains("hunter2"), "{url}: {e}");
+        }
+    }
+
+    /// The password each node is given, read back from what `parse` built.
+    fn passwords(url: &str) -> Vec<String> {
+        let password = |i: &ConnectionInfo| i.redis_settings().password().map(str::to_owned);
+        match parse(url, None).unwrap() {
+            Topology::Single(c) => password(c.get_connection_info()).into_iter().collect(),
+            Topology::Cluster { nodes, .. } => nodes.iter().filter_map(password).collect(),
+            Topology::Sentinel(_) => unreachable!("read through redis_url::param"),
+        }
     }
 
     #[test]
-    fn query_values_are_percent_decoded() {
-        assert_eq!(decode_component("a%26b%3D"), "a&b=");
-        assert_eq!(decode_component("100%"), "100%");
+    fn what_the_parser_reads_as_a_password_is_what_redaction_hides() {
+        for (url, password) in [
+            ("redis://:my secret pw@host", "my secret pw"),
+            ("rediss://u:s%40cr%3At@host:6380/2", "s@cr:t"),
+            ("redis://u:p@ss@host", "p@ss"),
+            ("redis+cluster://u:pw@h1:7000,h2:7001", "pw"),
+            // Userinfo before a later host: the whole list before the last `@` is the userinfo.
+            ("redis+cluster://h1:7000,u:pw@h2:7001", "7000,u:pw"),
+        ] {
+            assert!(passwords(url).iter().all(|p| p == password), "{url}: {:?}", passwords(url));
+            assert!(!passwords(url).is_empty(), "{url}");
+            let shown = redis_url::redact_url(url);
+            assert!(shown.secret, "{url}");
+            for word in password.split([' ', '@', ':', ',']).filter(|w| w.len() > 1) {
+                assert!(!shown.text.contains(word), "{url}: {word} in {}", shown.text);
+            }
+        }
+        // No password read, none found.
+        for url in ["redis://app@host", "redis://u:@host", "redis+cluster://h1:7000,h2:7001"] {
+            assert!(passwords(url).is_empty(), "{url}");
+            assert!(!redis_url::redact_url(url).secret, "{url}");
+        }
     }
 }

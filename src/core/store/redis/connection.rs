@@ -145,8 +145,9 @@ impl Inner {
                 if self.coherence.is_some() {
                     b = b.push_sender(self.push_handler(serial));
                 }
-                let client =
-                    b.build().map_err(|e| Error::Config(format!("redis cluster: {}", crate::core::error::redact(&e.to_string()))))?;
+                let client = b
+                    .build()
+                    .map_err(|e| Error::Config(format!("redis cluster: {}", crate::core::redis_url::redact_text(&e.to_string()))))?;
                 let mut conn = Conn::Cluster(client.get_async_connection().await?);
                 if self.coherence.is_some() {
                     // The baseline `check_nodes` compares with (none: its first check flushes).
