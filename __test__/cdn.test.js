@@ -18,7 +18,13 @@ const { request } = require('../scripts/e2e/harness')
 const { api, redis } = redisSuite()
 
 const LIMITS = { separator: ' ', maxKeyBytes: 64, maxKeys: Number.POSITIVE_INFINITY, maxHeaderBytes: 8000 }
-const page = (tags) => ({ kind: 'APP_PAGE', html: '<p>x</p>', rscData: Buffer.from('r'), headers: { 'x-next-cache-tags': tags.join(',') }, status: 200 })
+const page = (tags) => ({
+  kind: 'APP_PAGE',
+  html: '<p>x</p>',
+  rscData: Buffer.from('r'),
+  headers: { 'x-next-cache-tags': tags.join(',') },
+  status: 200,
+})
 
 async function until(fn, what, ms = 10_000) {
   const t0 = Date.now()
@@ -153,7 +159,11 @@ for (const store of ['memory', 'redis']) {
     test('a CDN that fails is retried with backoff until it answers; health() is degraded meanwhile; nothing is lost', async () => {
       const r = recorder()
       const lines = []
-      const logger = { info: (o, m) => lines.push(['info', m]), warn: (o, m) => lines.push(['warn', m]), error: (o, m) => lines.push(['error', m]) }
+      const logger = {
+        info: (o, m) => lines.push(['info', m]),
+        warn: (o, m) => lines.push(['warn', m]),
+        error: (o, m) => lines.push(['error', m]),
+      }
       const H = api.createHandler(opts(r, { prefix: 'c', logger }))
       r.fail = 3
       await new H({}).revalidateTag(['down-tag'])
