@@ -54,6 +54,27 @@ export interface SharedIsrOptions {
   leaseWaitMs?: number
   /** How often this process registers itself in the fleet view (`npx shared-isr status`); 0 turns it off. Env: SHARED_ISR_HEARTBEAT_SECONDS. Default 5. */
   heartbeatSeconds?: number
+  /**
+   * The CDN or caching proxy in front of the balancer, tagged and purged on every revalidation
+   * (README, *Behind a CDN*): `varnish://host:port[,host:port...]`, or an object. Env: SHARED_ISR_CDN_URL.
+   */
+  cdn?: string | SharedIsrCdnOptions | null
+}
+
+/** The `cdn` option as an object: a URL, or your own purge for any other CDN. */
+export interface SharedIsrCdnOptions {
+  /** `varnish://host:port[,host:port...]`. */
+  url?: string
+  /** The response header the CDN reads tags from (Varnish: `xkey`); required with `onPurge`. */
+  header?: string
+  /** Upper bound of one purge request, ms. Default 5000. */
+  timeoutMs?: number
+  /**
+   * Purges at any CDN: `keys` as they appear in the header (`all`: everything shared-isr tagged,
+   * the key `sisr-all`). A rejection is retried with backoff; nothing is dropped. In code only
+   * (not through withSharedIsr).
+   */
+  onPurge?: (purge: { tags: string[]; keys: string[]; all: boolean }) => Promise<void> | void
 }
 
 /** A pino/console-compatible logger. */
@@ -193,6 +214,13 @@ export interface SharedIsrHealth {
   lastOkAt: string | null
   lastError: { op: string; code: string; message: string; at: string } | null
   revalidationsPending: number
+  /** With a CDN set: whether its purges are delivered (`failing` makes the status `degraded`). */
+  cdn?: {
+    provider: string
+    status: 'ok' | 'failing'
+    failingSince: string | null
+    lastError: { code: string; message: string; at: string } | null
+  }
 }
 
 export declare function health(options?: SharedIsrOptions): SharedIsrHealth

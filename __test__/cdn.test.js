@@ -103,6 +103,15 @@ describe('settings', () => {
     refused({ url: 'varnish://h', timeoutMs: 0 }, {}, /cdn.timeoutMs/)
     refused(42, {}, /cdn must be a URL or an object/)
   })
+
+  test('withSharedIsr takes a CDN URL (it reaches every process) but refuses onPurge (a function cannot)', () => {
+    const { serialiseOptions } = require('../lib/next-config')
+    assert.equal(JSON.parse(serialiseOptions({ cdn: 'varnish://v:6081' })).cdn, 'varnish://v:6081')
+    assert.throws(
+      () => serialiseOptions({ cdn: { header: 'x', onPurge: () => {} } }),
+      (err) => err.code === 'ERR_SHARED_ISR_CONFIG' && /cdn.onPurge cannot reach the handlers/.test(err.message),
+    )
+  })
 })
 
 /** A hook provider recording what it was asked to purge; `fail` makes the next calls reject. */

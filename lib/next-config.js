@@ -101,6 +101,11 @@ function checkRedisUrl(url) {
 function serialiseOptions(options) {
   if (options === undefined || options === null) return undefined
   if (typeof options !== 'object' || Array.isArray(options)) throw new ConfigError('withSharedIsr: options must be an object')
+  if (options.cdn && typeof options.cdn === 'object' && options.cdn.onPurge !== undefined) {
+    throw new ConfigError(
+      'withSharedIsr: option cdn.onPurge cannot reach the handlers from next.config; use createHandler in a handler file',
+    )
+  }
   for (const key of NOT_SERIALISABLE) {
     if (options[key] !== undefined) {
       throw new ConfigError(`withSharedIsr: option ${key} cannot reach the handlers from next.config; use createHandler in a handler file`)
@@ -173,4 +178,4 @@ function withSharedIsr(nextConfig = {}, options = undefined, { version } = {}) {
   return apply(nextConfig, options, versionNow())
 }
 
-module.exports = { withSharedIsr, nextVersion, HANDLER, USE_CACHE }
+module.exports = { withSharedIsr, nextVersion, serialiseOptions, HANDLER, USE_CACHE }
