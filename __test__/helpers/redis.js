@@ -6,7 +6,7 @@ const net = require('node:net')
 const os = require('node:os')
 const { spawn } = require('node:child_process')
 const { freePort } = require('../../scripts/lib/net')
-const { RespClient, RespError, connect } = require('../../scripts/lib/resp')
+const { RespClient, RespError, connect, encodeCommand, parseReply } = require('../../scripts/lib/resp')
 
 const REDIS_SERVER = process.env.SHARED_ISR_TEST_REDIS_SERVER || '/usr/bin/redis-server'
 
@@ -202,4 +202,59 @@ async function startBlackHole() {
   }
 }
 
-module.exports = { freePort, startRedis, startBlackHole, RedisServer, RespClient, RespError, connectClient, sleep }
+let marks = 0
+
+/**
+ * The commands the server on `port` ran while `fn` ran, as its `MONITOR` lines
+ * (`<time> [<db> <client>] "GET" "<key>"`): fenced by two marker commands seen on the monitor,
+ * so nothing from before is counted and nothing from the window is still in flight.
+ * → { result (of fn), lines }
+ */
+async function monitored(port, fn, timeoutMs = 10_000) {
+  const lines = []
+  const socket = net.connect({ port, host: '127.0.0.1' })
+  // After MONITOR's +OK, every command the server runs arrives as one more simple string.
+  let buf = Buffer.alloc(0)
+  socket.on('data', (d) => {
+    buf = Buffer.concat([buf, d])
+    let at = 0
+    for (let r = parseReply(buf, at); r; r = parseReply(buf, at)) {
+      lines.push(String(r[0]))
+      at = r[1]
+    }
+    buf = Buffer.from(buf.subarray(at))
+  })
+  const closed = new Promise((resolve) => socket.once('close', resolve))
+  let failure = null
+  socket.on('error', (err) => (failure = err))
+  const seen = async (what, match) => {
+    for (const deadline = Date.now() + timeoutMs; !lines.some(match); await sleep(10)) {
+      if (failure) throw failure
+      if (Date.now() > deadline) throw new Error(`MONITOR on ${port}: ${what} not seen within ${timeoutMs} ms`)
+    }
+    return lines.findIndex(match)
+  }
+  const mark = async () => {
+    const text = `shared-isr-test-mark-${process.pid}-${++marks}`
+    const c = await connectClient(port)
+    try {
+      await c.cmd('ECHO', text)
+    } finally {
+      c.close()
+    }
+    return seen(text, (l) => l.endsWith(`"ECHO" "${text}"`))
+  }
+  try {
+    socket.write(encodeCommand(['MONITOR']))
+    await seen('its OK', (l) => l === 'OK')
+    const from = await mark()
+    const result = await fn()
+    const to = await mark()
+    return { result, lines: lines.slice(from + 1, to) }
+  } finally {
+    socket.destroy()
+    await closed
+  }
+}
+
+module.exports = { freePort, startRedis, startBlackHole, RedisServer, RespClient, RespError, connectClient, monitored, sleep }
