@@ -134,6 +134,8 @@ export interface NativeCdnBatch {
   tags: Array<string>
   paths: Array<string>
   scores: Array<string>
+  /** How many keys were owed fleet-wide when it was taken (this batch included). */
+  backlog: number
 }
 
 /** What the CDN is owed. */

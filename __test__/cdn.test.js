@@ -14,6 +14,7 @@ const { resolveCdn } = require('../lib/cdn/config')
 const { PurgeError } = require('../lib/cdn/errors')
 const { startVarnish } = require('../scripts/e2e/varnish')
 const { request } = require('../scripts/e2e/harness')
+const { runCli } = require('./helpers/cli')
 
 const { api, redis } = redisSuite()
 
@@ -207,6 +208,36 @@ describe('with Redis: one purge per change for the whole fleet', () => {
   })
 })
 
+describe('operators see the CDN', () => {
+  test('metrics by provider: purges, keys, the lag; no tag or key in a label', async () => {
+    const r = recorder()
+    const H = api.createHandler({ redisUrl: redis.url, prefix: 'metrics:', cdn: { header: 'x-t', onPurge: r.onPurge } })
+    await new H({}).revalidateTag(['metric-tag'])
+    await until(() => r.purged().includes('metric-tag'), 'the purge')
+    const text = api.metricsText()
+    const value = (name) => Number(new RegExp(`^${name}\\{provider="hook"\\} (\\d+)`, 'm').exec(text)?.[1])
+    assert.ok(value('shared_isr_cdn_purges_total') >= 1, text)
+    assert.ok(value('shared_isr_cdn_keys_purged_total') >= 2)
+    assert.equal(value('shared_isr_cdn_failing'), 0)
+    assert.match(text, /^shared_isr_cdn_purge_lag_seconds_count\{provider="hook"\} [1-9]/m)
+    assert.doesNotMatch(text, /metric-tag/)
+  })
+
+  test('status shows what the fleet owes the CDN; doctor checks that every node answers purges', async () => {
+    const env = { SHARED_ISR_REDIS_URL: redis.url, SHARED_ISR_PREFIX: 'clicdn:' }
+    // Owed: a revalidation recorded by a process with no CDN delivering it.
+    const H = api.createHandler({ redisUrl: redis.url, prefix: 'clicdn:' })
+    await new H({}).revalidateTag(['owed-1', 'owed-2'])
+    const st = await runCli(['status', '--json'], env)
+    assert.equal(st.code, 0, st.err)
+    assert.equal(st.json.cdn.pending, 0, 'nobody delivered yet: the feed starts at its first deliverer')
+    const port = await freePort()
+    const down = await runCli(['doctor'], { ...env, SHARED_ISR_CDN_URL: `varnish://127.0.0.1:${port}` })
+    assert.notEqual(down.code, 0)
+    assert.match(down.out, new RegExp(`PROBLEM  cdn: varnish 127\\.0\\.0\\.1:${port}: .*127\\.0\\.0\\.1:${port}`))
+  })
+})
+
 describe('Varnish adapter against a real varnishd (docs/varnish.vcl)', () => {
   let backend
   let varnish
@@ -263,6 +294,40 @@ describe('Varnish adapter against a real varnishd (docs/varnish.vcl)', () => {
     const home = await get('/')
     await provider().purge(pathTags('/index'))
     assert.notEqual((await get('/')).body, home.body)
+  })
+
+  test('doctor says ok when every node answers', async () => {
+    const ok = await runCli(['doctor', '--json'], {
+      SHARED_ISR_REDIS_URL: redis.url,
+      SHARED_ISR_PREFIX: 'doc:',
+      SHARED_ISR_CDN_URL: `varnish://127.0.0.1:${varnish.port}`,
+    })
+    const check = ok.json.checks.find((c) => c.name === 'cdn')
+    assert.deepEqual([check.ok, check.detail], [true, `varnish 127.0.0.1:${varnish.port}: answers purges`])
+  })
+
+  test('Varnish unreachable during the revalidation: the purge is delivered once it answers', async () => {
+    const first = await get('/e?key=echo')
+    assert.equal((await get('/e?key=echo')).body, first.body)
+    // The app reaches Varnish through a port that refuses connections until the "network" is back.
+    const port = await freePort()
+    const H = api.createHandler({ redisUrl: redis.url, prefix: 'down:', cdn: `varnish://127.0.0.1:${port}` })
+    await new H({}).revalidateTag(['echo'])
+    await sleep(800) // some attempts fail meanwhile
+    assert.equal((await get('/e?key=echo')).body, first.body, 'not purged while unreachable')
+    const net = require('node:net')
+    const forward = net.createServer((c) => {
+      const up = net.connect(varnish.port, '127.0.0.1')
+      c.pipe(up).pipe(c)
+      c.on('error', () => up.destroy())
+      up.on('error', () => c.destroy())
+    })
+    await new Promise((r) => forward.listen(port, '127.0.0.1', r))
+    try {
+      await until(async () => (await get('/e?key=echo')).body !== first.body, 'the retried purge', 40_000)
+    } finally {
+      forward.close()
+    }
   })
 
   test('a node that does not answer is a retryable PurgeError naming it', async () => {

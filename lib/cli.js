@@ -104,6 +104,8 @@ async function status(store) {
   const { now, instances } = await fleetOf(store)
   const info = parseInfo(await store.native.command(['INFO']))
   const primaries = await store.native.primaries()
+  // What the fleet owes the CDN (any instance with a CDN set delivers it).
+  const cdn = await store.native.cdnPending()
   const sum = (f) => instances.reduce((a, i) => a + (i.stats?.[f] ?? 0), 0)
   const gets = sum('gets')
   const served = sum('hits') + sum('staleHits') + sum('expiredHits')
@@ -147,6 +149,7 @@ async function status(store) {
       clockSkewMs: i.clockSkewMs,
       stats: i.stats,
     })),
+    cdn: { pending: cdn.pending, purgeAllDue: cdn.all, deliveredBy: store.cdn ? store.cdn.provider.describe() : null },
     redis: {
       version: info.redis_version,
       mode: info.cluster_enabled === '1' ? 'cluster' : (info.redis_mode ?? 'standalone'),
@@ -371,6 +374,18 @@ async function doctor(store, options) {
     unhealthy.length === 0,
     `${instances.length} live instance(s)${unhealthy.length ? `; unhealthy: ${unhealthy.map((i) => i.id).join(', ')}` : ''}`,
   )
+  if (store.cdn) {
+    const p = store.cdn.provider
+    if (typeof p.probe !== 'function') add('cdn', true, `${p.describe()}: not checked (your onPurge)`)
+    else {
+      try {
+        await p.probe()
+        add('cdn', true, `${p.describe()}: answers purges`)
+      } catch (err) {
+        add('cdn', false, `${p.describe()}: ${err.message} (purges are kept and retried, but the CDN serves old pages until it answers)`)
+      }
+    }
+  }
   const skewed = instances.filter((i) => Math.abs(i.clockSkewMs ?? 0) >= 1000)
   if (skewed.length)
     add('fleet clocks', false, `clocks off Redis's by 1 s or more: ${skewed.map((i) => `${i.id} (${i.clockSkewMs} ms)`).join(', ')}`)
@@ -388,6 +403,8 @@ function print(command, out) {
     )
     for (const i of out.instances)
       line(`  ${i.id}  ${i.status}  builds ${i.builds?.join(',') || '-'}  next ${i.next ?? '-'}  seen ${(i.ageMs / 1000).toFixed(1)} s ago`)
+    const c = out.cdn
+    line(`cdn: ${c.pending} key(s) owed${c.purgeAllDue ? ', a purge of everything due' : ''}${c.deliveredBy ? ` (${c.deliveredBy})` : ''}`)
     const r = out.redis
     line(
       `redis: ${r.version} ${r.mode} (${r.primaries} primary), memory ${r.usedMemory} B of ${r.maxmemory || 'unlimited'}, policy ${r.maxmemoryPolicy}`,

@@ -93,6 +93,7 @@ const DEFINITIONS = [
   gauge('shared_isr_tag_cache_bytes', 'Bytes of the cached tag stamps.', 'tagCacheBytes'),
   gauge('shared_isr_memory_store_entries', 'Entries of the in-memory store.', 'memoryEntries'),
   gauge('shared_isr_memory_store_bytes', 'Bytes of the in-memory store.', 'memoryBytes'),
+  ...cdnMetrics(),
   {
     name: 'shared_isr_invalidation_lag_seconds',
     type: 'histogram',
@@ -115,6 +116,70 @@ const DEFINITIONS = [
       }),
   },
 ]
+
+/** The CDN's, by provider, from the stores that have one (lib/cdn/deliver.js). */
+function cdnMetrics() {
+  const byProvider = (read) => (stores) => {
+    const out = new Map()
+    for (const s of stores) {
+      if (!s.cdn) continue
+      const st = s.cdn.stats()
+      out.set(st.provider, (out.get(st.provider) ?? 0) + read(st))
+    }
+    return [...out].map(([provider, v]) => [{ provider }, v])
+  }
+  const metric = (type, name, help, read) => ({ name, type, help, samples: byProvider(read) })
+  return [
+    metric('counter', 'shared_isr_cdn_purges_total', 'Purge batches the CDN confirmed (sent by this process).', (st) => st.purgesSent),
+    metric(
+      'counter',
+      'shared_isr_cdn_purge_failures_total',
+      'Purge batches the CDN did not confirm (retried with backoff).',
+      (st) => st.purgesFailed,
+    ),
+    metric(
+      'counter',
+      'shared_isr_cdn_purge_all_total',
+      'Purges of everything, instead of a backlog past its bound or a lost change log.',
+      (st) => st.purgeAlls,
+    ),
+    metric('counter', 'shared_isr_cdn_keys_purged_total', 'CDN keys purged (tags, path tags and the overflow key).', (st) => st.keysPurged),
+    metric(
+      'counter',
+      'shared_isr_cdn_paths_queued_total',
+      'Path tags queued for a purge because their entry was written anew.',
+      (st) => st.pathsQueued,
+    ),
+    metric(
+      'counter',
+      'shared_isr_cdn_queue_failures_total',
+      'Path tags that could not be queued (Redis failing).',
+      (st) => st.queueFailures,
+    ),
+    metric(
+      'gauge',
+      'shared_isr_cdn_pending',
+      'Keys owed to the CDN (fleet-wide with Redis) when this process last looked.',
+      (st) => st.backlog,
+    ),
+    metric('gauge', 'shared_isr_cdn_failing', '1 while purges fail.', (st) => (st.failing ? 1 : 0)),
+    {
+      name: 'shared_isr_cdn_purge_lag_seconds',
+      type: 'histogram',
+      help: "From a revalidation being recorded to the CDN confirming its purge (batches this process delivered); includes the clocks' skew.",
+      histograms: (stores) => {
+        const out = new Map()
+        for (const s of stores) {
+          if (!s.cdn?.lag) continue
+          const p = s.cdn.stats().provider
+          if (!out.has(p)) out.set(p, new Histogram(LAG_BUCKETS))
+          out.get(p).add(s.cdn.lag)
+        }
+        return [...out].map(([provider, h]) => [{ provider }, h])
+      },
+    },
+  ]
+}
 
 function counter(name, help, field) {
   return { name, type: 'counter', help, samples: sum(field) }

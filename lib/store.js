@@ -132,7 +132,7 @@ class Store {
     // Not during `next build`: nothing is served yet, and the build must not need the CDN.
     this.cdn =
       cdn && process.env.NEXT_PHASE !== 'phase-production-build'
-        ? new Cdn(cdn, { native: this.kind === 'redis' ? this.native : null, log: this.log })
+        ? new Cdn(cdn, { native: this.kind === 'redis' ? this.native : null, log: this.log, lag: lagHistogram() })
         : null
   }
 

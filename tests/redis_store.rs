@@ -588,7 +588,7 @@ fn the_cdn_feed_hands_out_each_change_once_per_fleet_and_never_loses_one() {
         let (a, b) = (cache(&server.url(), "cdn:"), cache(&server.url(), "cdn:"));
         let (fa, fb) = (a.redis().unwrap(), b.redis().unwrap());
         let some = |batch: CdnBatch| match batch {
-            CdnBatch::Some { cursor, tags, paths } => (cursor, tags, paths),
+            CdnBatch::Some { cursor, tags, paths, .. } => (cursor, tags, paths),
             other => panic!("expected a batch, got {other:?}"),
         };
         // The revalidation that comes before any deliverer (a new instance's first call) is
@@ -605,6 +605,8 @@ fn the_cdn_feed_hands_out_each_change_once_per_fleet_and_never_loses_one() {
 
         b.revalidate_tags(&["posts".into(), "_N_T_/a".into()], None).await.unwrap();
         assert_eq!(fa.cdn_pending().await.unwrap(), (2, false));
+        let CdnBatch::Some { backlog, .. } = fb.cdn_take("B", 1000, 100, 10_000).await.unwrap() else { panic!("expected a batch") };
+        assert_eq!(backlog, 2, "a batch says how much was owed");
         let (cursor, mut tags, _) = some(fb.cdn_take("B", 1000, 100, 10_000).await.unwrap());
         tags.sort();
         assert_eq!(tags, ["_N_T_/a", "posts"]);

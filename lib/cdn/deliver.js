@@ -40,7 +40,7 @@ class LocalFeed {
   async take() {
     if (this.all) return { status: 'all' }
     const tags = [...this.owed].slice(0, BATCH)
-    return { status: 'ok', tags, paths: [], scores: [] }
+    return { status: 'ok', tags, paths: [], scores: [], backlog: this.owed.size }
   }
   async done(batch) {
     if (batch.status === 'all') this.all = false
@@ -76,7 +76,7 @@ class RedisFeed {
 
 class Cdn {
   /** `store`: what reports health and logs; `native`: the addon (Redis), or null (memory). */
-  constructor(provider, { native, log, poll = true }) {
+  constructor(provider, { native, log, lag, poll = true }) {
     this.provider = provider
     this.log = log
     this.feed = native ? new RedisFeed(native) : new LocalFeed()
@@ -89,6 +89,8 @@ class Cdn {
     this.lastError = null
     this.counts = { purgesSent: 0, purgesFailed: 0, purgeAlls: 0, keysPurged: 0, pathsQueued: 0, queueFailures: 0 }
     this.lastLagMs = null
+    this.lag = lag ?? null // seconds from a revalidation being recorded to the CDN confirming its purge
+    this.backlog = 0 // owed fleet-wide at the last batch taken, less what this process delivered since
     this.timer = poll ? setInterval(() => this.kick(), POLL_MS) : null
     this.timer?.unref()
   }
@@ -168,15 +170,20 @@ class Cdn {
         continue
       }
       const owed = [...batch.tags, ...batch.paths]
+      this.backlog = batch.backlog ?? owed.length
       if (owed.length === 0) return delivered
       const keys = purgeKeys(owed, this.provider.limits)
       await this.provider.purge(keys, owed)
       this.counts.purgesSent++
       this.counts.keysPurged += keys.length
       await this.feed.done(batch)
+      this.backlog = Math.max(0, this.backlog - owed.length)
       // The epoch a revalidation is logged at starts from its time in ms * 1000.
       const at = Number(batch.cursor) / 1000
-      if (batch.tags.length > 0 && Number.isFinite(at) && at > 0) this.lastLagMs = Math.max(0, Date.now() - at)
+      if (batch.tags.length > 0 && Number.isFinite(at) && at > 0) {
+        this.lastLagMs = Math.max(0, Date.now() - at)
+        this.lag?.observe(this.lastLagMs / 1000)
+      }
       delivered = true
       if (owed.length < BATCH) return delivered
     }
@@ -212,7 +219,13 @@ class Cdn {
 
   /** Counters, and whether purges fail now. */
   stats() {
-    return { provider: this.provider.name, failing: this.failingSince > 0, lastLagMs: this.lastLagMs, ...this.counts }
+    return {
+      provider: this.provider.name,
+      failing: this.failingSince > 0,
+      lastLagMs: this.lastLagMs,
+      backlog: this.backlog,
+      ...this.counts,
+    }
   }
 
   /** What is owed (fleet-wide with Redis): `{ pending, all }`. */

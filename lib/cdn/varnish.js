@@ -29,6 +29,11 @@ class Varnish {
     return this.purge([ALL_KEY])
   }
 
+  /** A harmless call that proves every node answers purges (it purges a key nothing carries). */
+  probe() {
+    return this.purge(['sisr-doctor-probe'])
+  }
+
   send(node, xkey) {
     return new Promise((resolve, reject) => {
       const req = http.request(

@@ -20,6 +20,8 @@ pub struct NativeCdnBatch {
     pub tags: Vec<String>,
     pub paths: Vec<String>,
     pub scores: Vec<String>,
+    /// How many keys were owed fleet-wide when it was taken (this batch included).
+    pub backlog: f64,
 }
 
 /// What the CDN is owed.
@@ -48,16 +50,16 @@ impl NativeCache {
                 .cdn_take(&owner, lock_ms.max(0.0) as u64, limit as usize, max_backlog.max(0.0) as usize)
                 .await
                 .map_err(to_napi)?;
-            let empty = || (String::new(), String::new(), Vec::new(), Vec::new(), Vec::new());
-            let (status, (cursor, until, tags, paths, scores)) = match batch {
+            let empty = || (String::new(), String::new(), Vec::new(), Vec::new(), Vec::new(), 0);
+            let (status, (cursor, until, tags, paths, scores, backlog)) = match batch {
                 CdnBatch::Busy => ("busy", empty()),
-                CdnBatch::All { epoch, now } => ("all", (epoch, now, Vec::new(), Vec::new(), Vec::new())),
-                CdnBatch::Some { cursor, tags, paths } => {
+                CdnBatch::All { epoch, now } => ("all", (epoch, now, Vec::new(), Vec::new(), Vec::new(), 0)),
+                CdnBatch::Some { cursor, tags, paths, backlog } => {
                     let (paths, scores) = paths.into_iter().unzip();
-                    ("ok", (cursor, String::new(), tags, paths, scores))
+                    ("ok", (cursor, String::new(), tags, paths, scores, backlog))
                 }
             };
-            Ok(NativeCdnBatch { status: status.into(), cursor, until, tags, paths, scores })
+            Ok(NativeCdnBatch { status: status.into(), cursor, until, tags, paths, scores, backlog: backlog as f64 })
         })
     }
 

@@ -24,8 +24,8 @@ use std::sync::LazyLock;
 const NOW: &str = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n";
 
 /// KEYS: log, epoch, cursor, paths, lock, all. ARGV: owner, lock ms, limit, max backlog.
-/// Returns `busy`; or `all, <epoch>, <now>`; or `ok, <cursor to confirm>, <n tags>, tags...,
-/// (path, score)...`. Scores and epochs stay strings: a Lua number prints 1.7e15 as `1.7e+15`.
+/// Returns `busy`; or `all, <epoch>, <now>`; or `ok, <cursor to confirm>, <n tags>, <owed in
+/// all>, tags..., (path, score)...`. Scores and epochs stay strings: a Lua number prints 1.7e15 as `1.7e+15`.
 static TAKE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{NOW}local holder = redis.call('GET', KEYS[5])
@@ -45,7 +45,7 @@ local backlog = redis.call('ZCOUNT', KEYS[1], '(' .. cursor, '+inf') + redis.cal
 if backlog == 0 and redis.call('EXISTS', KEYS[6]) == 0 and tonumber(epoch) >= tonumber(cursor) then
   -- Nothing owed (the common case of every poll): no batch to confirm, so no lock kept.
   redis.call('DEL', KEYS[5])
-  return {{'ok', cursor, 0}}
+  return {{'ok', cursor, 0, 0}}
 end
 -- An epoch below the cursor: the manifest was lost or replaced, and with it what changed.
 if redis.call('EXISTS', KEYS[6]) == 1 or tonumber(epoch) < tonumber(cursor) or backlog > tonumber(ARGV[4]) then
@@ -62,7 +62,7 @@ if #got / 2 >= limit then
     if got[i] ~= last then upto = got[i] break end
   end
 end
-local out = {{'ok', upto, 0}}
+local out = {{'ok', upto, 0, backlog}}
 local n = 0
 for i = 1, #got, 2 do
   if got[i] ~= '' then out[#out + 1] = got[i] n = n + 1 end
@@ -124,8 +124,9 @@ pub enum Batch {
     /// Purge everything (the backlog outgrew its bound, or the manifest was lost); confirm
     /// with the epoch and time given.
     All { epoch: String, now: String },
-    /// Purge these tags and paths, then confirm with `cursor` and the paths' scores.
-    Some { cursor: String, tags: Vec<String>, paths: Vec<(String, String)> },
+    /// Purge these tags and paths, then confirm with `cursor` and the paths' scores. `backlog`:
+    /// how many were owed in all when it was taken (this batch included).
+    Some { cursor: String, tags: Vec<String>, paths: Vec<(String, String)>, backlog: u64 },
 }
 
 impl Batch {
@@ -138,9 +139,10 @@ impl Batch {
                 let epoch = reply.pop()?;
                 Some(Batch::All { epoch, now })
             }
-            "ok" if reply.len() >= 3 => {
+            "ok" if reply.len() >= 4 => {
                 let n: usize = reply[2].parse().ok()?;
-                let rest = reply.split_off(3);
+                let backlog: u64 = reply[3].parse().ok()?;
+                let rest = reply.split_off(4);
                 if rest.len() < n || !(rest.len() - n).is_multiple_of(2) {
                     return None;
                 }
@@ -151,7 +153,7 @@ impl Batch {
                 while let (Some(p), Some(s)) = (it.next(), it.next()) {
                     paths.push((p, s));
                 }
-                Some(Batch::Some { cursor, tags, paths })
+                Some(Batch::Some { cursor, tags, paths, backlog })
             }
             _ => None,
         }
@@ -235,11 +237,21 @@ mod tests {
         assert_eq!(Batch::parse(s(&["busy"])), Some(Batch::Busy));
         assert_eq!(Batch::parse(s(&["all", "17", "99"])), Some(Batch::All { epoch: "17".into(), now: "99".into() }));
         assert_eq!(
-            Batch::parse(s(&["ok", "12", "2", "a", "b", "_N_T_/x", "5"])),
-            Some(Batch::Some { cursor: "12".into(), tags: s(&["a", "b"]), paths: vec![("_N_T_/x".into(), "5".into())] })
+            Batch::parse(s(&["ok", "12", "2", "7", "a", "b", "_N_T_/x", "5"])),
+            Some(Batch::Some { cursor: "12".into(), tags: s(&["a", "b"]), paths: vec![("_N_T_/x".into(), "5".into())], backlog: 7 })
         );
-        assert_eq!(Batch::parse(s(&["ok", "12", "0"])), Some(Batch::Some { cursor: "12".into(), tags: vec![], paths: vec![] }));
-        for bad in [&["ok", "12", "3", "a"][..], &["ok", "12", "1", "a", "p"], &["ok", "12", "x"], &["what"], &[]] {
+        assert_eq!(
+            Batch::parse(s(&["ok", "12", "0", "0"])),
+            Some(Batch::Some { cursor: "12".into(), tags: vec![], paths: vec![], backlog: 0 })
+        );
+        for bad in [
+            &["ok", "12", "3", "3", "a"][..],
+            &["ok", "12", "1", "1", "a", "p"],
+            &["ok", "12", "x", "0"],
+            &["ok", "12", "0"],
+            &["what"],
+            &[],
+        ] {
             assert_eq!(Batch::parse(s(bad)), None, "{bad:?}");
         }
     }
