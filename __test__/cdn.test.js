@@ -208,6 +208,36 @@ describe('with Redis: one purge per change for the whole fleet', () => {
   })
 })
 
+describe('with Redis: a deliverer killed mid-purge', () => {
+  test('is replaced: another instance delivers its batch once the lock lapses', { timeout: 60_000 }, async () => {
+    const { spawn } = require('node:child_process')
+    const { LIB } = require('./helpers/suite')
+    // The instance that takes the webhook starts purging and is SIGKILLed before the CDN answers.
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const api = require(${JSON.stringify(LIB)})
+         const H = api.createHandler({ redisUrl: process.env.URL, prefix: 'kill:', cdn: { header: 'x', onPurge: () => { console.log('purging'); return new Promise(() => {}) } } })
+         new H({}).revalidateTag(['killed-mid-purge']).then(() => setInterval(() => {}, 1000))`,
+      ],
+      { env: { PATH: process.env.PATH, URL: redis.url }, stdio: ['ignore', 'pipe', 'inherit'] },
+    )
+    await new Promise((resolve, reject) => {
+      child.stdout.on('data', (d) => String(d).includes('purging') && resolve())
+      child.on('exit', (code) => reject(new Error(`the child exited (${code}) before purging`)))
+    })
+    child.kill('SIGKILL')
+    const t0 = Date.now()
+    const r = recorder()
+    const H = api.createHandler({ redisUrl: redis.url, prefix: 'kill:', cdn: { header: 'x', onPurge: r.onPurge } })
+    await new H({}).get('/warm', {})
+    await until(() => r.purged().includes('killed-mid-purge'), 'the survivor delivering the batch', 30_000)
+    const { LOCK_MS } = require('../lib/cdn/deliver')
+    assert.ok(Date.now() - t0 <= LOCK_MS + 5000, `delivered ${Date.now() - t0} ms after the kill`)
+  })
+})
+
 describe('operators see the CDN', () => {
   test('metrics by provider: purges, keys, the lag; no tag or key in a label', async () => {
     const r = recorder()

@@ -119,7 +119,11 @@ test('installed from its tarballs, shared-isr loads the platform package and rou
   needed.add('binding.js')
   needed.add('lib/binary.js')
   for (const f of needed) assert.ok(main.has(f), `${f} missing from the tarball`)
-  for (const f of fs.readdirSync(path.join(ROOT, 'lib'))) assert.ok(main.has(`lib/${f}`), `lib/${f} missing from the tarball`)
+  // Every file under lib/, its subfolders (lib/cdn/) included.
+  for (const f of fs.readdirSync(path.join(ROOT, 'lib'), { recursive: true })) {
+    if (fs.statSync(path.join(ROOT, 'lib', f)).isDirectory()) continue
+    assert.ok(main.has(`lib/${f}`), `lib/${f} missing from the tarball`)
+  }
   const stray = [...main].filter(
     (f) => /^(src|tests|__test__|bench|scripts|examples|npm|target|docs)\//.test(f) || /\.(node|rs|tgz)$|^Cargo\./.test(f),
   )
