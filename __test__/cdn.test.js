@@ -94,8 +94,8 @@ describe('settings', () => {
         () => resolveCdn(option, env),
         (err) => err.code === 'ERR_SHARED_ISR_CONFIG' && re.test(err.message),
       )
-    refused(undefined, { SHARED_ISR_CDN_URL: 'http://cdn' }, /^SHARED_ISR_CDN_URL must start with varnish:\/\//)
-    refused(undefined, { SHARED_ISR_CDN_URL: 'fastly://svc' }, /fastly is not supported by this version yet/)
+    refused(undefined, { SHARED_ISR_CDN_URL: 'http://cdn' }, /^SHARED_ISR_CDN_URL must start with varnish:\/\/, fastly:\/\/ or cloudflare:\/\//)
+    refused(undefined, { SHARED_ISR_CDN_URL: 'cloudfront://E123' }, /cloudfront is not supported by this version yet/)
     refused('varnish://h:99999', {}, /bad Varnish node "h:99999"/)
     refused('varnish://a:1,,b:2', {}, /bad Varnish node ""/)
     refused({ onPurge: async () => {} }, {}, /cdn.header is required with onPurge/)
@@ -364,5 +364,146 @@ describe('Varnish adapter against a real varnishd (docs/varnish.vcl)', () => {
     const port = await freePort()
     const p = resolveCdn({ url: `varnish://127.0.0.1:${port}`, timeoutMs: 500 }, {})
     await assert.rejects(p.purge(['x']), (err) => err instanceof PurgeError && err.retryable && err.message.includes(`127.0.0.1:${port}`))
+  })
+})
+
+/**
+ * A local stand-in for a purge API that checks the provider's documented request (method,
+ * path, auth header, body shape, batch limit) and answers as the provider does, from a script
+ * of answers (then 200).
+ */
+async function apiServer(check) {
+  const calls = []
+  const script = []
+  const server = http.createServer((req, res) => {
+    let raw = ''
+    req.on('data', (d) => (raw += d))
+    req.on('end', () => {
+      let body
+      try {
+        body = JSON.parse(raw)
+      } catch {
+        body = raw
+      }
+      const call = { method: req.method, path: req.url, headers: req.headers, body, at: Date.now() }
+      calls.push(call)
+      const problem = check(call)
+      if (problem) {
+        res.writeHead(400, { 'content-type': 'application/json' })
+        return res.end(JSON.stringify({ problem }))
+      }
+      const next = script.shift() ?? { status: 200 }
+      res.writeHead(next.status, { 'content-type': 'application/json', ...(next.headers ?? {}) })
+      res.end(JSON.stringify(next.body ?? { status: 'ok', success: true }))
+    })
+  })
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  return { url: `http://127.0.0.1:${server.address().port}`, calls, script, close: () => server.close() }
+}
+
+describe('contract tests: Fastly', () => {
+  const check = (c) => {
+    if (c.method !== 'POST') return 'method'
+    if (c.headers['fastly-key'] !== 'fastly-token') return 'Fastly-Key'
+    if (c.path === '/service/SVC1/purge_all') return null
+    if (c.path !== '/service/SVC1/purge') return `path ${c.path}`
+    if (!Array.isArray(c.body?.surrogate_keys) || c.body.surrogate_keys.length === 0) return 'body'
+    if (c.body.surrogate_keys.length > 256) return 'more than 256 keys'
+    return null
+  }
+
+  test('purges by surrogate key in batches of at most 256, soft when asked, with the token from FASTLY_API_TOKEN', async () => {
+    const srv = await apiServer(check)
+    try {
+      const p = resolveCdn(`fastly://SVC1?soft=1&endpoint=${srv.url}`, { FASTLY_API_TOKEN: 'fastly-token' })
+      assert.equal(p.header, 'surrogate-key')
+      const keys = Array.from({ length: 600 }, (_, i) => `k${i}`)
+      await p.purge(keys)
+      assert.deepEqual(
+        srv.calls.map((c) => c.body.surrogate_keys.length),
+        [256, 256, 88],
+      )
+      assert.deepEqual(
+        srv.calls.flatMap((c) => c.body.surrogate_keys),
+        keys,
+      )
+      assert.ok(srv.calls.every((c) => c.headers['fastly-soft-purge'] === '1'))
+      assert.doesNotMatch(JSON.stringify({ p }), /fastly-token/)
+    } finally {
+      srv.close()
+    }
+  })
+
+  test('a 429 waits for its Retry-After, a 5xx is retried, a 401 is reported and kept: all through the deliverer, nothing lost', async () => {
+    const srv = await apiServer(check)
+    try {
+      srv.script.push({ status: 429, headers: { 'retry-after': '1' } }, { status: 503 })
+      const lines = []
+      const logger = { info: (o, m) => lines.push(m), warn: (o, m) => lines.push(m), error: (o, m) => lines.push(m) }
+      const H =
+        srv.url &&
+        require('../lib/index').createHandler({
+          redisUrl: redis.url,
+          prefix: 'fastly:',
+          logger,
+          cdn: { url: `fastly://SVC1?endpoint=${srv.url}`, token: 'fastly-token' },
+        })
+      await new H({}).revalidateTag(['fastly-tag'])
+      await until(() => srv.calls.filter((c) => c.body?.surrogate_keys?.includes('fastly-tag')).length === 3, 'two retries', 20_000)
+      const [first, second] = srv.calls.filter((c) => c.body?.surrogate_keys?.includes('fastly-tag'))
+      assert.ok(second.at - first.at >= 950, `waited ${second.at - first.at} ms after a 429 with Retry-After: 1`)
+      assert.equal(lines.filter((m) => /CDN purge failed/.test(m)).length, 1)
+      assert.ok(lines.some((m) => /fastly service SVC1 answered 429/.test(m)))
+    } finally {
+      srv.close()
+    }
+  })
+
+  test('settings: the token is required and never read from the URL; unknown parameters are refused', () => {
+    assert.throws(() => resolveCdn('fastly://SVC1', {}), /needs an API token in FASTLY_API_TOKEN/)
+    assert.throws(() => resolveCdn('fastly://tok:secret@SVC1', { FASTLY_API_TOKEN: 't' }), /not in the URL/)
+    assert.throws(() => resolveCdn('fastly://SVC1?sof=1', { FASTLY_API_TOKEN: 't' }), /unknown parameter "sof"/)
+    assert.throws(() => resolveCdn('fastly://SVC1?rate=0', { FASTLY_API_TOKEN: 't' }), /rate must be calls per minute/)
+  })
+})
+
+describe('contract tests: Cloudflare', () => {
+  const check = (c) => {
+    if (c.method !== 'POST') return 'method'
+    if (c.headers.authorization !== 'Bearer cf-token') return 'Authorization'
+    if (c.path !== '/client/v4/zones/ZONE9/purge_cache') return `path ${c.path}`
+    if (!Array.isArray(c.body?.tags) || c.body.tags.length === 0) return 'body'
+    if (c.body.tags.length > 100) return 'more than 100 tags'
+    return null
+  }
+
+  test('purges by tag, at most 100 per call, paced to the plan budget, with the token from CLOUDFLARE_API_TOKEN', async () => {
+    const srv = await apiServer(check)
+    try {
+      const p = resolveCdn(`cloudflare://ZONE9?rate=120&endpoint=${srv.url}`, { CLOUDFLARE_API_TOKEN: 'cf-token' })
+      assert.equal(p.header, 'cache-tag')
+      assert.equal(p.limits.separator, ',')
+      const keys = Array.from({ length: 250 }, (_, i) => `t${i}`)
+      await p.purge(keys)
+      assert.deepEqual(
+        srv.calls.map((c) => c.body.tags.length),
+        [100, 100, 50],
+      )
+      // 120 calls a minute: 500 ms apart.
+      for (let i = 1; i < srv.calls.length; i++) assert.ok(srv.calls[i].at - srv.calls[i - 1].at >= 450, 'paced')
+    } finally {
+      srv.close()
+    }
+  })
+
+  test("a 200 whose envelope says success: false is a failure (Cloudflare's errors), not a delivery", async () => {
+    const srv = await apiServer(check)
+    try {
+      srv.script.push({ status: 200, body: { success: false, errors: [{ code: 1134, message: 'purge by tag not allowed' }] } })
+      const p = resolveCdn(`cloudflare://ZONE9?endpoint=${srv.url}`, { CLOUDFLARE_API_TOKEN: 'cf-token' })
+      await assert.rejects(p.purge(['x']), (err) => err instanceof PurgeError && /1134/.test(err.message) && !err.retryable)
+    } finally {
+      srv.close()
+    }
   })
 })

@@ -106,6 +106,18 @@ for (const version of e2eVersions()) {
         hook: (c) => c.revalidate({ paths: ['/posts/redis-notes'] }),
       },
       { name: 'revalidateTag (route handler)', path: '/api/products', headers: {}, hook: (c) => c.revalidate({ tags: ['products'] }) },
+      ...(version === '16'
+        ? [
+            {
+              // Stale-while-revalidate: the purge lets the CDN fetch the stale page Next serves
+              // while it regenerates; the regenerated entry's write purges it again.
+              name: "revalidateTag(tag, 'max') (stale while it regenerates)",
+              path: '/posts/redis-notes',
+              headers: {},
+              hook: (c) => c.revalidate({ tags: ['post:redis-notes'], profile: 'max' }),
+            },
+          ]
+        : []),
       { name: 'res.revalidate (Pages Router page)', path: '/shop/sticker', headers: {}, hook: (c) => c.revalidatePages(['/shop/sticker']) },
     ]
 

@@ -22,6 +22,11 @@ class Hook {
   describe() {
     return `onPurge (header ${this.header})`
   }
+
+  /** How a config holding this provider prints: its description, never a secret. */
+  toJSON() {
+    return this.describe()
+  }
 }
 
 module.exports = { Hook }

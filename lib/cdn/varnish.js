@@ -63,6 +63,11 @@ class Varnish {
   describe() {
     return `varnish ${this.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`
   }
+
+  /** How a config holding this provider prints: its description, never a secret. */
+  toJSON() {
+    return this.describe()
+  }
 }
 
 /** Keys in groups whose space-joined length stays within `max` bytes. */

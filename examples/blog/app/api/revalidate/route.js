@@ -37,10 +37,15 @@ export async function POST(request) {
     return NextResponse.json({ error: 'expected { tags?: string[], paths?: (string | { path, type })[] }' }, { status: 400 })
   }
 
+  const profile = body?.profile
+  if (profile !== undefined && (NEXT_MAJOR < 16 || typeof profile !== 'string')) {
+    return NextResponse.json({ error: 'profile: a cacheLife profile name, Next 16 only' }, { status: 400 })
+  }
   for (const tag of tags) {
     if (NEXT_MAJOR >= 16) {
-      // 16 deprecates the one-argument form; { expire: 0 } expires the tag now, as 14/15 do.
-      revalidateTag(tag, { expire: 0 })
+      // 16 deprecates the one-argument form; { expire: 0 } expires the tag now, as 14/15 do;
+      // a profile ('max') marks it stale: served while it regenerates.
+      revalidateTag(tag, profile ?? { expire: 0 })
     } else {
       revalidateTag(tag)
     }
