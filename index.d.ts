@@ -56,15 +56,18 @@ export interface SharedIsrOptions {
   heartbeatSeconds?: number
   /**
    * The CDN or caching proxy in front of the balancer, tagged and purged on every revalidation
-   * (README, *Behind a CDN*): `varnish://host:port[,host:port...]`, or an object. Env: SHARED_ISR_CDN_URL.
+   * (README, *Behind a CDN*): `varnish://host:port[,host:port...]`, `fastly://<service id>`,
+   * `cloudflare://<zone id>`, or an object. Env: SHARED_ISR_CDN_URL.
    */
   cdn?: string | SharedIsrCdnOptions | null
 }
 
 /** The `cdn` option as an object: a URL, or your own purge for any other CDN. */
 export interface SharedIsrCdnOptions {
-  /** `varnish://host:port[,host:port...]`. */
+  /** `varnish://host:port[,host:port...]`, `fastly://<service id>[?soft=1]`, `cloudflare://<zone id>[?rate=60]`. */
   url?: string
+  /** Fastly/Cloudflare API token; default FASTLY_API_TOKEN / CLOUDFLARE_API_TOKEN. In code only. */
+  token?: string
   /** The response header the CDN reads tags from (Varnish: `xkey`); required with `onPurge`. */
   header?: string
   /** Upper bound of one purge request, ms. Default 5000. */

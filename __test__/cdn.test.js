@@ -94,7 +94,11 @@ describe('settings', () => {
         () => resolveCdn(option, env),
         (err) => err.code === 'ERR_SHARED_ISR_CONFIG' && re.test(err.message),
       )
-    refused(undefined, { SHARED_ISR_CDN_URL: 'http://cdn' }, /^SHARED_ISR_CDN_URL must start with varnish:\/\/, fastly:\/\/ or cloudflare:\/\//)
+    refused(
+      undefined,
+      { SHARED_ISR_CDN_URL: 'http://cdn' },
+      /^SHARED_ISR_CDN_URL must start with varnish:\/\/, fastly:\/\/ or cloudflare:\/\//,
+    )
     refused(undefined, { SHARED_ISR_CDN_URL: 'cloudfront://E123' }, /cloudfront is not supported by this version yet/)
     refused('varnish://h:99999', {}, /bad Varnish node "h:99999"/)
     refused('varnish://a:1,,b:2', {}, /bad Varnish node ""/)
