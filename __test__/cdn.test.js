@@ -116,6 +116,13 @@ describe('settings', () => {
       () => serialiseOptions({ cdn: { header: 'x', onPurge: () => {} } }),
       (err) => err.code === 'ERR_SHARED_ISR_CONFIG' && /cdn.onPurge cannot reach the handlers/.test(err.message),
     )
+    assert.throws(
+      () => serialiseOptions({ cdn: { url: 'fastly://S', token: 'secret-token' } }),
+      (err) =>
+        err.code === 'ERR_SHARED_ISR_CONFIG' &&
+        /cdn.token would be written into the build output/.test(err.message) &&
+        !err.message.includes('secret-token'),
+    )
   })
 })
 

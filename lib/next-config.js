@@ -106,6 +106,11 @@ function serialiseOptions(options) {
       'withSharedIsr: option cdn.onPurge cannot reach the handlers from next.config; use createHandler in a handler file',
     )
   }
+  if (options.cdn && typeof options.cdn === 'object' && options.cdn.token !== undefined) {
+    throw new ConfigError(
+      'withSharedIsr: option cdn.token would be written into the build output; set FASTLY_API_TOKEN or CLOUDFLARE_API_TOKEN in the environment instead',
+    )
+  }
   for (const key of NOT_SERIALISABLE) {
     if (options[key] !== undefined) {
       throw new ConfigError(`withSharedIsr: option ${key} cannot reach the handlers from next.config; use createHandler in a handler file`)
