@@ -6,6 +6,8 @@
 //
 //   npm run demo                    Next 16, balancer on :3000, instances on :3001-3003
 //   npm run demo -- --compare       also Next's default cache on :4000-4003, same CMS
+//   npm run demo -- --cdn           a Varnish CDN in front that shared-isr purges (:3100), and
+//                                   one nobody purges (:3200), to see the difference
 //   DEMO_NEXT_VERSION=15 npm run demo        14, 15 or 16
 //   DEMO_PORT=5000 npm run demo              other ports (compare: DEMO_PORT + 1000)
 //
@@ -25,9 +27,11 @@ const CMS_SOURCE = path.join(ROOT, 'examples', 'blog', 'data', 'cms.json')
 const SECRET = 'demo-secret'
 
 function usage() {
-  return `Usage: npm run demo [-- --compare]
+  return `Usage: npm run demo [-- --compare] [-- --cdn]
 
   --compare          also run the same app with Next's default cache (ports DEMO_PORT+1000...)
+  --cdn              put a Varnish CDN in front of the balancer, purged by shared-isr (DEMO_PORT+100),
+                     and a second one nobody purges (DEMO_PORT+200); installs Varnish with apt as root
   DEMO_NEXT_VERSION  14, 15 or 16 (default 16)
   DEMO_PORT          balancer port, instances on the next three (default 3000)
   REDIS_SERVER       redis-server binary (default: redis-server on PATH)`
@@ -92,9 +96,10 @@ function editCommand(cmsFile) {
 async function main() {
   const args = process.argv.slice(2)
   if (args.includes('--help') || args.includes('-h')) return say(usage())
-  const unknown = args.filter((a) => a !== '--compare')
+  const unknown = args.filter((a) => a !== '--compare' && a !== '--cdn')
   if (unknown.length) fail(`unknown argument(s) ${unknown.join(' ')}\n\n${usage()}`)
   const compare = args.includes('--compare')
+  const withCdn = args.includes('--cdn')
 
   const { VERSIONS, normalizeMajor, ensureInstalled, WORK_ROOT } = require('./e2e/install-next')
   let major
@@ -107,7 +112,13 @@ async function main() {
   if (!Number.isInteger(base) || base < 1 || base > 65535 - 1004) fail(`DEMO_PORT must be a port number, got ${process.env.DEMO_PORT}`)
   const sharedPorts = { lb: base, instances: [base + 1, base + 2, base + 3] }
   const defaultPorts = { lb: base + 1000, instances: [base + 1001, base + 1002, base + 1003] }
-  await checkPorts([sharedPorts.lb, ...sharedPorts.instances, ...(compare ? [defaultPorts.lb, ...defaultPorts.instances] : [])])
+  const cdnPorts = { purged: base + 100, plain: base + 200 }
+  await checkPorts([
+    sharedPorts.lb,
+    ...sharedPorts.instances,
+    ...(compare ? [defaultPorts.lb, ...defaultPorts.instances] : []),
+    ...(withCdn ? [cdnPorts.purged, cdnPorts.plain] : []),
+  ])
 
   say(
     `shared-isr demo: Next.js ${VERSIONS[major].next}, 3 instances behind a load balancer${compare ? ", and the same with Next's default cache" : ''}`,
@@ -121,6 +132,12 @@ async function main() {
   const { startCluster, buildApp, onSignal, redisServerAvailable, request } = require('./e2e/harness')
 
   const redisVersion = redisServerAvailable()
+  const { startVarnish, varnishAvailable } = require('./e2e/varnish')
+  if (withCdn && !varnishAvailable()) {
+    step('Installing Varnish with the xkey vmod (first run only)')
+    if (process.getuid?.() === 0) run('bash', [path.join(ROOT, 'scripts', 'ensure-system.sh')])
+    if (!varnishAvailable()) fail('--cdn needs varnishd and the xkey vmod: apt-get install varnish varnish-modules')
+  }
   step('Building the example app (examples/blog; cached after the first run)')
   await buildApp({ version: major, mode: 'shared' })
   if (compare) await buildApp({ version: major, mode: 'default' })
@@ -136,7 +153,7 @@ async function main() {
   async function stopAll(reason) {
     if (stopping) return
     stopping = true
-    say('', `Stopping (${reason}): instances, balancer${redisVersion ? ', redis-server' : ''} ...`)
+    say('', `Stopping (${reason}): instances, balancer${redisVersion ? ', redis-server' : ''}${withCdn ? ', Varnish' : ''} ...`)
     const timer = setTimeout(() => {
       console.error('demo: stopping took too long; killing what is left')
       process.exit(1)
@@ -163,8 +180,18 @@ async function main() {
     lbPort: sharedPorts.lb,
     instancePorts: sharedPorts.instances,
     removeOnExit: true,
+    ...(withCdn ? { env: { SHARED_ISR_CDN_URL: `varnish://127.0.0.1:${cdnPorts.purged}` } } : {}),
   })
   clusters.push(shared)
+  let cdns = null
+  if (withCdn) {
+    step(`Starting Varnish on :${cdnPorts.purged} (purged by shared-isr) and :${cdnPorts.plain} (purged by nobody)`)
+    const backend = new URL(shared.lbUrl).host
+    cdns = { purged: await startVarnish({ backend, port: cdnPorts.purged }) }
+    clusters.push(cdns.purged)
+    cdns.plain = await startVarnish({ backend, port: cdnPorts.plain })
+    clusters.push(cdns.plain)
+  }
   let plain = null
   if (compare) {
     step("Starting the same app with Next's default cache")
@@ -181,7 +208,10 @@ async function main() {
     clusters.push(plain)
   }
   // Render every page once so the first look shows cached pages.
-  for (const c of clusters) for (const i of c.instances) await request(`${i.url}/posts/hello-world`).catch(() => {})
+  for (const c of clusters) for (const i of c.instances ?? []) await request(`${i.url}/posts/hello-world`).catch(() => {})
+  // Each CDN fetches the page once and serves it from its cache from then on.
+  if (cdns)
+    for (const v of [cdns.purged, cdns.plain]) for (let k = 0; k < 2; k++) await request(`${v.url}/posts/hello-world`).catch(() => {})
 
   const urls = (c) => c.instances.map((i) => i.url).join('  ')
   const page = '/posts/hello-world'
@@ -209,6 +239,7 @@ async function main() {
     )
   }
   lines.push('', `  Load balancer (round robin): ${shared.lbUrl}`, `  Instances:                   ${urls(shared)}`)
+  if (cdns) lines.push(`  CDN purged by shared-isr:    ${cdns.purged.url}`, `  CDN purged by nobody:        ${cdns.plain.url}`)
   if (plain) {
     lines.push(
       '',
@@ -243,6 +274,15 @@ async function main() {
         ]),
     `     ${peek(shared)}`,
   )
+  if (cdns) {
+    lines.push(
+      '',
+      '4. The CDN in front (Varnish; X-Cache HIT means it answered from its own cache): the one',
+      '   shared-isr purges shows the new title, the one nobody purges keeps the old page for the',
+      "   page's s-maxage (an hour):",
+      `     for c in ${cdnPorts.purged} ${cdnPorts.plain}; do echo "$c: $(curl -s -D - http://127.0.0.1:$c${page} | grep -o -i 'x-cache: [A-Z]*\\|data-testid="content">[^<]*' | sed -e 's/.*content">//' | paste -sd' ')"; done`,
+    )
+  }
   if (plain) {
     lines.push(
       '',

@@ -1,7 +1,7 @@
 'use strict'
-// `npm run demo -- --compare` as a newcomer runs it: start it, wait for its instructions, run the
-// printed commands (edit the CMS, webhook, look at every instance) in a shell, then Ctrl-C and
-// check that nothing it started is left (processes, ports, temp dirs).
+// `npm run demo -- --compare --cdn` as a newcomer runs it: start it, wait for its instructions, run
+// the printed commands (edit the CMS, webhook, look at every instance and at both CDNs) in a
+// shell, then Ctrl-C and check that nothing it started is left (processes, ports, temp dirs).
 //
 // Runs on one Next version: 16 when E2E_NEXT_VERSIONS includes it, else the last one listed.
 const fs = require('node:fs')
@@ -20,7 +20,7 @@ const VERSION = versions.includes('16') ? '16' : versions[versions.length - 1]
 async function freeBase() {
   for (let i = 0; i < 50; i++) {
     const base = 20000 + Math.floor(Math.random() * 20000)
-    const ports = [0, 1, 2, 3, 1000, 1001, 1002, 1003].map((d) => base + d)
+    const ports = [0, 1, 2, 3, 100, 200, 1000, 1001, 1002, 1003].map((d) => base + d)
     let ok = true
     for (const p of ports)
       if (await portOpen(p)) {
@@ -48,14 +48,14 @@ function processesMentioning(needle) {
 const sh = (line) => spawnSync('bash', ['-c', line], { encoding: 'utf8', timeout: 30_000 })
 const haveCurl = !spawnSync('curl', ['--version']).error
 
-test(`npm run demo -- --compare (next ${VERSION}): instructions work as printed, Ctrl-C leaves nothing behind`, {
+test(`npm run demo -- --compare --cdn (next ${VERSION}): instructions work as printed, Ctrl-C leaves nothing behind`, {
   timeout: SETUP_TIMEOUT,
   skip: !haveCurl && 'needs curl',
 }, async (t) => {
   const base = await freeBase()
   const env = { ...process.env, DEMO_NEXT_VERSION: VERSION, DEMO_PORT: String(base) }
   delete env.NODE_TEST_CONTEXT
-  const demo = spawn(process.execPath, [path.join(ROOT, 'scripts', 'demo.js'), '--compare'], {
+  const demo = spawn(process.execPath, [path.join(ROOT, 'scripts', 'demo.js'), '--compare', '--cdn'], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -124,6 +124,25 @@ test(`npm run demo -- --compare (next ${VERSION}): instructions work as printed,
     for (const l of sharedLines)
       assert.ok(l.includes(`${title} rendered by ${receiver}`), `${l} (expected ${title} rendered by ${receiver})`)
 
+    // --cdn: the Varnish shared-isr purges shows the new title; the one nobody purges, the old page.
+    const cdnPeek = lines.find((l) => l.startsWith('for c in '))
+    assert.ok(cdnPeek, `the CDN command was not printed:\n${out}`)
+    let cdnLines = []
+    for (const t0 = Date.now(); Date.now() - t0 < 10_000; await sleep(200)) {
+      r = sh(cdnPeek)
+      cdnLines = r.stdout.trim().split('\n')
+      if (cdnLines[0]?.includes(title)) break
+    }
+    t.diagnostic(`CDNs: ${cdnLines.join('; ')}`)
+    assert.ok(cdnLines[0].startsWith(`${base + 100}: `) && cdnLines[0].includes(title), cdnLines[0])
+    assert.ok(
+      cdnLines[1].startsWith(`${base + 200}: `) &&
+        /HIT/i.test(cdnLines[1]) &&
+        cdnLines[1].includes('Hello world') &&
+        !cdnLines[1].includes(title),
+      cdnLines[1],
+    )
+
     // --compare: the same webhook on Next's default cache refreshes one instance only.
     r = sh(hooks.find((h) => h.includes(lbDefault)))
     assert.equal(r.status, 0, r.stderr)
@@ -147,7 +166,7 @@ test(`npm run demo -- --compare (next ${VERSION}): instructions work as printed,
     clearTimeout(timer)
     assert.equal(code, 0, `demo exit: ${code} ${signal}\n${out.slice(-500)}\n${err.slice(-2000)}`)
     assert.match(out, /Stopped\. Nothing left running\./)
-    for (const p of [base, ...sharedPorts, base + 1000, ...defaultPorts, redisPort])
+    for (const p of [base, ...sharedPorts, base + 100, base + 200, base + 1000, ...defaultPorts, redisPort])
       assert.equal(await portOpen(p), false, `port ${p} still open`)
     for (const d of runDirs) {
       assert.ok(!fs.existsSync(d), `${d} was not removed`)
