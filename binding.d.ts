@@ -14,12 +14,18 @@ export declare class NativeCache {
   takeLags(): Array<number>
   /** The full key of an entry (`<prefix>e:<key>`), e.g. for SCAN patterns. */
   entryKey(key: string): string
-  /** Registers this instance for `ttlMs` with its summary (JSON). Resolves with Redis's time. */
-  heartbeat(id: string, summary: string, ttlMs: number): Promise<number>
-  /** The instances heard from within `ttlMs` (at most `limit`). */
-  fleet(ttlMs: number, limit: number): Promise<NativeFleet>
-  /** Unregisters an instance. */
-  leave(id: string): Promise<void>
+  /**
+   * Registers this instance, beating every `periodMs`, with its summary (JSON). Resolves
+   * with Redis's time.
+   */
+  heartbeat(id: string, summary: string, periodMs: number): Promise<number>
+  /** The live instances, examining at most `limit` entries of the fleet's index. */
+  fleet(limit: number): Promise<NativeFleet>
+  /**
+   * Unregisters an instance that was beating every `periodMs` (`beatInFlight`: one of its
+   * heartbeats may land later), blocking at most `timeoutMs` (close, process exit). True when done.
+   */
+  leave(id: string, periodMs: number, beatInFlight: boolean, timeoutMs: number): boolean
   /** One command on the node of `key` (else the manifest's node); the reply as JSON. */
   command(args: Array<string>, key?: string | undefined | null): Promise<unknown>
   /** The primaries (`host:port`; `[""]` for one server). */
@@ -184,10 +190,15 @@ export interface NativeEntryMeta {
   ifAbsent?: boolean
 }
 
-/** The fleet's live instances (their summaries, JSON) and Redis's time. */
+/**
+ * The fleet's live instances (their summaries, JSON) and Redis's time; `complete` false when
+ * the listing stopped at its limit (an instance may be missing); `index`: the index's key.
+ */
 export interface NativeFleet {
   now: number
   instances: Array<string>
+  complete: boolean
+  index: string
 }
 
 /**

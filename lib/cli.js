@@ -48,8 +48,12 @@ const OPTIONS = {
 
 class UsageError extends Error {}
 
-/** How long an instance may stay silent before it no longer counts (dead ones' keys expire sooner). */
-const FLEET_WINDOW_MS = 3_600_000
+/**
+ * Entries of the fleet's index one listing examines at most (real fleets hold far fewer). Past
+ * it the listing says it was cut: `status` warns, and `purge`, which must know every build in
+ * use, refuses.
+ */
+const FLEET_LIMIT = 10_000
 const SCAN_COUNT = 1000
 
 function storeOptions(v) {
@@ -76,8 +80,9 @@ function parseInfo(text) {
 /** The build ids the live instances serve, as configured (the form parseKey gives). */
 const liveBuilds = (instances) => new Set(instances.flatMap((i) => i.builds ?? []))
 
+/** The live instances; `complete` false when the listing was cut (`cut`: what to say then). */
 async function fleetOf(store) {
-  const { now, instances } = await store.native.fleet(FLEET_WINDOW_MS, 1000)
+  const { now, instances, complete, index } = await store.native.fleet(FLEET_LIMIT)
   const list = []
   for (const raw of instances) {
     try {
@@ -87,7 +92,10 @@ async function fleetOf(store) {
       list.push(i)
     } catch {}
   }
-  return { now, instances: list }
+  const cut = complete
+    ? null
+    : `the fleet index ${index} holds more than ${FLEET_LIMIT} entries that could be live instances (not written by shared-isr?), so the listing stopped there and live instances may be missing. They drop out as their scores pass (3 hours at most); or DEL the key and wait one heartbeat period of the slowest instance, so that every instance registers again`
+  return { now, instances: list, complete, cut }
 }
 
 /** Every key matching `pattern` (a glob under the store's entry keys), page by page. */
@@ -101,7 +109,7 @@ async function* scan(store, pattern) {
 }
 
 async function status(store) {
-  const { now, instances } = await fleetOf(store)
+  const { now, instances, complete, cut } = await fleetOf(store)
   const info = parseInfo(await store.native.command(['INFO']))
   const primaries = await store.native.primaries()
   // What the fleet owes the CDN (any instance with a CDN set delivers it).
@@ -111,7 +119,8 @@ async function status(store) {
   const served = sum('hits') + sum('staleHits') + sum('expiredHits')
   const builds = [...new Set(instances.flatMap((i) => i.builds ?? []))]
   const warnings = policyWarnings(info)
-  if (instances.length === 0) warnings.push('no live instance registered (none running, or SHARED_ISR_HEARTBEAT_SECONDS=0)')
+  if (!complete) warnings.push(cut)
+  else if (instances.length === 0) warnings.push('no live instance registered (none running, or SHARED_ISR_HEARTBEAT_SECONDS=0)')
   for (const i of instances) {
     if (i.status !== 'ok') warnings.push(`${i.id}: store ${i.status}`)
     if (Math.abs(i.clockSkewMs ?? 0) > 1000) warnings.push(`${i.id}: clock ${i.clockSkewMs} ms off Redis's`)
@@ -120,6 +129,7 @@ async function status(store) {
     redisTime: now,
     fleet: {
       instances: instances.length,
+      complete,
       builds,
       gets,
       hitRate: gets ? served / gets : null,
@@ -204,7 +214,7 @@ async function inspect(store, target) {
       if (nextKey === target || (nextKey.startsWith('/route-cache/') && nextKey.endsWith(`/$${target}`))) keys.push(key)
     }
   }
-  const { instances } = await fleetOf(store)
+  const { instances, complete, cut } = await fleetOf(store)
   const live = liveBuilds(instances)
   const entries = []
   for (const key of keys.sort()) {
@@ -235,7 +245,7 @@ async function inspect(store, target) {
       ttlMs: ttl,
     })
   }
-  return { target, entries }
+  return { target, entries, warnings: complete ? [] : [cut] }
 }
 
 async function builds(store) {
@@ -254,19 +264,24 @@ async function builds(store) {
     bucket.entries++
     bucket.bytes += bytes
   }
-  const { instances } = await fleetOf(store)
+  const { instances, complete, cut } = await fleetOf(store)
   const live = liveBuilds(instances)
   return {
     builds: [...perBuild].map(([id, b]) => ({ id, ...b, live: live.has(id) })).sort((a, b) => b.bytes - a.bytes),
     ...other,
     liveInstances: instances.length,
+    warnings: complete ? [] : [cut],
   }
 }
 
 async function purge(store, v) {
   if (!v.build && !v['old-builds']) throw new UsageError('purge needs --build ID or --old-builds')
-  const { instances } = await fleetOf(store)
+  const { instances, complete, cut } = await fleetOf(store)
   const live = liveBuilds(instances)
+  // Not even with --force: a build that looks unused may be served by an instance not listed.
+  if (!complete) {
+    return { refused: `cannot tell which builds are in use: ${cut}`, deleted: 0, bytes: 0 }
+  }
   if (v.build && live.has(v.build)) {
     return { refused: `build ${v.build} is served by a live instance`, deleted: 0, bytes: 0 }
   }
@@ -346,7 +361,7 @@ async function doctor(store, options) {
     await store.native.set(key, Buffer.from('doctor'), { lastModified: Date.now(), tags: [] })
     const back = await store.native.get(key, [])
     await store.native.unlink([store.native.entryKey(key)])
-    await store.native.fleet(FLEET_WINDOW_MS, 1)
+    await store.native.fleet(1)
     add('permissions', back?.payload?.toString() === 'doctor', 'SET, GET, UNLINK, EVALSHA/EVAL on the tag state: allowed')
   } catch (err) {
     add(
@@ -362,12 +377,15 @@ async function doctor(store, options) {
   const url = options.redisUrl ?? process.env.SHARED_ISR_REDIS_URL ?? process.env.REDIS_URL ?? ''
   add('tls', true, /^rediss/i.test(url) ? 'TLS (rediss://)' : 'no TLS (redis://): fine on a private network')
   let instances = []
+  let complete
+  let cut
   try {
-    ;({ instances } = await fleetOf(store))
+    ;({ instances, complete, cut } = await fleetOf(store))
   } catch (err) {
     add('fleet', false, `cannot list the fleet (${err.code ?? ''}): ${err.message}`)
     return { ok: false, checks }
   }
+  if (!complete) add('fleet index', false, cut)
   const unhealthy = instances.filter((i) => i.status !== 'ok')
   add(
     'fleet',

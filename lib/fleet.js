@@ -1,18 +1,20 @@
 'use strict'
 // The fleet view: each process using a Redis store registers itself with a heartbeat (a small
-// JSON summary under an expiring key, src/core/store/fleet.rs), so `npx shared-isr status` can
-// show every live instance, the builds they serve and how they are doing.
+// JSON summary under a key expiring with the instance's own TTL, src/core/store/fleet.rs), so
+// `npx shared-isr status` can show every live instance, the builds they serve and how they are doing.
 //
 // Cheap by construction: one script every `heartbeatSeconds` (default 5) from an unref'd timer, nothing on
-// the request path, no log line ever (a failed heartbeat is counted, not logged). Heartbeats
-// start after the store's first successful call and pause while it fails, so they never
-// become the call that discovers an outage. Not during `next build`.
+// the request path, no log line ever (a failed heartbeat is counted, not logged). The first
+// heartbeat goes out as soon as the store's first call succeeds (and again at once when it
+// recovers); heartbeats pause while it fails, so they never become the call that discovers an
+// outage. Not during `next build`. Closing the store (or the process exiting) leaves the fleet
+// at once. How long an instance counts as alive after a heartbeat is ruled by the addon.
 
 const os = require('node:os')
 const crypto = require('node:crypto')
 
-/** An instance counts as alive for this many heartbeat periods after its last one. */
-const TTL_PERIODS = 3
+/** How long leaving may block close or exit (it is one round trip; Redis may be hung). */
+const LEAVE_TIMEOUT_MS = 250
 /** Build ids a store reports: the few it served recently, never a growing list. */
 const MAX_BUILDS = 8
 
@@ -36,12 +38,12 @@ class Heartbeat {
     this.store = store
     this.id = instanceId()
     this.periodMs = seconds * 1000
-    this.ttlMs = Math.max(1000, this.periodMs * TTL_PERIODS)
     this.startedAt = Date.now()
     this.skewMs = null
     this.sent = 0
     this.failed = 0
     this.inFlight = false
+    this.stopped = false
     this.timer = setInterval(() => this.beat(), this.periodMs)
     this.timer.unref()
   }
@@ -85,14 +87,15 @@ class Heartbeat {
     })
   }
 
+  /** Also called by the store when a call succeeds after none did (first use, recovery). */
   async beat() {
     const store = this.store
     // Only while the store is known healthy: never the call that finds an outage.
-    if (this.inFlight || store.closed || store.healthLog.lastOkAt === 0 || store.healthLog.failing !== null) return
+    if (this.inFlight || this.stopped || !store.answering()) return
     this.inFlight = true
     try {
       const sentAt = Date.now()
-      const redisNow = await store.native.heartbeat(this.id, this.summary(), this.ttlMs)
+      const redisNow = await store.native.heartbeat(this.id, this.summary(), this.periodMs)
       const back = Date.now()
       // Our clock minus Redis's, at the middle of the round trip.
       this.skewMs = Math.round((sentAt + back) / 2 - redisNow)
@@ -104,8 +107,24 @@ class Heartbeat {
     }
   }
 
+  /**
+   * Leaves the fleet at once (no operator should count on a closed instance), blocking at most
+   * LEAVE_TIMEOUT_MS: close and exit have no event loop to wait on. A heartbeat still in flight
+   * may land after the leave: the addon is told, so that it does not register us again.
+   * Skipped when this instance never sent a heartbeat or the store is failing; then its entry
+   * expires with its TTL.
+   */
   stop() {
+    if (this.stopped) return
+    this.stopped = true
     clearInterval(this.timer)
+    if ((this.sent > 0 || this.inFlight) && this.store.answering()) {
+      try {
+        this.store.native.leave(this.id, this.periodMs, this.inFlight, LEAVE_TIMEOUT_MS)
+      } catch {
+        this.failed++
+      }
+    }
   }
 }
 
@@ -115,4 +134,4 @@ function register(store, seconds) {
   return new Heartbeat(store, seconds)
 }
 
-module.exports = { register, MAX_BUILDS, TTL_PERIODS }
+module.exports = { register, MAX_BUILDS }

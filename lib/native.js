@@ -142,14 +142,19 @@ class Native {
   }
 
   // What operators use (lib/fleet.js, the CLI); Redis only.
-  heartbeat(id, summary, ttlMs) {
-    return typedCall(() => this.cache.heartbeat(id, summary, ttlMs))
+  heartbeat(id, summary, periodMs) {
+    return typedCall(() => this.cache.heartbeat(id, summary, periodMs))
   }
-  fleet(ttlMs, limit) {
-    return typedCall(() => this.cache.fleet(ttlMs, limit))
+  fleet(limit) {
+    return typedCall(() => this.cache.fleet(limit))
   }
-  leave(id) {
-    return typedCall(() => this.cache.leave(id))
+  /** Blocks at most `timeoutMs` (close, process exit); true when done. */
+  leave(id, periodMs, beatInFlight, timeoutMs) {
+    try {
+      return this.cache.leave(id, periodMs, beatInFlight, timeoutMs)
+    } catch (err) {
+      throw retype(err)
+    }
   }
   command(args, key) {
     return typedCall(() => this.cache.command(args, key))

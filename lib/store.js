@@ -30,20 +30,28 @@ const UNDECODED = Symbol('undecoded') // an L1 copy of our own write, decoded on
  * recovers, none per call; and what `health()` reports, without a call of its own.
  */
 class HealthLog {
-  constructor(store, log) {
+  /** `onAnswering`: called when a call succeeds after none did (first use, recovery). */
+  constructor(store, log, onAnswering) {
     this.store = store
     this.log = log
+    this.onAnswering = onAnswering
     this.failing = null // 'connectivity' or the code of the current failure streak
     this.failingSince = 0
     this.lastOkAt = 0
     this.lastError = null // { op, code, message, at }
   }
   ok() {
+    const first = this.lastOkAt === 0
     this.lastOkAt = Date.now()
     if (this.failing !== null) {
       this.failing = null
       this.log.info({ event: 'store_recovered', store: this.store }, `${this.store} store is healthy again`)
-    }
+    } else if (!first) return
+    this.onAnswering?.()
+  }
+  /** The store has answered a call and is not failing now. */
+  answering() {
+    return this.lastOkAt > 0 && this.failing === null
   }
   fail(op, err) {
     const code = err?.code || 'ERR_SHARED_ISR_UNKNOWN'
@@ -123,7 +131,8 @@ class Store {
     this.errorCounts = new Map() // 'op code' -> failed calls
     this.latency = latencyHistograms()
     this.lag = lagHistogram()
-    this.healthLog = new HealthLog(this.kind, this.log)
+    // The fleet hears of this instance as soon as the store answers, not one period later.
+    this.healthLog = new HealthLog(this.kind, this.log, () => this.heartbeat?.beat())
     this.badKeys = new KeyLog(this.log)
     this.builds = new Set() // the build ids of the page entries read or written lately
     this.heartbeat = fleet.register(this, config.heartbeatSeconds)
@@ -418,6 +427,11 @@ class Store {
     return this.lag
   }
 
+  /** Whether calls reach the store now: it answered one and is not failing. */
+  answering() {
+    return this.healthLog.answering()
+  }
+
   /** A build whose page entries this store serves (reported in the fleet view; bounded). */
   noteBuild(id) {
     if (this.builds.has(id)) return
@@ -460,7 +474,7 @@ class Store {
 
   close() {
     this.closed = true
-    this.heartbeat?.stop()
+    this.heartbeat?.stop() // leaves the fleet, before the connection goes
     this.cdn?.close()
     this.l1.clear()
     this.native.close()
@@ -468,12 +482,15 @@ class Store {
 }
 
 // At exit (Next's servers exit on SIGTERM), revalidations kept during a Redis failure get a
-// short grace period to be recorded: a blocking wait, as nothing async runs any more.
+// short grace period to be recorded: a blocking wait, as nothing async runs any more. Then the
+// instance leaves the fleet (blocking briefly too), so it is not listed as alive once gone.
 const EXIT_GRACE_MS = 2000
 
-function flushOnExit() {
+function onExit() {
   for (const store of registry.caches.values()) {
-    if (store.kind === 'redis' && !store.closed && store.native.stats().revalidationsPending > 0) store.native.flushPending(EXIT_GRACE_MS)
+    if (store.kind !== 'redis' || store.closed) continue
+    if (store.native.stats().revalidationsPending > 0) store.native.flushPending(EXIT_GRACE_MS)
+    store.heartbeat?.stop()
   }
 }
 
@@ -492,7 +509,7 @@ function getStore(options = {}) {
     registry.caches.set(id, store)
     if (store.kind === 'redis' && !registry.exitHook) {
       registry.exitHook = true
-      process.once('exit', flushOnExit)
+      process.once('exit', onExit)
     }
     // One line naming the Redis in use (password redacted), as the in-memory store has its own.
     if (store.kind === 'redis') {

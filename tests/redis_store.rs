@@ -676,4 +676,71 @@ fn the_cdn_feed_hands_out_each_change_once_per_fleet_and_never_loses_one() {
             "after a wipe the CDN is purged whole"
         );
     });
+
+/// The ids of a fleet listing's summaries, in its order.
+fn fleet_ids(instances: &[String]) -> Vec<String> {
+    instances.iter().map(|s| serde_json::from_str::<serde_json::Value>(s).unwrap()["id"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Each instance is alive by its own TTL: one beating fast never prunes one beating slowly;
+/// an older version's entry (scored by its last heartbeat) is listed while its summary lives;
+/// scores no TTL can give are never listed and get pruned; a leave is at once and final.
+#[test]
+fn fleet_liveness_is_each_instances_own() {
+    let server = Server::start();
+    let rt = rt();
+    let c = cache(&server.url(), "fl:");
+    let (index, summary) = ("fl:{fl:}:fleet", |id: &str| format!("fl:{{fl:}}:i:{id}"));
+    let score = |id: &str| server.cmd(&[b"ZSCORE", index.as_bytes(), id.as_bytes()]);
+    rt.block_on(async {
+        let r = c.redis().unwrap();
+        // slow: every 4 s (alive 12 s); fast: every 0.1 s (alive 1 s), 1.5 s of its heartbeats.
+        r.heartbeat("slow", r#"{"id":"slow"}"#, 4000).await.unwrap();
+        for _ in 0..15 {
+            r.heartbeat("fast", r#"{"id":"fast"}"#, 100).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let l = r.fleet(100).await.unwrap();
+        assert!(l.complete);
+        assert_eq!(fleet_ids(&l.instances), ["fast", "slow"], "the fast one's pruning spared the slow one");
+
+        // A version before deadlines: scored by its last heartbeat, 2 s ago; alive 10 s more.
+        let now = l.now as i64;
+        server.cmd(&[b"ZADD", index.as_bytes(), (now - 2000).to_string().as_bytes(), b"old"]);
+        server.cmd(&[b"SET", summary("old").as_bytes(), br#"{"id":"old"}"#, b"PX", b"10000"]);
+        r.heartbeat("fast", r#"{"id":"fast"}"#, 100).await.unwrap();
+        assert_eq!(fleet_ids(&r.fleet(100).await.unwrap().instances), ["fast", "slow", "old"]);
+        server.cmd(&[b"DEL", summary("old").as_bytes()]);
+        r.heartbeat("fast", r#"{"id":"fast"}"#, 100).await.unwrap();
+        assert_eq!(score("old"), redis::Value::Nil, "pruned once its summary is gone");
+
+        // Garbage far ahead, with a summary: not listed, and pruned.
+        server.cmd(&[b"ZADD", index.as_bytes(), (now + 10_000_000_000).to_string().as_bytes(), b"junk"]);
+        server.cmd(&[b"SET", summary("junk").as_bytes(), br#"{"id":"junk"}"#]);
+        assert_eq!(fleet_ids(&r.fleet(100).await.unwrap().instances), ["fast", "slow"]);
+        r.heartbeat("fast", r#"{"id":"fast"}"#, 100).await.unwrap();
+        assert_eq!(score("junk"), redis::Value::Nil, "pruned by a heartbeat");
+
+        // The listing's limit: more candidates than it examines → not complete; the instance
+        // whose deadline is nearest still comes first, ahead of entries parked an hour ahead.
+        for g in ["g1", "g2", "g3"] {
+            server.cmd(&[b"ZADD", index.as_bytes(), (now + 3_600_000).to_string().as_bytes(), g.as_bytes()]);
+        }
+        let cut = r.fleet(3).await.unwrap();
+        assert!(!cut.complete);
+        assert_eq!(fleet_ids(&cut.instances), ["fast", "slow"]);
+        assert!(r.fleet(5).await.unwrap().complete);
+
+        // Leaving: gone at once; a heartbeat sent before the leave but landing after it does
+        // not bring the instance back.
+        r.leave("slow", 4000, true).await.unwrap();
+        r.heartbeat("slow", r#"{"id":"slow"}"#, 4000).await.unwrap();
+        assert_eq!(fleet_ids(&r.fleet(100).await.unwrap().instances), ["fast"]);
+        assert_eq!(score("slow"), redis::Value::Nil);
+    });
+    // Blocking, as at process exit (no runtime on this thread); with no heartbeat in flight it
+    // leaves nothing behind.
+    assert!(c.redis().unwrap().leave_blocking("fast", 100, false, Duration::from_secs(2)).unwrap());
+    assert!(rt.block_on(c.redis().unwrap().fleet(100)).unwrap().instances.is_empty());
+    assert_eq!(server.cmd(&[b"EXISTS", summary("fast").as_bytes()]), redis::Value::Int(0));
 }

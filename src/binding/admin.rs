@@ -18,11 +18,14 @@ pub struct NativeScanPage {
     pub cursor: Option<String>,
 }
 
-/// The fleet's live instances (their summaries, JSON) and Redis's time.
+/// The fleet's live instances (their summaries, JSON) and Redis's time; `complete` false when
+/// the listing stopped at its limit (an instance may be missing); `index`: the index's key.
 #[napi(object)]
 pub struct NativeFleet {
     pub now: f64,
     pub instances: Vec<String>,
+    pub complete: bool,
+    pub index: String,
 }
 
 pub(super) fn redis(inner: &Arc<crate::core::Cache>) -> Result<&RedisStore> {
@@ -43,34 +46,34 @@ impl NativeCache {
         self.inner.entry_key(&key)
     }
 
-    /// Registers this instance for `ttlMs` with its summary (JSON). Resolves with Redis's time.
+    /// Registers this instance, beating every `periodMs`, with its summary (JSON). Resolves
+    /// with Redis's time.
     #[napi(catch_unwind, ts_return_type = "Promise<number>")]
-    pub fn heartbeat<'env>(&self, env: &'env Env, id: String, summary: String, ttl_ms: f64) -> Result<PromiseRaw<'env, f64>> {
-        redis(&self.inner)?;
-        let inner = self.inner.clone();
-        bridge::spawn_value(
-            env,
-            move || async move { redis(&inner)?.heartbeat(&id, &summary, ttl_ms.max(0.0) as u64).await.map_err(to_napi) },
-        )
-    }
-
-    /// The instances heard from within `ttlMs` (at most `limit`).
-    #[napi(catch_unwind, ts_return_type = "Promise<NativeFleet>")]
-    pub fn fleet<'env>(&self, env: &'env Env, ttl_ms: f64, limit: u32) -> Result<PromiseRaw<'env, NativeFleet>> {
+    pub fn heartbeat<'env>(&self, env: &'env Env, id: String, summary: String, period_ms: f64) -> Result<PromiseRaw<'env, f64>> {
         redis(&self.inner)?;
         let inner = self.inner.clone();
         bridge::spawn_value(env, move || async move {
-            let (now, instances) = redis(&inner)?.fleet(ttl_ms.max(0.0) as u64, limit as usize).await.map_err(to_napi)?;
-            Ok(NativeFleet { now, instances })
+            redis(&inner)?.heartbeat(&id, &summary, period_ms.max(0.0) as u64).await.map_err(to_napi)
         })
     }
 
-    /// Unregisters an instance.
-    #[napi(catch_unwind, ts_return_type = "Promise<void>")]
-    pub fn leave<'env>(&self, env: &'env Env, id: String) -> Result<PromiseRaw<'env, ()>> {
+    /// The live instances, examining at most `limit` entries of the fleet's index.
+    #[napi(catch_unwind, ts_return_type = "Promise<NativeFleet>")]
+    pub fn fleet<'env>(&self, env: &'env Env, limit: u32) -> Result<PromiseRaw<'env, NativeFleet>> {
         redis(&self.inner)?;
         let inner = self.inner.clone();
-        bridge::spawn_value(env, move || async move { redis(&inner)?.leave(&id).await.map_err(to_napi) })
+        bridge::spawn_value(env, move || async move {
+            let l = redis(&inner)?.fleet(limit as usize).await.map_err(to_napi)?;
+            Ok(NativeFleet { now: l.now, instances: l.instances, complete: l.complete, index: l.index })
+        })
+    }
+
+    /// Unregisters an instance that was beating every `periodMs` (`beatInFlight`: one of its
+    /// heartbeats may land later), blocking at most `timeoutMs` (close, process exit). True when done.
+    #[napi(catch_unwind)]
+    pub fn leave(&self, id: String, period_ms: f64, beat_in_flight: bool, timeout_ms: u32) -> Result<bool> {
+        let timeout = std::time::Duration::from_millis(timeout_ms.into());
+        redis(&self.inner)?.leave_blocking(&id, period_ms.max(0.0) as u64, beat_in_flight, timeout).map_err(to_napi)
     }
 
     /// One command on the node of `key` (else the manifest's node); the reply as JSON.

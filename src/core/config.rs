@@ -44,6 +44,8 @@ pub const DEFAULT_PREFIX: &str = "shared-isr:";
 pub const MAX_TIMEOUT_MS: u64 = 600_000;
 pub const MAX_STALENESS_MS: u64 = 3_600_000;
 pub const MAX_TTL_SECS: f64 = 3_153_600_000.0;
+/// The longest heartbeat period (s); the fleet's longest instance TTL follows from it.
+pub const MAX_HEARTBEAT_SECS: f64 = 3600.0;
 
 impl Default for Config {
     fn default() -> Self {
@@ -129,8 +131,11 @@ impl Config {
         if !(50..=MAX_STALENESS_MS).contains(&self.max_staleness_ms) {
             return Err(invalid("maxStalenessMs", format!("must be between 50 and {MAX_STALENESS_MS}, got {}", self.max_staleness_ms)));
         }
-        if !(self.heartbeat_secs == 0.0 || (0.1..=3600.0).contains(&self.heartbeat_secs)) {
-            return Err(invalid("heartbeatSeconds", format!("must be 0 (off) or between 0.1 and 3600, got {}", self.heartbeat_secs)));
+        if !(self.heartbeat_secs == 0.0 || (0.1..=MAX_HEARTBEAT_SECS).contains(&self.heartbeat_secs)) {
+            return Err(invalid(
+                "heartbeatSeconds",
+                format!("must be 0 (off) or between 0.1 and {MAX_HEARTBEAT_SECS}, got {}", self.heartbeat_secs),
+            ));
         }
         for (name, ms) in [("leaseMs", self.lease_ms), ("leaseWaitMs", self.lease_wait_ms)] {
             if ms > MAX_TIMEOUT_MS {

@@ -2,48 +2,101 @@
 //! operator can see which instances are alive, which builds they serve and how they are doing.
 //!
 //! In Redis, next to the manifest (the `{P}` hash slot, so the scripts run on a Cluster):
-//! - `P{P}:fleet`: sorted set, instance id scored by its last heartbeat (Redis's clock, ms);
 //! - `P{P}:i:<id>`: string, the instance's summary (JSON written by JS), expiring with the
-//!   heartbeat's TTL.
+//!   instance's own TTL. An instance is alive exactly while its summary exists.
+//! - `P{P}:fleet`: sorted set, how the summaries are found: instance id scored by the deadline
+//!   its summary expires at (Redis's clock at its last heartbeat plus its TTL, ms).
 //!
-//! A heartbeat is one script: it writes the summary, scores the id and drops ids whose
-//! heartbeat is older than the TTL, so the set holds the live instances and a few dead ones,
-//! never the history. Listing reads at most `limit` live ids and their summaries. Nothing here
-//! is on the request path: JS sends a heartbeat every few seconds from a timer.
+//! Liveness is each instance's own: whoever prunes the index drops only ids whose summary is
+//! gone, so instances with different periods never hide each other. A score no TTL can give
+//! (further than `HORIZON_MS` ahead) is garbage: never listed, pruned by the next heartbeats.
+//!
+//! Mixed versions: versions before this scheme scored an id by its last heartbeat (a time in
+//! the past, its summary expiring 3 periods later) and pruned ids older than their own TTL.
+//! Their ids are listed while their summary lives, as before (the listing also reads the past
+//! `HORIZON_MS`); their pruning never touches ours (our scores lie ahead of their cut-off); the
+//! old listing (`score >= now - 1 h`, newest first) sees ours too.
+//!
+//! Nothing here is on the request path: JS sends a heartbeat every few seconds from a timer.
 
+use crate::core::config::MAX_HEARTBEAT_SECS;
 use redis::Script;
 use std::sync::LazyLock;
+
+/// An instance counts as alive for this many heartbeat periods after its last one.
+pub const TTL_PERIODS: u64 = 3;
+/// Bounds of an instance's TTL: at least 1 s, at most 3 periods of the longest period allowed.
+pub const MIN_TTL_MS: u64 = 1000;
+pub const MAX_TTL_MS: u64 = TTL_PERIODS * MAX_HEARTBEAT_SECS as u64 * 1000;
+/// How far from now a score can lie, plus a minute for a promoted replica's clock being behind.
+pub const HORIZON_MS: u64 = MAX_TTL_MS + 60_000;
+/// Index entries a heartbeat examines for pruning: its cost is bounded, whatever the index holds.
+const PRUNE_BATCH: u32 = 64;
+
+/// How long an instance beating every `period_ms` stays alive after a heartbeat.
+pub fn ttl_ms(period_ms: u64) -> u64 {
+    period_ms.saturating_mul(TTL_PERIODS).clamp(MIN_TTL_MS, MAX_TTL_MS)
+}
 
 /// Redis's clock in ms, so that instances with skewed clocks still agree on who is alive.
 const NOW: &str = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n";
 
-/// KEYS: fleet, instance key. ARGV: id, summary, ttl ms. Returns Redis's time (ms).
+/// KEYS: fleet, instance key. ARGV: id, summary, ttl ms, horizon ms, prune batch, instance key
+/// prefix. Returns Redis's time (ms).
+///
+/// A summary of `''` marks an instance that left: a heartbeat landing after its leave (sent
+/// before it) must not register it again.
 static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        "{NOW}local ttl = tonumber(ARGV[3])
+        "{NOW}if redis.call('GET', KEYS[2]) == '' then return now end
+local ttl, horizon, batch = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl)
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ttl)
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+local junk = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', string.format('(%.0f', now + horizon), 'LIMIT', 0, batch)
+if #junk > 0 then redis.call('ZREM', KEYS[1], unpack(junk)) end
+local past = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('(%.0f', now), 'WITHSCORES', 'LIMIT', 0, batch)
+for i = 1, #past, 2 do
+  if tonumber(past[i + 1]) < now - horizon or redis.call('EXISTS', ARGV[6] .. past[i]) == 0 then
+    redis.call('ZREM', KEYS[1], past[i])
+  end
+end
 return now"
     ))
 });
 
-/// KEYS: fleet. ARGV: ttl ms, limit, instance key prefix. Returns Redis's time (ms), then the
-/// summaries of the instances heard from within the TTL (newest first).
+/// KEYS: fleet. ARGV: horizon ms, limit, instance key prefix. Returns Redis's time (ms), `1`
+/// when every id that could be alive was examined (`0`: cut at `limit`), then the summaries.
+///
+/// Order, so that real instances win when the cut applies: deadlines ahead, soonest first (an
+/// instance's is a few periods away; anything parked far ahead comes last), then scores in the
+/// past, newest first (older versions' last heartbeats).
 static LIST: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        "{NOW}local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', now - tonumber(ARGV[1]), 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {{tostring(now)}}
-for _, id in ipairs(ids) do
-  local v = redis.call('GET', ARGV[3] .. id)
-  if v then out[#out + 1] = v end
+        "{NOW}local horizon, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], string.format('%.0f', now), string.format('%.0f', now + horizon), 'LIMIT', 0, limit + 1)
+if #ids <= limit then
+  local past = redis.call('ZREVRANGEBYSCORE', KEYS[1], string.format('(%.0f', now), string.format('%.0f', now - horizon), 'LIMIT', 0, limit + 1 - #ids)
+  for _, id in ipairs(past) do ids[#ids + 1] = id end
+end
+local out = {{tostring(now), #ids > limit and '0' or '1'}}
+for i = 1, math.min(#ids, limit) do
+  local v = redis.call('GET', ARGV[3] .. ids[i])
+  if v and v ~= '' then out[#out + 1] = v end
 end
 return out"
     ))
 });
 
-/// KEYS: fleet, instance key. ARGV: id. An instance leaving (closed, exiting).
-static LEAVE: LazyLock<Script> = LazyLock::new(|| Script::new("redis.call('DEL', KEYS[2]) redis.call('ZREM', KEYS[1], ARGV[1]) return 1"));
+/// KEYS: fleet, instance key. ARGV: id, ttl ms, `1` when a heartbeat may still land. An
+/// instance leaving (closed, exiting): gone from the listing at once. Its summary is deleted, or,
+/// when a heartbeat may still land, replaced by the `''` mark for as long as it would have lived.
+static LEAVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if ARGV[3] == '1' then redis.call('SET', KEYS[2], '', 'PX', tonumber(ARGV[2])) else redis.call('DEL', KEYS[2]) end
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1",
+    )
+});
 
 /// The fleet's keys for a store whose manifest keys start with `slot` (`P{P}:`).
 pub struct FleetKeys {
@@ -61,21 +114,23 @@ impl FleetKeys {
         FleetKeys { index: format!("{slot}fleet"), instance_prefix: format!("{slot}i:") }
     }
 
-    pub fn heartbeat(&self, id: &str, summary: &str, ttl_ms: u64) -> redis::ScriptInvocation<'static> {
+    pub fn heartbeat(&self, id: &str, summary: &str, period_ms: u64) -> redis::ScriptInvocation<'static> {
         let mut inv = HEARTBEAT.prepare_invoke();
-        inv.key(&self.index).key(format!("{}{id}", self.instance_prefix)).arg(id).arg(summary).arg(ttl_ms);
+        inv.key(&self.index).key(format!("{}{id}", self.instance_prefix));
+        inv.arg(id).arg(summary).arg(ttl_ms(period_ms)).arg(HORIZON_MS).arg(PRUNE_BATCH).arg(&self.instance_prefix);
         inv
     }
 
-    pub fn list(&self, ttl_ms: u64, limit: usize) -> redis::ScriptInvocation<'static> {
+    pub fn list(&self, limit: usize) -> redis::ScriptInvocation<'static> {
         let mut inv = LIST.prepare_invoke();
-        inv.key(&self.index).arg(ttl_ms).arg(limit).arg(&self.instance_prefix);
+        inv.key(&self.index).arg(HORIZON_MS).arg(limit.max(1)).arg(&self.instance_prefix);
         inv
     }
 
-    pub fn leave(&self, id: &str) -> redis::ScriptInvocation<'static> {
+    pub fn leave(&self, id: &str, period_ms: u64, beat_in_flight: bool) -> redis::ScriptInvocation<'static> {
         let mut inv = LEAVE.prepare_invoke();
-        inv.key(&self.index).key(format!("{}{id}", self.instance_prefix)).arg(id);
+        inv.key(&self.index).key(format!("{}{id}", self.instance_prefix));
+        inv.arg(id).arg(ttl_ms(period_ms)).arg(if beat_in_flight { "1" } else { "0" });
         inv
     }
 }
@@ -97,5 +152,13 @@ mod tests {
         let tag = |k: &str| k[k.find('{').unwrap() + 1..k.find('}').unwrap()].to_owned();
         assert_eq!(tag(&k.index), "app:");
         assert_eq!(tag(&format!("{}x", k.instance_prefix)), "app:");
+    }
+
+    #[test]
+    fn an_instance_lives_three_periods_within_bounds() {
+        assert_eq!(ttl_ms(5000), 15_000);
+        assert_eq!(ttl_ms(100), MIN_TTL_MS);
+        assert_eq!(ttl_ms(MAX_HEARTBEAT_SECS as u64 * 1000), MAX_TTL_MS);
+        assert_eq!(ttl_ms(u64::MAX), MAX_TTL_MS);
     }
 }

@@ -10,6 +10,7 @@ use crate::core::store::topology::Conn;
 use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{AsyncCommands, Value};
 use serde_json::Value as Json;
+use std::time::Duration;
 
 /// One page of a SCAN over every primary: the keys, their sizes in bytes (STRLEN; -1 for a key
 /// that is not a string), and the cursor to continue from (`None`: done).
@@ -18,41 +19,70 @@ pub struct ScanPage {
     pub cursor: Option<String>,
 }
 
+/// The fleet as listed: Redis's time (ms), the summaries (JSON) of the live instances, and
+/// whether every index entry that could be a live instance was examined (`false`: the index
+/// holds more than the limit, so an instance may be missing); `index`: that index's key, for
+/// an operator to clear.
+pub struct FleetListing {
+    pub now: f64,
+    pub instances: Vec<String>,
+    pub complete: bool,
+    pub index: String,
+}
+
 impl RedisStore {
     /// Next to the manifest, in its slot.
     fn fleet_keys(&self) -> FleetKeys {
         FleetKeys::new(self.inner.keys.slot())
     }
 
-    /// Registers (or refreshes) this instance for `ttl_ms`. Returns Redis's time (ms).
-    pub async fn heartbeat(&self, id: &str, summary: &str, ttl_ms: u64) -> Result<f64> {
+    /// Registers (or refreshes) this instance, beating every `period_ms` (its TTL follows from
+    /// it: `fleet::ttl_ms`). Returns Redis's time (ms).
+    pub async fn heartbeat(&self, id: &str, summary: &str, period_ms: u64) -> Result<f64> {
         check_id(id)?;
+        if summary.is_empty() {
+            // `''` is the mark of an instance that left.
+            return Err(Error::Config("instance summary must not be empty".into()));
+        }
         if summary.len() > MAX_SUMMARY_BYTES {
             return Err(Error::TooLarge { what: "instance summary", size: summary.len(), max: MAX_SUMMARY_BYTES });
         }
         let keys = self.fleet_keys();
-        let inv = &keys.heartbeat(id, summary, ttl_ms.max(1000));
+        let inv = &keys.heartbeat(id, summary, period_ms);
         self.inner.run("heartbeat", |mut c| async move { inv.invoke_async::<f64>(&mut c).await }).await
     }
 
-    /// The instances heard from within `ttl_ms` (at most `limit`), with Redis's time (ms).
-    pub async fn fleet(&self, ttl_ms: u64, limit: usize) -> Result<(f64, Vec<String>)> {
+    /// The live instances, examining at most `limit` ids of the index (see `FleetListing`).
+    pub async fn fleet(&self, limit: usize) -> Result<FleetListing> {
         let keys = self.fleet_keys();
-        let inv = &keys.list(ttl_ms.max(1000), limit);
-        let mut out: Vec<String> = self.inner.run("fleet", |mut c| async move { inv.invoke_async(&mut c).await }).await?;
-        if out.is_empty() {
+        let inv = &keys.list(limit);
+        let out: Vec<String> = self.inner.run("fleet", |mut c| async move { inv.invoke_async(&mut c).await }).await?;
+        let index = keys.index;
+        let mut out = out.into_iter();
+        let (Some(now), Some(complete)) = (out.next(), out.next()) else {
             return Err(Error::Redis("fleet listing returned nothing".into()));
-        }
-        let now = out.remove(0).parse::<f64>().map_err(|_| Error::Redis("fleet listing: bad time".into()))?;
-        Ok((now, out))
+        };
+        let now = now.parse::<f64>().map_err(|_| Error::Redis("fleet listing: bad time".into()))?;
+        Ok(FleetListing { now, complete: complete == "1", instances: out.collect(), index })
     }
 
-    /// Unregisters an instance (it is closing).
-    pub async fn leave(&self, id: &str) -> Result<()> {
+    /// Unregisters an instance (it is closing) that was beating every `period_ms`;
+    /// `beat_in_flight`: a heartbeat it sent may land after this (it must not register again).
+    pub async fn leave(&self, id: &str, period_ms: u64, beat_in_flight: bool) -> Result<()> {
         check_id(id)?;
         let keys = self.fleet_keys();
-        let inv = &keys.leave(id);
+        let inv = &keys.leave(id, period_ms, beat_in_flight);
         self.inner.run("leave", |mut c| async move { inv.invoke_async::<i64>(&mut c).await }).await.map(|_| ())
+    }
+
+    /// `leave`, blocking this thread at most `timeout`: a process closing or exiting has no
+    /// event loop left to wait on. True when done; false when it did not finish in time or
+    /// this store never connected (then it never registered either).
+    pub fn leave_blocking(&self, id: &str, period_ms: u64, beat_in_flight: bool, timeout: Duration) -> Result<bool> {
+        check_id(id)?;
+        let store = RedisStore { inner: self.inner.clone() };
+        let id = id.to_owned();
+        Ok(self.block_on(timeout, async move { store.leave(&id, period_ms, beat_in_flight).await.is_ok() }).unwrap_or(false))
     }
 
     /// One command, on the node of `key` when given, else on the node of the manifest (a

@@ -131,6 +131,18 @@ impl RedisStore {
             }),
         })
     }
+
+    /// Runs `task` on the runtime of the last connection and waits for it, blocking this thread
+    /// at most `timeout` (at process exit nothing async runs any more). `None` when it did not
+    /// finish in time, or when the store never connected (no runtime to run it on).
+    fn block_on<T: Send + 'static>(&self, timeout: Duration, task: impl Future<Output = T> + Send + 'static) -> Option<T> {
+        let rt = self.inner.runtime.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        rt.spawn(async move {
+            let _ = tx.send(task.await);
+        });
+        rx.recv_timeout(timeout).ok()
+    }
 }
 
 impl Backend for RedisStore {
@@ -221,13 +233,8 @@ impl Backend for RedisStore {
         if self.inner.outbox().is_empty() {
             return true;
         }
-        let Some(rt) = self.inner.runtime.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return false };
-        let (tx, rx) = std::sync::mpsc::channel();
         let inner = self.inner.clone();
-        rt.spawn(async move {
-            let _ = tx.send(inner.drain().await.is_ok());
-        });
-        rx.recv_timeout(timeout).unwrap_or(false)
+        self.block_on(timeout, async move { inner.drain().await.is_ok() }).unwrap_or(false)
     }
 
     /// Drops the connection; the background check stops with it.
