@@ -676,6 +676,7 @@ fn the_cdn_feed_hands_out_each_change_once_per_fleet_and_never_loses_one() {
             "after a wipe the CDN is purged whole"
         );
     });
+}
 
 /// The ids of a fleet listing's summaries, in its order.
 fn fleet_ids(instances: &[String]) -> Vec<String> {
