@@ -205,8 +205,11 @@ export interface SharedIsrStats {
 export declare function stats(options?: SharedIsrOptions): SharedIsrStats
 /** `health()`: how the store is doing, from what its calls saw (never a call of its own). */
 export interface SharedIsrHealth {
-  /** `degraded` while Redis fails: the site still serves (misses or local copies). */
-  status: 'ok' | 'degraded' | 'closed'
+  /**
+   * `degraded` while Redis fails (the site still serves: misses or local copies) or CDN purges
+   * fail; `misconfigured` (healthHandler only, 503) while the settings are refused: caching is off.
+   */
+  status: 'ok' | 'degraded' | 'closed' | 'misconfigured'
   store: 'redis' | 'memory'
   /** null until a call has reached Redis (the store connects on first use). */
   reachable: boolean | null

@@ -255,3 +255,43 @@ test("purge --build takes the id as written and never matches another build ('a'
   assert.deepEqual(ab.json.builds, { 'a:b': 1 })
   assert.deepEqual(await entries(), { a: 1 })
 })
+
+test('bad --timeout-ms, --type, --path and --profile are usage errors (exit 2), recording nothing', async () => {
+  await setup()
+  for (const [args, said] of [
+    [['status', '--timeout-ms', 'abc'], /--timeout-ms must be a whole number/],
+    [['status', '--timeout-ms', '0'], /--timeout-ms must be a whole number/],
+    [['revalidate', '--path', '/p', '--type', 'pages'], /type must be 'page' or 'layout'/],
+    [['revalidate', '--path', 'no-slash'], /starting with '\/'/],
+    [['revalidate', '--tag', 'cli-bad-profile', '--profile', 'forever'], /unknown profile "forever"/],
+  ]) {
+    const r = await cli(args)
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.out}${r.err}`)
+    assert.match(r.err, said, args.join(' '))
+  }
+})
+
+test('status reads an instance summary written by anything: a summary whose builds is not a list does not crash it', async () => {
+  await setup()
+  const c = await redis.client()
+  try {
+    const index = `${PREFIX}{${PREFIX}}:fleet`
+    const far = String(Date.now() + 60_000)
+    await c.cmd(
+      'SET',
+      `${PREFIX}{${PREFIX}}:i:odd`,
+      JSON.stringify({ id: 'odd', builds: 'rel-1', stats: 7, heartbeatAt: Date.now() }),
+      'PX',
+      '60000',
+    )
+    await c.cmd('ZADD', index, far, 'odd')
+    const r = await cli(['status', '--json'])
+    assert.equal(r.code, 0, r.err)
+    const odd = r.json.instances.find((i) => i.id === 'odd')
+    assert.deepEqual(odd.builds, [])
+    const text = await cli(['status'])
+    assert.equal(text.code, 0, text.err)
+  } finally {
+    c.close()
+  }
+})

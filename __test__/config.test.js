@@ -114,6 +114,13 @@ test('invalid values throw ERR_SHARED_ISR_CONFIG naming the setting, never the p
   assert.throws(env({ SHARED_ISR_DEFAULT_TTL_SECONDS: 'forever' }), configError(/SHARED_ISR_DEFAULT_TTL_SECONDS/))
   assert.throws(opt({ buildId: '' }), configError(/buildId/))
   assert.throws(() => resolveConfig('redis://x', {}), configError(/options/))
+  // The environment takes plain decimal numbers: not hex, not an exponent, not a size no machine has.
+  assert.throws(env({ SHARED_ISR_TIMEOUT_MS: '0x10' }), configError(/SHARED_ISR_TIMEOUT_MS must be a decimal integer/))
+  assert.throws(env({ SHARED_ISR_MEMORY_MAX_MB: '1e300' }), configError(/SHARED_ISR_MEMORY_MAX_MB must be a decimal number/))
+  assert.throws(env({ SHARED_ISR_MEMORY_MAX_MB: '2000000' }), configError(/SHARED_ISR_MEMORY_MAX_MB must be at most 1 TiB/))
+  assert.throws(env({ SHARED_ISR_L1_MAX_MB: '9999999' }), configError(/SHARED_ISR_L1_MAX_MB must be at most 1 TiB/))
+  assert.throws(opt({ tagCacheMaxBytes: 2 ** 41 }), configError(/tagCacheMaxBytes must be at most 1 TiB/))
+  assert.equal(resolveConfig({}, { SHARED_ISR_TIMEOUT_MS: ' 16 ', SHARED_ISR_MEMORY_MAX_MB: '0.5' }).timeoutMs, 16)
 })
 
 test('URLs with the right scheme that redis cannot parse fail at store creation, without the password', () => {

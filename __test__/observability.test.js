@@ -245,3 +245,26 @@ test('invalidation lag: a revalidation by another instance is applied here withi
   assert.ok(mean < 0.5, `mean lag ${mean} s`)
   assert.equal(sample(samples, 'shared_isr_invalidation_lag_seconds_bucket', { le: '+Inf' }), count(), 'a histogram: +Inf is the count')
 })
+
+test('a refused configuration: healthHandler answers 503 saying so, and the metrics show caching is off', async () => {
+  const bad = { redisUrl: 'http://not-redis', prefix: uniquePrefix('bad') }
+  const res = await api.healthHandler(bad)()
+  assert.equal(res.status, 503)
+  const body = await res.json()
+  assert.equal(body.status, 'misconfigured')
+  assert.equal(body.error.code, 'ERR_SHARED_ISR_CONFIG')
+  assert.match(body.error.message, /redisUrl/)
+  // A handler with that configuration serves uncached (it logs once); the metrics say so.
+  const cap = captureConsole()
+  try {
+    const H = api.createHandler(bad)
+    assert.equal(await new H({}).get('/x', CTX), null)
+  } finally {
+    cap.restore()
+  }
+  assert.ok(
+    cap.all().some((l) => /Caching is OFF/.test(l)),
+    cap.all().join('\n'),
+  )
+  assert.match(api.metricsText(), /^shared_isr_caching_off [1-9]/m)
+})

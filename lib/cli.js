@@ -6,6 +6,7 @@
 
 const { parseArgs } = require('node:util')
 const { parseKey, pageKeyGlob, fetchKey } = require('./keys')
+const { pathTags, toDurations } = require('./tags')
 
 const USAGE = `Usage: shared-isr <command> [options]
 
@@ -63,7 +64,12 @@ function storeOptions(v) {
   if (v['tls-ca-file'] !== undefined) options.tlsCaFile = v['tls-ca-file']
   if (v['tls-cert-file'] !== undefined) options.tlsCertFile = v['tls-cert-file']
   if (v['tls-key-file'] !== undefined) options.tlsKeyFile = v['tls-key-file']
-  if (v['timeout-ms'] !== undefined) options.timeoutMs = Number(v['timeout-ms'])
+  if (v['timeout-ms'] !== undefined) {
+    if (!/^\d{1,9}$/.test(v['timeout-ms']) || Number(v['timeout-ms']) < 1) {
+      throw new UsageError(`--timeout-ms must be a whole number of milliseconds >= 1, got ${JSON.stringify(v['timeout-ms'])}`)
+    }
+    options.timeoutMs = Number(v['timeout-ms'])
+  }
   return options
 }
 
@@ -87,6 +93,11 @@ async function fleetOf(store) {
   for (const raw of instances) {
     try {
       const i = JSON.parse(raw)
+      // Summaries are read as found: whatever wrote one (another version, a hand), its fields
+      // are checked before they are used.
+      if (i === null || typeof i !== 'object' || typeof i.id !== 'string') continue
+      i.builds = Array.isArray(i.builds) ? i.builds.filter((b) => typeof b === 'string') : []
+      if (i.stats === null || typeof i.stats !== 'object') i.stats = {}
       // Age by Redis's clock: the instance's own time corrected by its measured skew.
       i.ageMs = Math.max(0, Math.round(now - (i.heartbeatAt - (i.clockSkewMs ?? 0))))
       list.push(i)
@@ -194,6 +205,14 @@ async function revalidate(store, v, api, options) {
   if (tags.length === 0 && paths.length === 0) throw new UsageError('revalidate needs --tag or --path')
   let profile
   if (v.profile !== undefined) profile = /^\d+(\.\d+)?$/.test(v.profile) ? { expire: Number(v.profile) } : v.profile
+  // Bad arguments are a usage error (exit 2), judged by the library's own rules before anything is recorded.
+  try {
+    toDurations(profile)
+    for (const p of paths) pathTags(p, v.type)
+    if (v.type !== undefined && paths.length === 0) pathTags('/', v.type)
+  } catch (err) {
+    throw new UsageError(err.message)
+  }
   if (tags.length) await api.revalidateTags(tags, profile, options)
   for (const p of paths) await api.revalidatePath(p, v.type, options)
   return { revalidated: { tags, paths } }
@@ -481,7 +500,13 @@ async function main(argv = process.argv.slice(2)) {
   process.env.SHARED_ISR_HEARTBEAT_SECONDS = '0'
   const api = require('./index')
   const { getStore } = require('./store')
-  const options = storeOptions(v)
+  let options
+  try {
+    options = storeOptions(v)
+  } catch (err) {
+    process.stderr.write(`shared-isr ${command}: ${err.message}\n\n${USAGE}\n`)
+    return 2
+  }
   let out
   let code = 0
   try {

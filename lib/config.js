@@ -11,6 +11,10 @@ const { resolveCdn } = require('./cdn/config')
 
 function number(name, raw, { min = 0, integer = false } = {}) {
   if (raw === undefined || raw === null || raw === '') return undefined
+  // From the environment: plain decimal only (Number() would take 0x10 as 16 and 1e300 as a size).
+  if (typeof raw !== 'number' && !/^\s*\d+(\.\d+)?\s*$/.test(String(raw))) {
+    throw new ConfigError(`${name} must be a decimal ${integer ? 'integer' : 'number'} >= ${min}, got ${JSON.stringify(raw)}`)
+  }
   const n = typeof raw === 'number' ? raw : Number(String(raw).trim())
   if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
     throw new ConfigError(`${name} must be ${integer ? 'an integer' : 'a number'} >= ${min}, got ${JSON.stringify(raw)}`)

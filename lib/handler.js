@@ -11,6 +11,7 @@ const { pageKey, fetchKey } = require('./keys')
 const { readBuildOutput } = require('./build-output')
 const { isClosedPrerendered } = require('./prerender')
 const { Log, consoleLog } = require('./log')
+const { noteMisconfigured } = require('./misconfig')
 
 const buildIds = new Map() // serverDistDir -> BUILD_ID, read once per process
 
@@ -79,6 +80,7 @@ function lazyStore(options) {
       store = getStore(options)
     } catch (err) {
       if (process.env.NEXT_PHASE === 'phase-production-build' || err.code !== 'ERR_SHARED_ISR_CONFIG') throw err
+      noteMisconfigured(err)
       if (!logged) {
         logged = true
         let log = consoleLog

@@ -47,7 +47,15 @@ function health(options) {
  */
 function healthHandler({ failWhenDegraded = false, ...options } = {}) {
   return async () => {
-    const h = health(options)
+    let h
+    try {
+      h = health(options)
+    } catch (err) {
+      if (err?.code !== 'ERR_SHARED_ISR_CONFIG') throw err
+      // Caching is off until the setting is fixed: a probe must see it, not a 500.
+      h = { status: 'misconfigured', error: { code: err.code, message: err.message } }
+      return Response.json(h, { status: 503, headers: { 'cache-control': 'no-store' } })
+    }
     const bad = h.status === 'closed' || (failWhenDegraded && h.status !== 'ok')
     return Response.json(h, { status: bad ? 503 : 200, headers: { 'cache-control': 'no-store' } })
   }

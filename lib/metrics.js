@@ -93,6 +93,12 @@ const DEFINITIONS = [
   gauge('shared_isr_tag_cache_bytes', 'Bytes of the cached tag stamps.', 'tagCacheBytes'),
   gauge('shared_isr_memory_store_entries', 'Entries of the in-memory store.', 'memoryEntries'),
   gauge('shared_isr_memory_store_bytes', 'Bytes of the in-memory store.', 'memoryBytes'),
+  {
+    name: 'shared_isr_caching_off',
+    type: 'gauge',
+    help: 'Handlers serving uncached because their configuration was refused (the log names the setting).',
+    samples: () => [[{}, require('./misconfig').misconfigured().length]],
+  },
   ...cdnMetrics(),
   {
     name: 'shared_isr_invalidation_lag_seconds',

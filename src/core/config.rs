@@ -44,6 +44,8 @@ pub const DEFAULT_PREFIX: &str = "shared-isr:";
 pub const MAX_TIMEOUT_MS: u64 = 600_000;
 pub const MAX_STALENESS_MS: u64 = 3_600_000;
 pub const MAX_TTL_SECS: f64 = 3_153_600_000.0;
+/// The largest byte budget (the in-memory store, the tag cache, the L1): more is a typo, not a machine.
+pub const MAX_BUDGET_BYTES: usize = 1 << 40;
 /// The longest heartbeat period (s); the fleet's longest instance TTL follows from it.
 pub const MAX_HEARTBEAT_SECS: f64 = 3600.0;
 
@@ -111,6 +113,13 @@ impl Config {
         for (name, ms) in [("timeoutMs", self.timeout_ms), ("connectTimeoutMs", self.connect_timeout_ms)] {
             if !(1..=MAX_TIMEOUT_MS).contains(&ms) {
                 return Err(invalid(name, format!("must be between 1 and {MAX_TIMEOUT_MS} ms, got {ms}")));
+            }
+        }
+        for (name, bytes) in
+            [("memoryMaxBytes", self.memory_max_bytes), ("tagCacheMaxBytes", self.tag_cache_max_bytes), ("l1MaxBytes", self.l1_max_bytes)]
+        {
+            if bytes > MAX_BUDGET_BYTES {
+                return Err(invalid(name, format!("must be at most 1 TiB ({MAX_BUDGET_BYTES} bytes), got {bytes}")));
             }
         }
         if self.max_value_bytes == 0 || self.max_value_bytes > 512 * 1024 * 1024 {
@@ -198,6 +207,10 @@ mod tests {
         named(Config { prefix: "a{".into(), ..Default::default() }, "prefix");
         named(Config { connect_timeout_ms: 0, ..Default::default() }, "connectTimeoutMs");
         named(Config { max_value_bytes: 0, ..Default::default() }, "maxValueBytes");
+        named(Config { memory_max_bytes: usize::MAX, ..Default::default() }, "memoryMaxBytes");
+        named(Config { tag_cache_max_bytes: MAX_BUDGET_BYTES + 1, ..Default::default() }, "tagCacheMaxBytes");
+        named(Config { l1_max_bytes: MAX_BUDGET_BYTES + 1, ..Default::default() }, "l1MaxBytes");
+        Config { memory_max_bytes: MAX_BUDGET_BYTES, ..Default::default() }.validate().unwrap();
         named(Config { tls_key_file: Some("k".into()), ..Default::default() }, "tlsKeyFile");
         let rediss = Some("rediss://h".to_owned());
         named(Config { redis_url: rediss.clone(), tls_key_file: Some("k".into()), ..Default::default() }, "tlsKeyFile");
