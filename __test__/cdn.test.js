@@ -518,3 +518,21 @@ describe('contract tests: Cloudflare', () => {
     }
   })
 })
+
+test("the README's onPurge handler file works as written", async () => {
+  const fs = require('node:fs')
+  const path = require('node:path')
+  const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8')
+  const title = "// cache-handler.js — cacheHandler: require.resolve('./cache-handler.js')"
+  const code = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]).find((b) => b.startsWith(title))
+  assert.ok(code, 'the snippet is in the README')
+  const purged = []
+  const myCdn = { purgeByTag: async (keys) => purged.push(...keys) }
+  const mod = { exports: {} }
+  new Function('require', 'module', 'myCdn', code)((id) => (id === 'shared-isr' ? api : require(id)), mod, myCdn)
+  const Handler = mod.exports
+  await new Handler({}).set('/readme-page', page(['readme-tag']), { cacheControl: { revalidate: 60 } })
+  await new Handler({}).revalidateTag(['readme-tag'])
+  await until(() => purged.includes('readme-tag'), 'the README hook called with the tag')
+  assert.ok(purged.includes('_N_T_/readme-page'), 'and with the written path')
+})
