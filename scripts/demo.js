@@ -265,8 +265,8 @@ async function main() {
     '',
     ...(redisVersion
       ? [
-          '3. Reload the page on every instance: all of them show the new title, rendered once by',
-          '   the instance that got the webhook and shared through Redis. From a terminal:',
+          '3. Reload the page on every instance: all of them show the new title, rendered once (by',
+          '   the first instance asked for it) and shared through Redis. From a terminal:',
         ]
       : [
           '3. Reload the page on every instance: without Redis only the instance that got the',
