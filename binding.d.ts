@@ -92,12 +92,18 @@ export declare class NativeCache {
   /** The counters and gauges of `crate::core::stats`, under their camelCase names, plus `store`. */
   stats(): { store: 'redis' | 'memory' } & Record<string, number | boolean>
   /**
-   * Blocks (at most `timeoutMs`) until revalidations kept during a Redis failure are
-   * recorded; for process exit. True when none is left.
+   * Records revalidations kept during a Redis failure, trying for at most `timeoutMs`.
+   * Resolves true when none is left.
    */
+  flush(timeoutMs: number): Promise<boolean>
+  /** `flush`, blocking (at most `timeoutMs`); for process exit. True when none is left. */
   flushPending(timeoutMs: number): boolean
-  /** Refuses further calls and drops this URL's shared connection. */
-  close(): void
+  /**
+   * Refuses further calls and drops this URL's shared connection. Revalidations still
+   * pending are given up on: `null` when there were none, else how many, their tags, and
+   * the first `name` tags (oldest first; default none), so the caller can say what is lost.
+   */
+  close(name?: number | undefined | null): NativeUnrecorded | null
   /** The next batch for `owner`, holding the delivery lock for `lockMs`. */
   cdnTake(owner: string, lockMs: number, limit: number, maxBacklog: number): Promise<NativeCdnBatch>
   /** Confirms a purged batch; resolves false when the lock had passed to another instance. */
@@ -157,6 +163,9 @@ export interface NativeConstants {
    * reached), `store` (Redis answers with an error), `call` (one call, one key).
    */
   errorCodes: Record<string, 'connectivity' | 'store' | 'call'>
+  /** The bound of the revalidations a process keeps while Redis fails (oldest dropped past it). */
+  outboxMaxTags: number
+  outboxMaxBytes: number
 }
 
 /** `Config::default()`, as JS spells the options. */
@@ -248,6 +257,14 @@ export interface NativeShownUrl {
   /** The URL with each secret replaced by `***`. */
   text: string
   secret: boolean
+}
+
+/** Revalidations a store gave up on without recording them. */
+export interface NativeUnrecorded {
+  revalidations: number
+  tags: number
+  /** The oldest tags, as many as asked for. */
+  first: Array<string>
 }
 
 /** A write as stored: its id, and when the store drops it at its TTL (ms). */

@@ -100,6 +100,8 @@ export interface SharedIsrLogFields {
     | 'config_invalid'
     | 'memory_store'
     | 'redis_store'
+    | 'revalidations_dropped'
+    | 'revalidations_lost'
   op?: string
   code?: SharedIsrErrorCode | string
   key?: string
@@ -107,6 +109,9 @@ export interface SharedIsrLogFields {
   /** `redis_store`: the Redis URL with its password redacted, and the key prefix. */
   url?: string
   prefix?: string
+  /** `revalidations_dropped`, `revalidations_lost`: how many tags (and revalidations) were given up on. */
+  tags?: number
+  revalidations?: number
 }
 
 /** Next's built-in cacheLife profile names. */
@@ -185,7 +190,10 @@ export interface SharedIsrStats {
   setErrors: number
   revalidations: number
   revalidationErrors: number
-  /** Revalidations kept while Redis fails, recorded after a failure, and given up on (over the bound). */
+  /**
+   * Tags of the revalidations kept while Redis fails, recorded after a failure, and dropped
+   * from a full outbox (over 100k tags or 16 MiB per process; the oldest first).
+   */
   revalidationsPending: number
   revalidationsLate: number
   revalidationsDropped: number
@@ -247,7 +255,10 @@ export declare function registerMetrics(register: {
 /** Registers observable instruments on an OpenTelemetry meter (default: `metrics.getMeter('shared-isr')`). */
 export declare function registerOpenTelemetry(meter?: unknown): void
 
-/** Closes every connection this process opened; later calls reconnect. */
+/**
+ * Closes every connection this process opened; later calls reconnect. Revalidations kept while
+ * Redis failed get 2 s to be recorded first; those that are not are logged (`revalidations_lost`).
+ */
 export declare function close(): Promise<void>
 
 /** A `'use cache'` entry as Next passes it to `set` and expects from `get`. */

@@ -148,6 +148,7 @@ async function status(store) {
       errors: sum('errors'),
       revalidations: sum('revalidations'),
       revalidationsPending: sum('revalidationsPending'),
+      revalidationsDropped: sum('revalidationsDropped'),
       circuitOpen: instances.filter((i) => i.stats?.circuitOpen).length,
       // Mean over every instance's applied revalidations since it started.
       invalidationLagMeanMs: (() => {
@@ -213,9 +214,34 @@ async function revalidate(store, v, api, options) {
   } catch (err) {
     throw new UsageError(err.message)
   }
-  if (tags.length) await api.revalidateTags(tags, profile, options)
-  for (const p of paths) await api.revalidatePath(p, v.type, options)
-  return { revalidated: { tags, paths } }
+  const calls = [
+    ...(tags.length ? [() => api.revalidateTags(tags, profile, options)] : []),
+    ...paths.map((p) => () => api.revalidatePath(p, v.type, options)),
+  ]
+  const { CONNECTIVITY } = require('./native')
+  const { describeTags } = require('./store')
+  let failed = null
+  for (const call of calls) {
+    try {
+      await call()
+    } catch (err) {
+      // Redis failing: the store keeps the revalidation to record it once Redis answers, but
+      // this process is about to exit, so it waits for that here (as long as a call may take).
+      if (!CONNECTIVITY.has(err.code)) throw err
+      failed ??= err
+    }
+  }
+  if (failed) {
+    const waitMs = options.timeoutMs
+    const left = await store.close(waitMs)
+    if (left) {
+      const why = failed.cause?.message ?? failed.message
+      const err = new Error(`not recorded: ${describeTags(left.first, left.tags)}; Redis did not answer within ${waitMs} ms (${why})`)
+      err.code = failed.code
+      throw err
+    }
+  }
+  return { revalidated: { tags, paths }, late: !!failed }
 }
 
 async function inspect(store, target) {
@@ -436,7 +462,7 @@ function print(command, out) {
     const pct = (x) => (x === null ? '-' : `${(x * 100).toFixed(1)}%`)
     line(`fleet: ${f.instances} instance(s), builds ${f.builds.join(', ') || '-'}`)
     line(
-      `  reads ${f.gets}, hit rate ${pct(f.hitRate)} (L1 ${pct(f.l1HitRate)}), errors ${f.errors}, revalidations ${f.revalidations}, pending ${f.revalidationsPending}, invalidation lag ${f.invalidationLagMeanMs ?? '-'} ms (mean)`,
+      `  reads ${f.gets}, hit rate ${pct(f.hitRate)} (L1 ${pct(f.l1HitRate)}), errors ${f.errors}, revalidations ${f.revalidations}, pending ${f.revalidationsPending}, dropped ${f.revalidationsDropped}, invalidation lag ${f.invalidationLagMeanMs ?? '-'} ms (mean)`,
     )
     for (const i of out.instances)
       line(`  ${i.id}  ${i.status}  builds ${i.builds?.join(',') || '-'}  next ${i.next ?? '-'}  seen ${(i.ageMs / 1000).toFixed(1)} s ago`)
@@ -472,7 +498,9 @@ function print(command, out) {
   } else if (command === 'doctor') {
     for (const c of out.checks) line(`${c.ok ? 'ok     ' : 'PROBLEM'}  ${c.name}: ${c.detail}`)
   } else if (command === 'revalidate') {
-    line(`revalidated: tags ${out.revalidated.tags.join(', ') || '-'}; paths ${out.revalidated.paths.join(', ') || '-'}`)
+    line(
+      `revalidated: tags ${out.revalidated.tags.join(', ') || '-'}; paths ${out.revalidated.paths.join(', ') || '-'}${out.late ? ' (recorded once Redis answered again)' : ''}`,
+    )
   }
   if (out.warnings?.length) for (const w of out.warnings) line(`warning: ${w}`)
 }

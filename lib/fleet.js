@@ -80,6 +80,7 @@ class Heartbeat {
         errors,
         revalidations: s.revalidations,
         revalidationsPending: s.revalidationsPending,
+        revalidationsDropped: s.revalidationsDropped,
         circuitOpen: s.circuitOpen,
         invalidations: lag.count,
         invalidationLagMeanMs: lag.count ? Math.round((lag.sum / lag.count) * 1000) : null,

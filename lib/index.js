@@ -61,9 +61,12 @@ function healthHandler({ failWhenDegraded = false, ...options } = {}) {
   }
 }
 
-/** Closes every connection this process opened; the next call reconnects. */
+/**
+ * Closes every connection this process opened; the next call reconnects. Revalidations kept
+ * while Redis failed get 2 s to be recorded first; those that are not are logged.
+ */
 async function close() {
-  closeAll()
+  await closeAll()
 }
 
 module.exports = {

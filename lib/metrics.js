@@ -6,6 +6,8 @@
 //   registerOpenTelemetry(meter?)    observable instruments on an @opentelemetry/api meter
 // Neither prom-client nor @opentelemetry/api is loaded unless the app asks for it.
 
+const { OUTBOX } = require('./native')
+
 /** Seconds; a Redis round trip is ~0.1-1 ms, a timeout is `timeoutMs` (1 s by default). */
 const BUCKETS = [0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 
@@ -81,7 +83,11 @@ const DEFINITIONS = [
   counter('shared_isr_revalidations_total', 'Revalidation calls (each with one or more tags).', 'revalidations'),
   counter('shared_isr_revalidation_errors_total', 'Revalidation calls that could not be recorded at once.', 'revalidationErrors'),
   counter('shared_isr_revalidations_late_total', 'Tags recorded after a Redis failure, from the outbox.', 'revalidationsLate'),
-  counter('shared_isr_revalidations_dropped_total', 'Tags dropped from a full outbox (over 100k).', 'revalidationsDropped'),
+  counter(
+    'shared_isr_revalidations_dropped_total',
+    `Tags dropped from a full outbox (over ${OUTBOX.maxTags} tags or ${OUTBOX.maxBytes / 1048576} MiB per process).`,
+    'revalidationsDropped',
+  ),
   counter('shared_isr_manifest_syncs_total', "Catch-ups of this process's view of the tag stamps.", 'manifestSyncs'),
   gauge('shared_isr_revalidations_pending', 'Tags kept while Redis fails, not recorded yet.', 'revalidationsPending'),
   gauge('shared_isr_circuit_open', '1 while calls to Redis fail fast after a failure.', (s) => (s.circuitOpen ? 1 : 0)),

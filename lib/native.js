@@ -124,14 +124,19 @@ class Native {
   noteCorrupt() {
     this.cache.noteCorrupt()
   }
+  flush(timeoutMs) {
+    return typed(this.cache.flush(timeoutMs))
+  }
   flushPending(timeoutMs) {
     return this.cache.flushPending(timeoutMs)
   }
   stats() {
     return this.cache.stats()
   }
-  close() {
-    this.cache.close()
+  /** Closes; `{ revalidations, tags, first }` given up on (the first `name` tags), or null. */
+  close(name = 0) {
+    const left = this.cache.close(name)
+    return left && { ...left, first: left.first.map(fromNative) }
   }
 
   lease(key, token, owner, ttlMs, force = false) {
@@ -196,8 +201,10 @@ class Native {
 
 // Shared with Rust from one source (src/binding/constants.rs): the settings' defaults, and each
 // error code by how far its failure reaches.
-const { defaults, errorCodes } = constants()
+const { defaults, errorCodes, outboxMaxTags, outboxMaxBytes } = constants()
 const DEFAULTS = Object.freeze(defaults)
+/** What a process keeps of revalidations Redis could not record (src/core/store/outbox.rs). */
+const OUTBOX = Object.freeze({ maxTags: outboxMaxTags, maxBytes: outboxMaxBytes })
 const codesReaching = (...reaches) => new Set(Object.keys(errorCodes).filter((code) => reaches.includes(errorCodes[code])))
 /** Every stable `err.code` of the addon. */
 const ERROR_CODES = new Set(Object.keys(errorCodes))
@@ -227,5 +234,6 @@ module.exports = {
   CONNECTIVITY,
   STORE_HEALTH,
   DEFAULTS,
+  OUTBOX,
   checkConfig,
 }

@@ -4,7 +4,7 @@
 
 const { createHash } = require('node:crypto')
 const { inspect } = require('node:util')
-const { Native, CONNECTIVITY, STORE_HEALTH } = require('./native')
+const { Native, CONNECTIVITY, STORE_HEALTH, OUTBOX } = require('./native')
 const { resolveConfig } = require('./config')
 const { L1 } = require('./l1')
 const { Log, checkLogger } = require('./log')
@@ -15,12 +15,21 @@ const { Cdn } = require('./cdn/deliver')
 
 const REGISTRY = Symbol.for('shared-isr.registry')
 const registry = (globalThis[REGISTRY] ??= { caches: new Map(), notified: false })
+registry.closing ??= new Set() // stores closed but still recording their pending revalidations
 
 /** What a payload costs decoded: the codec's estimate (`decode.sizeOf`), else its size. */
 const sizeOf = (decode, payload) => (typeof decode.sizeOf === 'function' ? decode.sizeOf(payload) : payload.length)
-/** A tag list for a message: a few, then how many more (a bulk webhook can send 100k). */
-const describeTags = (tags) =>
-  tags.length <= 5 ? JSON.stringify(tags) : `${JSON.stringify(tags.slice(0, 5)).slice(0, -1)}, ... ${tags.length - 5} more]`
+/** Tags a message names, and how much of each: a bulk webhook can send 100k, a tag can be megabytes. */
+const NAMED_TAGS = 5
+const TAG_SHOWN = 60
+/** A tag list for a message: the first few (of `total`), each cut short, then how many more. */
+function describeTags(tags, total = tags.length) {
+  const shown = tags.slice(0, NAMED_TAGS).map((t) => (t.length > TAG_SHOWN ? `${t.slice(0, TAG_SHOWN)}... (${t.length} chars)` : t))
+  const json = JSON.stringify(shown)
+  return total > shown.length ? `${json.slice(0, -1)}, ... ${total - shown.length} more]` : json
+}
+/** How long revalidations kept while Redis failed get to be recorded at close and at exit. */
+const GRACE_MS = 2000
 const FAILED = Symbol('failed') // the store could not answer (distinct from a miss)
 const BAD = Symbol('bad') // an entry we refuse to read (corrupt, foreign): a miss, counted as corrupt
 const UNDECODED = Symbol('undecoded') // an L1 copy of our own write, decoded on its first hit
@@ -30,7 +39,10 @@ const UNDECODED = Symbol('undecoded') // an L1 copy of our own write, decoded on
  * recovers, none per call; and what `health()` reports, without a call of its own.
  */
 class HealthLog {
-  /** `onAnswering`: called when a call succeeds after none did (first use, recovery). */
+  /**
+   * `onAnswering(recovered)`: called when a call succeeds after none did (first use) or after a
+   * failure streak (`recovered` true).
+   */
   constructor(store, log, onAnswering) {
     this.store = store
     this.log = log
@@ -42,12 +54,13 @@ class HealthLog {
   }
   ok() {
     const first = this.lastOkAt === 0
+    const recovered = this.failing !== null
     this.lastOkAt = Date.now()
-    if (this.failing !== null) {
+    if (recovered) {
       this.failing = null
       this.log.info({ event: 'store_recovered', store: this.store }, `${this.store} store is healthy again`)
     } else if (!first) return
-    this.onAnswering?.()
+    this.onAnswering?.(recovered)
   }
   /** The store has answered a call and is not failing now. */
   answering() {
@@ -66,6 +79,35 @@ class HealthLog {
       `${op} failed (${code}): ${err?.message ?? err}. ` +
         'Reads are misses (or local copies) and writes are skipped until it recovers; further errors of this kind are not logged.',
     )
+  }
+}
+
+/**
+ * Revalidations the outbox dropped to stay within its bound (oldest first): one line per streak
+ * of drops, which ends once the store is healthy again; never one per call.
+ */
+class DropLog {
+  constructor(log) {
+    this.log = log
+    this.seen = 0 // tags dropped so far (the addon's count)
+    this.streak = false
+  }
+  note(dropped) {
+    if (dropped <= this.seen) return
+    if (!this.streak) {
+      this.log.error(
+        { event: 'revalidations_dropped', tags: dropped - this.seen },
+        `dropped pending revalidations of ${dropped - this.seen} tag(s): Redis is failing and the revalidations kept for it ` +
+          `are over ${OUTBOX.maxTags} tags or ${OUTBOX.maxBytes / 1048576} MiB in this process, so the oldest go first. Other ` +
+          'instances serve their pages until they revalidate by time: revalidate them again once Redis is back. ' +
+          'Further drops are not logged until the store recovers (stats().revalidationsDropped counts them).',
+      )
+    }
+    this.streak = true
+    this.seen = dropped
+  }
+  recovered() {
+    this.streak = false
   }
 }
 
@@ -117,6 +159,8 @@ class Store {
     this.native = new Native(nativeOptions)
     this.kind = this.native.store
     this.closed = false
+    this.closing = null // close()'s promise
+    this.shut = false // the addon's side is closed
     this.strict = !!strict
     // Decoded copies in front of either store: a hit then costs no copy, decompression or
     // decode. Redis: kept coherent by client tracking (the addon's generation). Memory: this
@@ -131,8 +175,13 @@ class Store {
     this.errorCounts = new Map() // 'op code' -> failed calls
     this.latency = latencyHistograms()
     this.lag = lagHistogram()
-    // The fleet hears of this instance as soon as the store answers, not one period later.
-    this.healthLog = new HealthLog(this.kind, this.log, () => this.heartbeat?.beat())
+    this.drops = new DropLog(this.log)
+    // The fleet hears of this instance as soon as the store answers, not one period later; a
+    // recovery also ends a streak of dropped revalidations.
+    this.healthLog = new HealthLog(this.kind, this.log, (recovered) => {
+      if (recovered) this.drops.recovered()
+      this.heartbeat?.beat()
+    })
     this.badKeys = new KeyLog(this.log)
     this.builds = new Set() // the build ids of the page entries read or written lately
     this.heartbeat = fleet.register(this, config.heartbeatSeconds)
@@ -378,8 +427,11 @@ class Store {
     } catch (err) {
       this.trouble('revalidateTag', describeTags(tags), err)
       // Connectivity failures are kept by the store and recorded, with their original time,
-      // as soon as Redis answers; the caller still hears of it (a retry is harmless).
-      const kept = CONNECTIVITY.has(err.code) ? ' (kept: it is recorded as soon as Redis answers)' : ''
+      // as soon as Redis answers; the caller still hears of it (a retry is harmless). A closed
+      // store keeps nothing (what it gave up on is logged when it closes).
+      const connectivity = CONNECTIVITY.has(err.code)
+      if (connectivity && this.kind === 'redis') this.drops.note(this.native.stats().revalidationsDropped)
+      const kept = connectivity && !this.closed ? ' (kept: it is recorded as soon as Redis answers)' : ''
       const wrapped = new Error(`shared-isr could not record the revalidation of ${describeTags(tags)}${kept}: ${err.message}`, {
         cause: err,
       })
@@ -472,26 +524,58 @@ class Store {
     return { kind: this.kind, closed: this.closed, config: this.config.toJSON() }
   }
 
-  close() {
+  /**
+   * Closes the store: calls are refused from now on. Revalidations kept while Redis failed get
+   * `graceMs` to be recorded first; those that are not are logged, never dropped silently.
+   * Resolves with them (`{ revalidations, tags, first }`), or null when none was lost.
+   */
+  close(graceMs = GRACE_MS) {
+    if (this.closing) return this.closing
     this.closed = true
     this.heartbeat?.stop() // leaves the fleet, before the connection goes
     this.cdn?.close()
     this.l1.clear()
-    this.native.close()
+    registry.closing.add(this)
+    this.closing = this.settle(graceMs, 'the store was closed').finally(() => registry.closing.delete(this))
+    return this.closing
+  }
+
+  async settle(graceMs, when) {
+    // Whatever the flush met, what it left is said by shutDown.
+    if (this.kind === 'redis' && this.native.stats().revalidationsPending > 0) await this.native.flush(graceMs).catch(() => false)
+    return this.shutDown(when, graceMs)
+  }
+
+  /** At process exit: as `close`, blocking (nothing async runs any more). */
+  settleAtExit() {
+    if (this.shut || this.kind !== 'redis') return
+    if (this.native.stats().revalidationsPending > 0) this.native.flushPending(GRACE_MS)
+    this.heartbeat?.stop() // leaves the fleet, while the connection is still there
+    this.shutDown('the process exited', GRACE_MS)
+  }
+
+  /** Closes the addon's side, and says what it gave up on. */
+  shutDown(when, graceMs) {
+    if (this.shut) return null
+    this.shut = true
+    const left = this.native.close(NAMED_TAGS)
+    if (left) {
+      this.log.error(
+        { event: 'revalidations_lost', revalidations: left.revalidations, tags: left.tags },
+        `${left.revalidations} revalidation(s) of ${left.tags} tag(s) ${describeTags(left.first, left.tags)} were not recorded ` +
+          `before ${when}: Redis did not answer within ${graceMs} ms. Other instances serve those pages until ` +
+          'they revalidate by time: revalidate them again once Redis is back.',
+      )
+    }
+    return left
   }
 }
 
 // At exit (Next's servers exit on SIGTERM), revalidations kept during a Redis failure get a
-// short grace period to be recorded: a blocking wait, as nothing async runs any more. Then the
-// instance leaves the fleet (blocking briefly too), so it is not listed as alive once gone.
-const EXIT_GRACE_MS = 2000
-
-function onExit() {
-  for (const store of registry.caches.values()) {
-    if (store.kind !== 'redis' || store.closed) continue
-    if (store.native.stats().revalidationsPending > 0) store.native.flushPending(EXIT_GRACE_MS)
-    store.heartbeat?.stop()
-  }
+// short grace period to be recorded, and those that are not are logged; then the instance
+// leaves the fleet (blocking briefly too), so it is not listed as alive once gone.
+function settleOnExit() {
+  for (const store of new Set([...registry.caches.values(), ...registry.closing])) store.settleAtExit()
 }
 
 /** The process-wide store for these options (environment used for what they leave out). */
@@ -509,7 +593,7 @@ function getStore(options = {}) {
     registry.caches.set(id, store)
     if (store.kind === 'redis' && !registry.exitHook) {
       registry.exitHook = true
-      process.once('exit', onExit)
+      process.once('exit', settleOnExit)
     }
     // One line naming the Redis in use (password redacted), as the in-memory store has its own.
     if (store.kind === 'redis') {
@@ -530,14 +614,15 @@ function getStore(options = {}) {
   return store
 }
 
-/** Closes every store of this process; later calls create fresh ones. */
-function closeAll() {
-  for (const store of registry.caches.values()) store.close()
+/** Closes every store of this process (see `Store.close`); later calls create fresh ones. */
+async function closeAll() {
+  const stores = [...registry.caches.values()]
   registry.caches.clear()
+  await Promise.all(stores.map((store) => store.close()))
 }
 
 function allStores() {
   return [...registry.caches.values()]
 }
 
-module.exports = { getStore, closeAll, allStores, Store }
+module.exports = { getStore, closeAll, allStores, Store, describeTags, GRACE_MS }

@@ -458,9 +458,8 @@ fn stamps(server: &Server, prefix: &str, tag: &str) -> (Option<f64>, Option<f64>
     (get("stale"), get("expired"))
 }
 
-/// A revalidation recorded late (after a failure) never moves a stamp backwards: whatever was
-/// recorded after it wins, and a future deadline already set is kept (the tag is then at least
-/// stale from the late revalidation's time).
+/// A revalidation recorded late (after a failure) never undoes a later one, and a later one
+/// recorded first is not undone by it: the stamps are those of recording them on time.
 #[test]
 fn a_late_revalidation_never_undoes_a_later_one() {
     use shared_isr::core::store::manifest::Keys;
@@ -469,32 +468,197 @@ fn a_late_revalidation_never_undoes_a_later_one() {
         let mut conn = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
         let keys = Keys::new("lt:");
         const YEAR: f64 = 31_536_000_000.0;
-        let record = |tag: &str, at: f64, d: Option<Durations>, late: Option<f64>| keys.revalidate(&[tag.to_string()], at, d, YEAR, late);
         let now = shared_isr::core::clock::now_ms();
+        let record = |tag: &str, at: f64, d: Option<Durations>, late: bool| {
+            keys.revalidate(&[tag.to_string()], at, d, YEAR, if late { now } else { at })
+        };
         let profile = Some(Durations { expire: Some(100.0) });
 
         // A later hard revalidation is in the store: the late one (earlier) changes nothing.
-        let _: (i64, i64) = record("a", now - 1_000.0, None, None).invoke_async(&mut conn).await.unwrap();
-        let _: (i64, i64) = record("a", now - 5_000.0, None, Some(now)).invoke_async(&mut conn).await.unwrap();
+        let _: (i64, i64) = record("a", now - 1_000.0, None, false).invoke_async(&mut conn).await.unwrap();
+        let _: (i64, i64) = record("a", now - 5_000.0, None, true).invoke_async(&mut conn).await.unwrap();
         assert_eq!(stamps(&server, "lt:", "a"), (None, Some(now - 1_000.0)));
         // An earlier one is in the store: the late one is newer and is recorded.
-        let _: (i64, i64) = record("a", now - 500.0, None, Some(now)).invoke_async(&mut conn).await.unwrap();
+        let _: (i64, i64) = record("a", now - 500.0, None, true).invoke_async(&mut conn).await.unwrap();
         assert_eq!(stamps(&server, "lt:", "a"), (None, Some(now - 500.0)));
 
         // A later profile (stale now, deadline in 100 s): kept; the late hard one cannot undo it.
-        let _: (i64, i64) = record("b", now - 1_000.0, profile, None).invoke_async(&mut conn).await.unwrap();
-        let _: (i64, i64) = record("b", now - 5_000.0, None, Some(now)).invoke_async(&mut conn).await.unwrap();
+        let _: (i64, i64) = record("b", now - 1_000.0, profile, false).invoke_async(&mut conn).await.unwrap();
+        let _: (i64, i64) = record("b", now - 5_000.0, None, true).invoke_async(&mut conn).await.unwrap();
         assert_eq!(stamps(&server, "lt:", "b"), (Some(now - 1_000.0), Some(now - 1_000.0 + 100_000.0)));
 
-        // An earlier profile's deadline still in the future: kept, and the tag is stale from the
-        // late hard revalidation's time, so nothing older is served as fresh.
-        let _: (i64, i64) = record("c", now - 9_000.0, profile, None).invoke_async(&mut conn).await.unwrap();
-        let _: (i64, i64) = record("c", now - 5_000.0, None, Some(now)).invoke_async(&mut conn).await.unwrap();
-        assert_eq!(stamps(&server, "lt:", "c"), (Some(now - 5_000.0), Some(now - 9_000.0 + 100_000.0)));
+        // An earlier profile's deadline still in the future: the late hard revalidation came
+        // after it, so it expires the tag from its time, as it would have on time.
+        let _: (i64, i64) = record("c", now - 9_000.0, profile, false).invoke_async(&mut conn).await.unwrap();
+        let _: (i64, i64) = record("c", now - 5_000.0, None, true).invoke_async(&mut conn).await.unwrap();
+        assert_eq!(stamps(&server, "lt:", "c"), (Some(now - 9_000.0), Some(now - 5_000.0)));
 
-        // On time (no `late`): the plain rule, as Next's own cache applies it.
-        let _: (i64, i64) = record("c", now - 4_000.0, None, None).invoke_async(&mut conn).await.unwrap();
-        assert_eq!(stamps(&server, "lt:", "c"), (Some(now - 5_000.0), Some(now - 4_000.0)));
+        // On time, later again: the plain rule, as Next's own cache applies it.
+        let _: (i64, i64) = record("c", now - 4_000.0, None, false).invoke_async(&mut conn).await.unwrap();
+        assert_eq!(stamps(&server, "lt:", "c"), (Some(now - 9_000.0), Some(now - 4_000.0)));
+
+        // A deadline an older version wrote (no record of when it was set): taken as set no
+        // later than the tag's stale stamp, so a later hard revalidation recorded late wins.
+        let _: (i64, i64) = record("d", now - 9_000.0, profile, false).invoke_async(&mut conn).await.unwrap();
+        server.cmd(&[b"DEL", b"lt:{lt:}:deadlines"]);
+        let _: (i64, i64) = record("d", now - 5_000.0, None, true).invoke_async(&mut conn).await.unwrap();
+        assert_eq!(stamps(&server, "lt:", "d"), (Some(now - 9_000.0), Some(now - 5_000.0)));
+    });
+}
+
+/// Every order of recording the same revalidations of one tag (late from an outbox, another
+/// instance's on time in between, one recorded twice) leaves the stamps of recording each on
+/// time, in the order of their times: Next's own rule (`TagStamps::revalidated`) folded in
+/// that order is the oracle.
+#[test]
+fn the_stamps_do_not_depend_on_the_order_revalidations_are_recorded_in() {
+    use shared_isr::core::store::manifest::Keys;
+    use shared_isr::core::tags::TagStamps;
+    let server = Server::start();
+    rt().block_on(async {
+        let mut conn = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let keys = Keys::new("po:");
+        const YEAR: f64 = 31_536_000_000.0;
+        let now = shared_isr::core::clock::now_ms();
+        let max = Some(Durations { expire: Some(31_536_000.0) }); // 'max': expires in a year
+        let short = Some(Durations { expire: Some(2.0) }); // a deadline that has passed by now
+        let bare = Some(Durations { expire: None }); // a profile without `expire`
+        let hard = None; // expire now
+        let cases: Vec<(&str, Vec<Rev>)> = vec![
+            ("a profile, then expire now", vec![(now - 3_000.0, max), (now - 2_000.0, hard)]),
+            ("expire now, then a profile", vec![(now - 3_000.0, hard), (now - 2_000.0, max)]),
+            ("a passed deadline, expire now, a bare profile", vec![(now - 5_000.0, short), (now - 3_000.0, hard), (now - 1_000.0, bare)]),
+            (
+                "profiles and expiries interleaved",
+                vec![(now - 4_000.0, max), (now - 3_000.0, hard), (now - 2_500.0, short), (now - 2_000.0, bare), (now - 1_000.0, max)],
+            ),
+            ("made at the same time", vec![(now - 2_000.0, hard), (now - 2_000.0, max)]),
+        ];
+        // Recording them on time, in the order of their times (at equal times, the one setting
+        // the later expiry first).
+        let sets = |d: &Option<Durations>, at: f64| match d {
+            None => Some(at),
+            Some(d) => d.expire.map(|e| at + e * 1000.0),
+        };
+        let on_time = |revs: &[Rev]| {
+            let mut sorted = revs.to_vec();
+            sorted.sort_by(|a, b| {
+                a.0.total_cmp(&b.0).then(sets(&b.1, b.0).unwrap_or(f64::INFINITY).total_cmp(&sets(&a.1, a.0).unwrap_or(f64::INFINITY)))
+            });
+            sorted.iter().fold(TagStamps::default(), |s, (at, d)| s.revalidated(*at, *d))
+        };
+        let mut n = 0;
+        for (what, revs) in &cases {
+            let expected = on_time(revs);
+            for order in permutations(revs.len()) {
+                n += 1;
+                let tag = format!("t{n}");
+                for &i in &order {
+                    // The first recorded is on time; the others come from an outbox, late.
+                    let (at, d) = revs[i];
+                    let recorded_at = if i == order[0] { at } else { now };
+                    let _: (i64, i64) =
+                        keys.revalidate(std::slice::from_ref(&tag), at, d, YEAR, recorded_at).invoke_async(&mut conn).await.unwrap();
+                }
+                let got = stamps(&server, "po:", &tag);
+                assert_eq!(got, (expected.stale, expected.expired), "{what}, recorded in the order {order:?}");
+                // Recorded again (a drain cut short records a batch twice): nothing changes.
+                let (at, d) = revs[order[0]];
+                let _: (i64, i64) = keys.revalidate(std::slice::from_ref(&tag), at, d, YEAR, now).invoke_async(&mut conn).await.unwrap();
+                assert_eq!(stamps(&server, "po:", &tag), got, "{what}: {order:?}, then the first again");
+            }
+        }
+        assert_eq!(n, 2 + 2 + 6 + 120 + 2);
+    });
+}
+
+/// A revalidation of one tag: when it was made, and its profile (`None`: expire now).
+type Rev = (f64, Option<Durations>);
+
+/// Every order of `0..n`.
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![vec![]];
+    }
+    let mut out = Vec::new();
+    for p in permutations(n - 1) {
+        for i in 0..=p.len() {
+            let mut q = p.clone();
+            q.insert(i, n - 1);
+            out.push(q);
+        }
+    }
+    out
+}
+
+/// During a stall: a profile ('max'), then "expire now", on the same tag. Recorded on time,
+/// another instance would get a miss for an entry written before; recorded late, it must too
+/// (not the old page served as stale until the profile's deadline a year out).
+#[test]
+fn a_profile_then_expire_now_made_during_a_stall_expire_the_tag_for_other_instances() {
+    let server = Server::start();
+    rt().block_on(async {
+        let (a, b) = (cache(&server.url(), "pe:"), cache(&server.url(), "pe:"));
+        b.set("page", &meta(&["T"]), b"old").await.unwrap();
+        a.get("page", &[]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        signal(&server, "-STOP");
+        assert!(a.revalidate_tags(&["T".into()], Some(Durations { expire: Some(31_536_000.0) })).await.is_err());
+        assert!(a.revalidate_tags(&["T".into()], None).await.is_err());
+        assert_eq!(a.stats().revalidations_pending, 2, "two revalidations of one tag each");
+        signal(&server, "-CONT");
+        let resumed = Instant::now();
+        while a.stats().revalidations_pending > 0 {
+            assert!(resumed.elapsed() < Duration::from_secs(3), "never recorded");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let hit = loop {
+            match b.get("page", &[]).await {
+                Ok(hit) => break hit.unwrap(),
+                Err(e) => assert!(resumed.elapsed() < Duration::from_secs(3), "b never recovered: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(hit.freshness, Freshness::Expired, "stamps {:?}", stamps(&server, "pe:", "T"));
+    });
+}
+
+/// At exit, the flush gets its grace even while the breaker is still open after a failure
+/// (Redis back, or about to be): it tries until the time is up, not once.
+#[test]
+fn the_exit_flush_uses_its_grace_past_an_open_breaker() {
+    let server = Server::start();
+    rt().block_on(async {
+        let a = cache(&server.url(), "gr:");
+        a.get("warm", &[]).await.unwrap();
+        signal(&server, "-STOP");
+        for t in ["x", "y", "z"] {
+            assert!(a.revalidate_tags(&[t.into()], None).await.is_err());
+        }
+        assert!(a.stats().circuit_open);
+        let pid = server.child.id().to_string();
+        let resume = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+        });
+        let t0 = Instant::now();
+        let flushed = tokio::task::block_in_place(|| a.flush_pending_blocking(Duration::from_secs(3)));
+        resume.join().unwrap();
+        assert!(flushed, "recorded within the grace ({} ms)", t0.elapsed().as_millis());
+        for t in ["x", "y", "z"] {
+            assert!(stamps(&server, "gr:", t).1.is_some(), "{t} recorded");
+        }
+        // Stalled throughout: the flush takes its whole grace, then says what is left.
+        signal(&server, "-STOP");
+        assert!(a.revalidate_tags(&["w".into()], None).await.is_err());
+        let t0 = Instant::now();
+        let flushed = tokio::task::block_in_place(|| a.flush_pending_blocking(Duration::from_millis(800)));
+        let took = t0.elapsed();
+        signal(&server, "-CONT");
+        assert!(!flushed);
+        assert!(took >= Duration::from_millis(700), "gave up after {} ms", took.as_millis());
+        let left = a.close(5);
+        assert_eq!((left.revalidations, left.tags, left.first), (1, 1, vec!["w".to_string()]));
     });
 }
 

@@ -21,6 +21,15 @@ pub struct NativeWrite {
     pub deadline: f64,
 }
 
+/// Revalidations a store gave up on without recording them.
+#[napi(object)]
+pub struct NativeUnrecorded {
+    pub revalidations: f64,
+    pub tags: f64,
+    /// The oldest tags, as many as asked for.
+    pub first: Vec<String>,
+}
+
 /// A tag verdict, and when the clock alone could change it (ms; `Infinity` when never).
 /// `"unknown"` (from `judge` only): a tag's stamps must be looked up (`judgeTags`).
 #[napi(object)]
@@ -191,16 +200,30 @@ impl NativeCache {
         Ok(o)
     }
 
-    /// Blocks (at most `timeoutMs`) until revalidations kept during a Redis failure are
-    /// recorded; for process exit. True when none is left.
-    #[napi(catch_unwind)]
-    pub fn flush_pending(&self, timeout_ms: u32) -> bool {
-        self.inner.flush_pending(std::time::Duration::from_millis(timeout_ms.into()))
+    /// Records revalidations kept during a Redis failure, trying for at most `timeoutMs`.
+    /// Resolves true when none is left.
+    #[napi(catch_unwind, ts_return_type = "Promise<boolean>")]
+    pub fn flush<'env>(&self, env: &'env Env, timeout_ms: u32) -> Result<PromiseRaw<'env, bool>> {
+        let inner = self.inner.clone();
+        bridge::spawn_value(env, move || async move { Ok(inner.flush_pending(std::time::Duration::from_millis(timeout_ms.into())).await) })
     }
 
-    /// Refuses further calls and drops this URL's shared connection.
+    /// `flush`, blocking (at most `timeoutMs`); for process exit. True when none is left.
     #[napi(catch_unwind)]
-    pub fn close(&self) {
-        self.inner.close();
+    pub fn flush_pending(&self, timeout_ms: u32) -> bool {
+        self.inner.flush_pending_blocking(std::time::Duration::from_millis(timeout_ms.into()))
+    }
+
+    /// Refuses further calls and drops this URL's shared connection. Revalidations still
+    /// pending are given up on: `null` when there were none, else how many, their tags, and
+    /// the first `name` tags (oldest first; default none), so the caller can say what is lost.
+    #[napi(catch_unwind)]
+    pub fn close(&self, name: Option<u32>) -> Option<NativeUnrecorded> {
+        let left = self.inner.close(name.unwrap_or(0) as usize);
+        (left.revalidations > 0).then_some(NativeUnrecorded {
+            revalidations: left.revalidations as f64,
+            tags: left.tags as f64,
+            first: left.first,
+        })
     }
 }

@@ -4,6 +4,7 @@
 use super::convert::NativeOptions;
 use crate::core::Config;
 use crate::core::error::CODES;
+use crate::core::store::outbox;
 use napi_derive::napi;
 use std::collections::HashMap;
 
@@ -31,6 +32,9 @@ pub struct NativeConstants {
     /// reached), `store` (Redis answers with an error), `call` (one call, one key).
     #[napi(ts_type = "Record<string, 'connectivity' | 'store' | 'call'>")]
     pub error_codes: HashMap<String, String>,
+    /// The bound of the revalidations a process keeps while Redis fails (oldest dropped past it).
+    pub outbox_max_tags: f64,
+    pub outbox_max_bytes: f64,
 }
 
 #[napi(catch_unwind)]
@@ -53,6 +57,8 @@ pub fn constants() -> NativeConstants {
             lease_wait_ms: d.lease_wait_ms as f64,
         },
         error_codes: CODES.iter().map(|(code, reach)| ((*code).to_owned(), reach.name().to_owned())).collect(),
+        outbox_max_tags: outbox::MAX_TAGS as f64,
+        outbox_max_bytes: outbox::MAX_BYTES as f64,
     }
 }
 

@@ -79,7 +79,8 @@ stats! {
         manifest_syncs: u64 => "manifestSyncs",
         manifest_tags: u64 => "manifestTags",
         tag_cache_bytes: u64 => "tagCacheBytes",
-        /// Revalidations not recorded yet (Redis failing), recorded after a failure, given up on.
+        /// Tags of revalidations not recorded yet (Redis failing), recorded after a failure,
+        /// dropped from a full outbox. In tags, the unit of the outbox's bound.
         revalidations_pending: u64 => "revalidationsPending",
         revalidations_late: u64 => "revalidationsLate",
         revalidations_dropped: u64 => "revalidationsDropped",

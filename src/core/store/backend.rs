@@ -3,6 +3,7 @@
 //! checks, a loss horizon, an outbox, a connection to close) gets a default here that is the
 //! memory store's answer, so the cache never asks which store it holds.
 
+use super::outbox::Unrecorded;
 use super::{Lease, RedisStore};
 use crate::core::coherence::Coherence;
 use crate::core::error::Result;
@@ -74,8 +75,14 @@ pub trait Backend: Send + Sync {
         0.0
     }
 
-    /// Waits, blocking, for revalidations kept during a failure to be recorded. True when none
-    /// is left (always, for a store that cannot fail).
+    /// Records revalidations kept during a failure, trying until `timeout` (past an open
+    /// breaker: Redis may be back before the breaker knows). True when none is left (always,
+    /// for a store that cannot fail).
+    fn flush(&self, _timeout: Duration) -> BoxFuture<'_, bool> {
+        ready(true)
+    }
+
+    /// [`Backend::flush`], blocking this thread (at process exit nothing async runs any more).
     fn flush_blocking(&self, _timeout: Duration) -> bool {
         true
     }
@@ -92,8 +99,11 @@ pub trait Backend: Send + Sync {
         ready(Ok(true))
     }
 
-    /// Releases connections; nothing to release by default.
-    fn close(&self) {}
+    /// Releases connections and gives up on revalidations not recorded yet: those are handed
+    /// over (`first`: how many tags to name) so that the caller can say what is lost.
+    fn close(&self, _first: usize) -> Unrecorded {
+        Unrecorded::default()
+    }
 
     /// The Redis store, for what operators do (fleet, admin commands); `None` for any other.
     fn redis(&self) -> Option<&RedisStore> {

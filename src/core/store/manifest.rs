@@ -3,6 +3,9 @@
 //! In Redis (all in the `{prefix}` hash slot, so the scripts run on a Cluster):
 //! - `stale`, `expired`: hashes tag -> ms (Next 16 profiles set `stale`; a plain revalidation
 //!   and a profile's deadline set `expired`);
+//! - `deadlines`: hash tag -> `<at>:<deadline>` for a tag whose `expired` stamp is a profile's
+//!   deadline: when the revalidation that set it was made, so a revalidation recorded late
+//!   knows whether it came before or after (see `revalidate.lua`); not one of the five below;
 //! - `log`: sorted set tag -> epoch of its last change: the change log, and the order in which
 //!   stamps are pruned;
 //! - `epoch`: change counter, created at `now_ms * 1000` so it moves forward past any earlier
@@ -45,14 +48,15 @@ const PRUNE_PER_TAG: usize = 2;
 const PRUNE_MIN: usize = 32;
 
 // The scripts are in `manifest/*.lua`; every one gets KEYS 1..5: stale, expired, log, epoch,
-// born. `era.lua` (healing a partial loss) is prepended to the two that may need it.
+// born (REVALIDATE also `deadlines`). `era.lua` (healing a partial loss) is prepended to the two
+// that may need it.
 
-/// ARGV: now (the revalidation's time), mode (`x` expire now, `s` stale now), expired_at (`s`
-/// only; '' for none), epoch base, prune cutoff (ms), prune budget, late, tags... Returns the
-/// epoch before and after (at least `now * 1000`: it tells when the change was recorded).
-/// `late` (the time of recording, '' when on time): the revalidation is recorded after a failure, and later ones may already be in the store, so no stamp moves backwards: a later
-/// stamp of the same kind wins, and an expiry already set in the future (a later profile's
-/// deadline) is kept, the tag then being at least stale from our time.
+/// ARGV: at (the revalidation's time), mode (`x` expire now, `s` stale now), expired_at (`s`
+/// only; '' for none), epoch base, prune cutoff (ms), prune budget, now (the clock when
+/// recording: later than `at` when recorded from the outbox), tags... Returns the epoch before
+/// and after (at least `at * 1000`: it tells when the change was recorded). The stamps it
+/// leaves do not depend on the order revalidations are recorded in (the invariant is written
+/// in the script).
 static REVALIDATE: LazyLock<Script> =
     LazyLock::new(|| Script::new(concat!(include_str!("manifest/era.lua"), include_str!("manifest/revalidate.lua"))));
 
@@ -73,6 +77,7 @@ pub struct Keys {
     pub log: String,
     pub epoch: String,
     pub born: String,
+    pub deadlines: String,
     slot: String,
 }
 
@@ -80,7 +85,15 @@ impl Keys {
     pub fn new(prefix: &str) -> Self {
         let slot = format!("{prefix}{{{prefix}}}:");
         let k = |name: &str| format!("{slot}{name}");
-        Keys { stale: k("stale"), expired: k("expired"), log: k("log"), epoch: k("epoch"), born: k("born"), slot }
+        Keys {
+            stale: k("stale"),
+            expired: k("expired"),
+            log: k("log"),
+            epoch: k("epoch"),
+            born: k("born"),
+            deadlines: k("deadlines"),
+            slot,
+        }
     }
 
     /// `P{P}:`, the beginning of every manifest key: other keys that must share their slot
@@ -95,27 +108,29 @@ impl Keys {
         inv
     }
 
-    /// `late`: recorded after a failure, at this time (see the script).
+    /// A revalidation made at `at`, recorded at `now` (the clock; later than `at` when it comes
+    /// from the outbox).
     pub fn revalidate(
         &self,
         tags: &[String],
-        now: f64,
+        at: f64,
         durations: Option<Durations>,
         retention_ms: f64,
-        late: Option<f64>,
+        now: f64,
     ) -> redis::ScriptInvocation<'static> {
         let (mode, expired_at) = match durations {
             None => ("x", String::new()),
-            Some(d) => ("s", d.expire.map(|e| (now + e * 1000.0).to_string()).unwrap_or_default()),
+            Some(d) => ("s", d.expire.map(|e| (at + e * 1000.0).to_string()).unwrap_or_default()),
         };
         let mut inv = self.invocation(&REVALIDATE);
-        inv.arg(now.to_string())
+        inv.key(&self.deadlines);
+        inv.arg(at.to_string())
             .arg(mode)
             .arg(expired_at)
-            .arg(epoch_base(now))
-            .arg((now - retention_ms).to_string())
+            .arg(epoch_base(at))
+            .arg((at - retention_ms).to_string())
             .arg((tags.len() * PRUNE_PER_TAG).max(PRUNE_MIN))
-            .arg(late.map(|l| l.to_string()).unwrap_or_default());
+            .arg(now.to_string());
         for t in tags {
             inv.arg(t);
         }

@@ -9,7 +9,7 @@ pub mod fleet;
 mod lag;
 pub mod manifest;
 mod memory;
-mod outbox;
+pub mod outbox;
 mod redis;
 mod tls;
 mod topology;
@@ -285,16 +285,23 @@ impl Cache {
         s
     }
 
-    /// Waits, blocking, for revalidations kept during a Redis failure to be recorded (at process
-    /// exit). True when none is left.
-    pub fn flush_pending(&self, timeout: std::time::Duration) -> bool {
+    /// Records revalidations kept during a Redis failure, trying for at most `timeout`. True
+    /// when none is left.
+    pub async fn flush_pending(&self, timeout: std::time::Duration) -> bool {
+        self.backend.flush(timeout).await
+    }
+
+    /// [`Cache::flush_pending`], blocking this thread (at process exit).
+    pub fn flush_pending_blocking(&self, timeout: std::time::Duration) -> bool {
         self.backend.flush_blocking(timeout)
     }
 
-    /// Refuses further calls and releases the connection; in-flight calls finish.
-    pub fn close(&self) {
-        if !self.closed.swap(true, Ordering::AcqRel) {
-            self.backend.close();
+    /// Refuses further calls and releases the connection; in-flight calls finish. Returns the
+    /// revalidations given up on (not recorded: flush them first), `first` of their tags named.
+    pub fn close(&self, first: usize) -> outbox::Unrecorded {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return outbox::Unrecorded::default();
         }
+        self.backend.close(first)
     }
 }

@@ -33,7 +33,7 @@ mod tracked;
 use super::backend::{Backend, BoxFuture};
 use super::breaker::Breaker;
 use super::manifest::{Keys, Mirror};
-use super::outbox::Outbox;
+use super::outbox::{self, Outbox, Unrecorded};
 use super::topology::{Conn, Topology};
 use crate::core::coherence::Coherence;
 use crate::core::config::Config;
@@ -43,9 +43,6 @@ use crate::core::tags::{Durations, Freshness};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Tags of pending revalidations kept per process while Redis cannot record them.
-const OUTBOX_MAX_TAGS: usize = 100_000;
 
 /// What a strict-mode check of an L1 copy found.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -81,10 +78,13 @@ struct Inner {
     connecting: tokio::sync::Mutex<()>,
     /// The runtime the background check runs on (one per runtime, not per connection).
     checker: Mutex<Option<tokio::runtime::Id>>,
-    /// Revalidations not recorded yet (see `outbox`), and whether the recovery task runs.
+    /// Revalidations not recorded yet (see `outbox`), whether the recovery task runs, and one
+    /// drain at a time (the recovery task's, a flush's).
     outbox: Mutex<Outbox>,
     recovering: AtomicBool,
-    /// The runtime of the last connection: a flush at process exit runs there.
+    draining: tokio::sync::Mutex<()>,
+    /// The runtime of the last connection (or of the first revalidation kept, for a store that
+    /// never connected): a flush at process exit runs there.
     runtime: Mutex<Option<tokio::runtime::Handle>>,
     /// Present when the L1 is on: client tracking feeds it.
     coherence: Option<Coherence>,
@@ -125,8 +125,9 @@ impl RedisStore {
                 lags: super::lag::Lags::default(),
                 reset_at: Mutex::new(0.0),
                 closed: AtomicBool::new(false),
-                outbox: Mutex::new(Outbox::new(OUTBOX_MAX_TAGS)),
+                outbox: Mutex::new(Outbox::new(outbox::MAX_TAGS, outbox::MAX_BYTES)),
                 recovering: AtomicBool::new(false),
+                draining: tokio::sync::Mutex::new(()),
                 runtime: Mutex::new(None),
             }),
         })
@@ -200,7 +201,7 @@ impl Backend for RedisStore {
         s.redis_failures = self.inner.breaker.failures() as u64;
         s.circuit_open = self.inner.breaker.is_open();
         let o = self.inner.outbox();
-        s.revalidations_pending = o.len() as u64;
+        s.revalidations_pending = o.tags() as u64;
         s.revalidations_late = o.recorded_late;
         s.revalidations_dropped = o.dropped;
     }
@@ -228,22 +229,29 @@ impl Backend for RedisStore {
         self.inner.mirror().lost_at.max(*self.inner.reset_at.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Blocks this thread (at process exit nothing async runs any more), at most `timeout`.
+    fn flush(&self, timeout: Duration) -> BoxFuture<'_, bool> {
+        Box::pin(self.inner.flush(timeout))
+    }
+
+    /// Runs the flush on the connection's runtime and blocks this thread, at most `timeout`.
     fn flush_blocking(&self, timeout: Duration) -> bool {
         if self.inner.outbox().is_empty() {
             return true;
         }
         let inner = self.inner.clone();
-        self.block_on(timeout, async move { inner.drain().await.is_ok() }).unwrap_or(false)
+        // The flush keeps trying until `timeout`; the wait gives its last attempt time to answer.
+        self.block_on(timeout + Duration::from_millis(100), async move { inner.flush(timeout).await }).unwrap_or(false)
     }
 
-    /// Drops the connection; the background check stops with it.
-    fn close(&self) {
+    /// Drops the connection (the background check and the recovery task stop with it) and
+    /// hands over the revalidations still pending.
+    fn close(&self, first: usize) -> Unrecorded {
         self.inner.closed.store(true, Ordering::Release);
         *self.inner.conn.lock().unwrap_or_else(|p| p.into_inner()) = None;
         if let Some(c) = &self.inner.coherence {
             c.disconnected();
         }
+        self.inner.outbox().close(first)
     }
 
     /// `lease` and `release`: the inherent methods, in `lease.rs`.

@@ -161,7 +161,7 @@ impl Inner {
         for (i, batch) in tags.chunks(REVALIDATE_BATCH).enumerate() {
             let (prev, epoch): (i64, i64) = match self
                 .run("revalidate", |mut c| {
-                    let inv = keys.revalidate(batch, now, durations, retention, None);
+                    let inv = keys.revalidate(batch, now, durations, retention, now);
                     async move { inv.invoke_async(&mut c).await }
                 })
                 .await
@@ -170,8 +170,16 @@ impl Inner {
                 Err(e) if e.is_connectivity() => {
                     // Kept with its time and recorded once Redis answers (the caller still
                     // hears of the failure: a webhook can answer 5xx, and a retry is harmless).
-                    self.outbox().push(tags[i * REVALIDATE_BATCH..].to_vec(), now, durations);
-                    self.recover();
+                    // Not once the store is closed: its caller is told what was given up.
+                    if self.outbox().push(tags[i * REVALIDATE_BATCH..].to_vec(), now, durations) {
+                        // A store that never connected has no runtime yet for the exit flush.
+                        let mut rt = self.runtime.lock().unwrap_or_else(|p| p.into_inner());
+                        if rt.is_none() {
+                            *rt = tokio::runtime::Handle::try_current().ok();
+                        }
+                        drop(rt);
+                        self.recover();
+                    }
                     return Err(e);
                 }
                 Err(e) => return Err(e),
@@ -185,18 +193,20 @@ impl Inner {
         Ok(())
     }
 
-    /// Records pending revalidations, oldest first, at their original time. Stops at the first
-    /// failure (they stay queued).
+    /// Records pending revalidations, oldest first, at their original time (in any order they
+    /// leave the stamps of recording them on time: see `revalidate.lua`). Stops at the first
+    /// failure (they stay queued). One drain at a time.
     pub(super) async fn drain(self: &Arc<Self>) -> Result<()> {
+        let _one = self.draining.lock().await;
         let keys = &self.keys;
         let retention = self.retention_ms;
         loop {
             let Some(p) = self.outbox().front() else { return Ok(()) };
-            let late = crate::core::clock::now_ms();
+            let now = crate::core::clock::now_ms();
             for batch in p.tags.chunks(REVALIDATE_BATCH) {
                 let _: (i64, i64) = self
                     .run("revalidate", |mut c| {
-                        let inv = keys.revalidate(batch, p.at, p.durations, retention, Some(late));
+                        let inv = keys.revalidate(batch, p.at, p.durations, retention, now);
                         async move { inv.invoke_async(&mut c).await }
                     })
                     .await?;

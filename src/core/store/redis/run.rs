@@ -12,6 +12,8 @@ use std::time::Duration;
 
 /// How often a failing store is probed in the background.
 const RECOVERY_PROBE: Duration = Duration::from_millis(100);
+/// How soon a flush tries again after a failure (within its grace).
+const FLUSH_RETRY: Duration = Duration::from_millis(50);
 
 /// Why one try failed; `moved`: the primary moved (Sentinel) and a retry may succeed;
 /// `serial`: the connection it ran on.
@@ -92,6 +94,39 @@ impl Inner {
         }
     }
 
+    /// While the breaker is open: a `PING` outside it, closing it when Redis answers. Redis may
+    /// be back for up to a probe period before the breaker knows, and a call it rejects then
+    /// would be lost time (at process exit, all the time there is).
+    async fn probe(self: &Arc<Self>) -> Result<()> {
+        if !self.breaker.is_open() {
+            return Ok(());
+        }
+        self.attempt("ping", &|mut c: Conn| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
+            .await
+            .map_err(|f| f.error)?;
+        self.breaker.success();
+        Ok(())
+    }
+
+    /// Records pending revalidations, trying again every `FLUSH_RETRY` until none is left or
+    /// `timeout` has passed (at process exit and at close: the grace they are given). True when
+    /// none is left.
+    pub(super) async fn flush(self: &Arc<Self>, timeout: Duration) -> bool {
+        let tries = async {
+            loop {
+                if self.outbox().is_empty() {
+                    return;
+                }
+                if self.probe().await.is_ok() && self.drain().await.is_ok() {
+                    continue;
+                }
+                tokio::time::sleep(FLUSH_RETRY).await;
+            }
+        };
+        let _ = tokio::time::timeout(timeout, tries).await;
+        self.outbox().is_empty()
+    }
+
     /// While Redis fails: one task probes it every `RECOVERY_PROBE`, outside the breaker, so
     /// this process learns it is back within about that long (not at the next call after a
     /// back-off), brings its view of the manifest up to date before trusting local copies
@@ -114,12 +149,9 @@ impl Inner {
                     return;
                 }
                 if inner.breaker.is_open() {
-                    let ping =
-                        inner.attempt("ping", &|mut c: Conn| async move { redis::cmd("PING").query_async::<()>(&mut c).await }).await;
-                    if ping.is_err() {
+                    if inner.probe().await.is_err() {
                         continue;
                     }
-                    inner.breaker.success();
                     let _ = inner.refresh().await;
                 }
                 if inner.drain().await.is_err() {
