@@ -62,7 +62,8 @@ test('the page key carries the BUILD_ID read from serverDistDir/../BUILD_ID', as
   const dir = makeBuildDir('  Xy_9-zzTop  ') // Next writes it without spaces; trimming must not hurt
   await new H({ serverDistDir: dir }).set('/k', page('k'), SET_CTX)
   await new H({ serverDistDir: dir }).set(fetchKey('k'), fetchValue, FETCH_SET)
-  const keys = (await redis.cmd('KEYS', `${options.prefix}*`)).sort()
+  // Entries only: the fleet's keys (this process registers at its first call) are not entries.
+  const keys = (await redis.cmd('KEYS', `${options.prefix}e:*`)).sort()
   assert.equal(keys.length, 2, keys.join(' '))
   assert.ok(
     keys.some((k) => k.includes('Xy_9-zzTop') && k.endsWith('/k')),
@@ -163,8 +164,7 @@ test("every source of a build id is escaped the same way: ':' and '%' cannot end
     const instances = await redis.cmd('KEYS', `${prefix}{${prefix}}:i:*`)
     summaries = await Promise.all(instances.map(async (k) => JSON.parse(await redis.cmd('GET', k))))
   }
-  assert.deepEqual(
-    summaries.map((s) => s.builds),
-    [[ID]],
-  )
+  // Both stores (one per handler's options) register at their first call; each reports the id.
+  assert.ok(summaries.length >= 1)
+  for (const s of summaries) assert.deepEqual(s.builds, [ID])
 })
