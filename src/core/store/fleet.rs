@@ -8,7 +8,8 @@
 //!
 //! A heartbeat is one script: it writes the summary, scores the id and drops ids whose
 //! heartbeat is older than the TTL, so the set holds the live instances and a few dead ones,
-//! never the history. Listing reads at most `limit` live ids and their summaries. Nothing here
+//! never the history. Listing reads at most `limit` live ids (a script), then their summaries
+//! (`MGET`). Nothing here
 //! is on the request path: JS sends a heartbeat every few seconds from a timer.
 
 use redis::Script;
@@ -28,17 +29,15 @@ return now"
     ))
 });
 
-/// KEYS: fleet. ARGV: ttl ms, limit, instance key prefix. Returns Redis's time (ms), then the
-/// summaries of the instances heard from within the TTL (newest first).
+/// KEYS: fleet. ARGV: ttl ms, limit. Returns Redis's time (ms), then the ids of the instances
+/// heard from within the TTL (newest first). Their summaries are read by the caller with one
+/// `MGET` (`summaries`): a script may touch only the keys it is given (ElastiCache Serverless
+/// refuses any other), and it cannot know the ids before it has read them.
 static LIST: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{NOW}local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', now - tonumber(ARGV[1]), 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {{tostring(now)}}
-for _, id in ipairs(ids) do
-  local v = redis.call('GET', ARGV[3] .. id)
-  if v then out[#out + 1] = v end
-end
-return out"
+table.insert(ids, 1, tostring(now))
+return ids"
     ))
 });
 
@@ -69,8 +68,17 @@ impl FleetKeys {
 
     pub fn list(&self, ttl_ms: u64, limit: usize) -> redis::ScriptInvocation<'static> {
         let mut inv = LIST.prepare_invoke();
-        inv.key(&self.index).arg(ttl_ms).arg(limit).arg(&self.instance_prefix);
+        inv.key(&self.index).arg(ttl_ms).arg(limit);
         inv
+    }
+
+    /// `MGET` of the summaries of `ids` (all in the manifest's slot: one node, one command).
+    pub fn summaries(&self, ids: &[String]) -> redis::Cmd {
+        let mut cmd = redis::cmd("MGET");
+        for id in ids {
+            cmd.arg(format!("{}{id}", self.instance_prefix));
+        }
+        cmd
     }
 
     pub fn leave(&self, id: &str) -> redis::ScriptInvocation<'static> {

@@ -39,12 +39,18 @@ impl RedisStore {
     pub async fn fleet(&self, ttl_ms: u64, limit: usize) -> Result<(f64, Vec<String>)> {
         let keys = self.fleet_keys();
         let inv = &keys.list(ttl_ms.max(1000), limit);
-        let mut out: Vec<String> = self.inner.run("fleet", |mut c| async move { inv.invoke_async(&mut c).await }).await?;
-        if out.is_empty() {
+        let mut ids: Vec<String> = self.inner.run("fleet", |mut c| async move { inv.invoke_async(&mut c).await }).await?;
+        if ids.is_empty() {
             return Err(Error::Redis("fleet listing returned nothing".into()));
         }
-        let now = out.remove(0).parse::<f64>().map_err(|_| Error::Redis("fleet listing: bad time".into()))?;
-        Ok((now, out))
+        let now = ids.remove(0).parse::<f64>().map_err(|_| Error::Redis("fleet listing: bad time".into()))?;
+        if ids.is_empty() {
+            return Ok((now, ids));
+        }
+        // An instance that expired since the listing is a nil: skipped.
+        let cmd = &keys.summaries(&ids);
+        let found: Vec<Option<String>> = self.inner.run("fleet", |mut c| async move { cmd.query_async(&mut c).await }).await?;
+        Ok((now, found.into_iter().flatten().collect()))
     }
 
     /// Unregisters an instance (it is closing).

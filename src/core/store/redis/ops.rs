@@ -16,18 +16,18 @@ use std::sync::atomic::Ordering;
 impl Inner {
     pub(super) async fn get(self: &Arc<Self>, key: &str) -> Result<Option<Vec<u8>>> {
         let epoch_key = self.keys.epoch.as_str();
-        let tracked = self.coherence.is_some();
+        let tracked = self.feed().is_some();
         // On a Cluster the manifest is one slot on one node: while tracking pushes every epoch
         // change to us (trusted feed), reads leave that node alone and go only to the entry's
         // node, so read traffic spreads over the primaries. Visibility of a revalidation is
         // then what it is for L1 hits: the push's delay.
-        if matches!(self.topology, Topology::Cluster { .. }) && self.coherence.as_ref().is_some_and(Coherence::trusted) {
+        if matches!(self.topology, Topology::Cluster { .. }) && self.feed().is_some_and(Coherence::trusted) {
             let raw: Option<Vec<u8>> = self.run("get", |c| tracked::read(c, true, Read::get(key))).await?;
             // Not `heard`: the feed's health is the manifest node's, kept by the background
             // check (and by reads that take the long way while it is not trusted).
             return Ok(raw);
         }
-        let seq = self.coherence.as_ref().map_or(0, Coherence::dirty_seq);
+        let seq = self.feed().map_or(0, Coherence::dirty_seq);
         let (raw, epoch): (Option<Vec<u8>>, Option<i64>) =
             self.run("get", |c| tracked::read_with_epoch(c, tracked, Read::get(key), epoch_key)).await?;
         self.heard();
@@ -47,14 +47,14 @@ impl Inner {
                 self.sync().await?;
             }
         }
-        if let Some(co) = &self.coherence {
+        if let Some(co) = self.feed() {
             co.synced(seq);
         }
         Ok(())
     }
 
     fn heard(&self) {
-        if let Some(co) = &self.coherence {
+        if let Some(co) = self.feed() {
             co.heard();
         }
     }
@@ -63,8 +63,8 @@ impl Inner {
     /// the envelope, never the payload, and brings the manifest mirror up to date.
     pub(super) async fn check(self: &Arc<Self>, key: &str, write_id: u64) -> Result<Check> {
         let epoch_key = self.keys.epoch.as_str();
-        let tracked = self.coherence.is_some();
-        let seq = self.coherence.as_ref().map_or(0, Coherence::dirty_seq);
+        let tracked = self.feed().is_some();
+        let seq = self.feed().map_or(0, Coherence::dirty_seq);
         let (id, epoch): (Vec<u8>, Option<i64>) =
             self.run("check", |c| tracked::read_with_epoch(c, tracked, Read::write_id(key), epoch_key)).await?;
         self.heard();
@@ -93,7 +93,7 @@ impl Inner {
             } else if seen >= 0 {
                 self.lags.note(seen, self.mirror().epoch, now);
             }
-            if let Some(co) = &self.coherence {
+            if let Some(co) = self.feed() {
                 co.bump();
             }
         }
@@ -132,7 +132,7 @@ impl Inner {
     }
 
     pub(super) async fn put(self: &Arc<Self>, key: &str, envelope: Vec<u8>, ttl_ms: u64, if_absent: bool) -> Result<()> {
-        let tracked = self.coherence.is_some();
+        let tracked = self.feed().is_some();
         let envelope = &envelope;
         let reply: Value = self.run("set", |c| tracked::set(c, tracked, key, envelope, ttl_ms, if_absent)).await?;
         // Inside a transaction, a failed command (OOM, ACL) comes back as an element of EXEC's
@@ -151,7 +151,7 @@ impl Inner {
     pub(super) async fn revalidate(self: &Arc<Self>, tags: &[String], now: f64, durations: Option<Durations>) -> Result<()> {
         // Local first: the process that took the webhook serves fresh content at once.
         self.mirror().revalidate_locally(tags, now, durations);
-        if let Some(co) = &self.coherence {
+        if let Some(co) = self.feed() {
             co.bump();
         }
         let keys = &self.keys;
@@ -208,8 +208,8 @@ impl Inner {
     /// One `GET epoch` (re-arming tracking), and a sync when it moved.
     pub(super) async fn refresh(self: &Arc<Self>) -> Result<()> {
         let epoch_key = self.keys.epoch.as_str();
-        let tracked = self.coherence.is_some();
-        let seq = self.coherence.as_ref().map_or(0, Coherence::dirty_seq);
+        let tracked = self.feed().is_some();
+        let seq = self.feed().map_or(0, Coherence::dirty_seq);
         let epoch: Option<i64> = self.run("refresh", |c| tracked::read(c, tracked, Read::get(epoch_key))).await?;
         self.heard();
         self.settle(seq, epoch).await?;
