@@ -269,6 +269,7 @@ const aclLine = (user, password, prefix, extra = []) => [
   '+time',
   '+zremrangebyscore',
   '+zrevrangebyscore',
+  '+mget', // the fleet listing reads the instances' summaries
   ...extra,
 ]
 
