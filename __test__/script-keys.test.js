@@ -41,7 +41,7 @@ function monitorArgs(line) {
       m[1].replace(/\\(x[0-9a-f]{2}|.)/g, (_, e) =>
         e[0] === 'x' && e.length === 3
           ? String.fromCharCode(Number.parseInt(e.slice(1), 16))
-          : ({ n: '\n', r: '\r', t: '\t', a: '\x07', b: '\b' })[e] ?? e,
+          : ({ n: '\n', r: '\r', t: '\t', a: '\x07', b: '\b' }[e] ?? e),
       ),
     )
   }

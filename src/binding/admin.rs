@@ -37,7 +37,12 @@ pub struct NativeCapabilities {
 
 impl From<crate::core::Capabilities> for NativeCapabilities {
     fn from(c: crate::core::Capabilities) -> Self {
-        NativeCapabilities { tracking: c.tracking, scripting: c.scripting, tracking_note: c.tracking_note, scripting_note: c.scripting_note }
+        NativeCapabilities {
+            tracking: c.tracking,
+            scripting: c.scripting,
+            tracking_note: c.tracking_note,
+            scripting_note: c.scripting_note,
+        }
     }
 }
 

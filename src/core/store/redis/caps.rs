@@ -193,9 +193,14 @@ mod tests {
             "User u has no permissions to run the 'client|tracking' command".to_owned(),
         ));
         assert!(refusal(&noperm).is_some());
-        let unknown = redis::RedisError::from((redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError), "ERR", "unknown command 'EVALSHA'".to_owned()));
+        let unknown = redis::RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+            "ERR",
+            "unknown command 'EVALSHA'".to_owned(),
+        ));
         assert!(refusal(&unknown).is_some());
-        let busy = redis::RedisError::from((redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError), "BUSY", "script running".to_owned()));
+        let busy =
+            redis::RedisError::from((redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError), "BUSY", "script running".to_owned()));
         assert_eq!(refusal(&busy), None);
     }
 
