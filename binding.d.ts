@@ -12,6 +12,10 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeCache {
   /** How late this process learned of revalidations (ms samples) since the last call. */
   takeLags(): Array<number>
+  /** What the server allows, as learnt when connecting (no I/O). Redis only. */
+  capabilities(): NativeCapabilities
+  /** Connects if not connected yet and resolves with what the server allows. Redis only. */
+  probe(): Promise<NativeCapabilities>
   /** The full key of an entry (`<prefix>e:<key>`), e.g. for SCAN patterns. */
   entryKey(key: string): string
   /**
@@ -133,6 +137,17 @@ export declare class NativeCache {
 export declare function checkConfig(options: NativeOptions): void
 
 export declare function constants(): NativeConstants
+
+/**
+ * What the server lets this user do: `null` while unknown (no connection made yet); a note
+ * (what it means and the ACL change that fixes it) for each thing refused.
+ */
+export interface NativeCapabilities {
+  tracking?: boolean
+  scripting?: boolean
+  trackingNote?: string
+  scriptingNote?: string
+}
 
 /**
  * A batch to purge. `status`: `busy` (another instance delivers), `all` (purge everything),

@@ -102,6 +102,8 @@ export interface SharedIsrLogFields {
     | 'redis_store'
     | 'revalidations_dropped'
     | 'revalidations_lost'
+    | 'tracking_refused'
+    | 'scripting_refused'
   op?: string
   code?: SharedIsrErrorCode | string
   key?: string
@@ -207,6 +209,9 @@ export interface SharedIsrStats {
   /** Consecutive Redis connectivity failures (0 when healthy), and whether calls fail fast. */
   redisFailures: number
   circuitOpen: boolean
+  /** Redis refuses `CLIENT TRACKING` to this user (no L1 copies), or scripting (nothing cached). */
+  trackingRefused: boolean
+  scriptingRefused: boolean
 }
 
 /** Counters of this process's store for `options`. */
@@ -228,6 +233,16 @@ export interface SharedIsrHealth {
   lastOkAt: string | null
   lastError: { op: string; code: string; message: string; at: string } | null
   revalidationsPending: number
+  /**
+   * Redis only; null until connected. `tracking: false`: the server refuses CLIENT TRACKING,
+   * so no L1 copy is kept (`mode: 'untracked'`, every hit reads Redis). `scripting: false`:
+   * nothing can be cached (`status: 'degraded'`). `problems`: what each refusal means, and the
+   * ACL change that fixes it.
+   */
+  tracking?: boolean | null
+  scripting?: boolean | null
+  mode?: 'tracked' | 'untracked' | null
+  problems?: string[]
   /** With a CDN set: whether its purges are delivered (`failing` makes the status `degraded`). */
   cdn?: {
     provider: string

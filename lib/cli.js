@@ -359,7 +359,8 @@ async function purge(store, v) {
 
 async function doctor(store, options) {
   const checks = []
-  const add = (name, ok, detail) => checks.push({ name, ok, detail })
+  // `warning`: works, but in a degraded mode (printed as such; not a failure).
+  const add = (name, ok, detail, warning = false) => checks.push({ name, ok, detail, ...(warning ? { warning: true } : {}) })
   const t0 = performance.now()
   let info
   try {
@@ -369,6 +370,20 @@ async function doctor(store, options) {
     add('connect', false, `cannot reach Redis (${err.code ?? ''}): ${err.message}`)
     return { ok: false, checks }
   }
+  // What the server refused when the store connected (the words and the fix are the addon's).
+  const caps = store.native.capabilities()
+  add(
+    'scripting',
+    caps.scripting !== false,
+    caps.scriptingNote ?? (caps.scripting ? 'SCRIPT LOAD and EVALSHA: allowed' : 'not checked (inconclusive answer)'),
+  )
+  // Optional: without it the cache works, only without local copies.
+  add(
+    'client tracking',
+    true,
+    caps.trackingNote ?? (caps.tracking ? 'CLIENT TRACKING: allowed (the L1 is kept coherent)' : 'not checked (inconclusive answer)'),
+    caps.tracking === false,
+  )
   const major = Number((info.redis_version ?? '0').split('.')[0])
   add('version', major >= 6, `Redis ${info.redis_version}${major >= 6 ? '' : ': shared-isr needs 6.0+ (RESP3, client tracking)'}`)
   const warnings = policyWarnings(info)
@@ -496,7 +511,7 @@ function print(command, out) {
         `${out.dryRun ? 'would delete' : 'deleted'} ${out.dryRun ? out.matched : out.deleted} entries (${out.bytes} B); kept the live builds ${out.kept.join(', ') || '-'}`,
       )
   } else if (command === 'doctor') {
-    for (const c of out.checks) line(`${c.ok ? 'ok     ' : 'PROBLEM'}  ${c.name}: ${c.detail}`)
+    for (const c of out.checks) line(`${c.ok ? (c.warning ? 'WARNING' : 'ok     ') : 'PROBLEM'}  ${c.name}: ${c.detail}`)
   } else if (command === 'revalidate') {
     line(
       `revalidated: tags ${out.revalidated.tags.join(', ') || '-'}; paths ${out.revalidated.paths.join(', ') || '-'}${out.late ? ' (recorded once Redis answered again)' : ''}`,

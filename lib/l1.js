@@ -40,6 +40,12 @@ class L1 {
     this.writing = new Map() // key -> { count, overlapped }: writes of this process in progress
   }
 
+  /** Keeps no copy from now on (they could not be validated); reads are still shared. */
+  off() {
+    this.maxBytes = 0
+    this.clear()
+  }
+
   get enabled() {
     return this.maxBytes > 0
   }

@@ -92,6 +92,12 @@ const DEFINITIONS = [
   gauge('shared_isr_revalidations_pending', 'Tags kept while Redis fails, not recorded yet.', 'revalidationsPending'),
   gauge('shared_isr_circuit_open', '1 while calls to Redis fail fast after a failure.', (s) => (s.circuitOpen ? 1 : 0)),
   gauge('shared_isr_redis_consecutive_failures', 'Consecutive Redis connectivity failures (0 when healthy).', 'redisFailures'),
+  gauge('shared_isr_tracking_refused', '1 when Redis refuses CLIENT TRACKING to this user: no L1 copies, every hit reads Redis.', (s) =>
+    s.trackingRefused ? 1 : 0,
+  ),
+  gauge('shared_isr_scripting_refused', '1 when Redis refuses scripting to this user: nothing can be cached.', (s) =>
+    s.scriptingRefused ? 1 : 0,
+  ),
   gauge('shared_isr_l1_entries', 'Entries in the local L1.', 'l1Entries'),
   gauge('shared_isr_l1_bytes', 'What the L1 copies cost, decoded.', 'l1Bytes'),
   gauge('shared_isr_l1_max_bytes', 'The L1 byte budget.', 'l1MaxBytes'),

@@ -176,6 +176,18 @@ class Native {
   takeLags() {
     return this.cache.takeLags()
   }
+  /** What the server lets this user do (learnt when connecting; `null` fields until then). */
+  capabilities() {
+    try {
+      return this.cache.capabilities()
+    } catch (err) {
+      throw retype(err)
+    }
+  }
+  /** Connects if not connected yet; resolves with `capabilities()`. */
+  probe() {
+    return typedCall(() => this.cache.probe())
+  }
 
   // The CDN purge feed (lib/cdn/deliver.js); Redis only. Tags cross escaped like any tag.
   cdnTake(owner, lockMs, limit, maxBacklog) {

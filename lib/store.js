@@ -182,6 +182,15 @@ class Store {
       if (recovered) this.drops.recovered()
       this.heartbeat?.beat()
     })
+    this.capsKnown = this.kind !== 'redis' // what the server allows is said once, when learnt
+    // During `next build` the store may see few calls: ask at once, so a Redis that refuses
+    // what the package needs is said at build time too. Never fails the build.
+    if (this.kind === 'redis' && process.env.NEXT_PHASE === 'phase-production-build') {
+      this.native.probe().then(
+        () => this.learnCapabilities(),
+        () => {},
+      )
+    }
     this.badKeys = new KeyLog(this.log)
     this.builds = new Set() // the build ids of the page entries read or written lately
     this.heartbeat = fleet.register(this, config.heartbeatSeconds)
@@ -255,6 +264,7 @@ class Store {
       hit = await this.native.get(key, readTags)
       this.latency.get.observe((performance.now() - t0) / 1000)
       this.healthLog.ok()
+      this.learnCapabilities()
     } catch (err) {
       if (err.code === 'ERR_SHARED_ISR_CORRUPT') {
         this.badKeys.once(key, `ignoring the entry under ${JSON.stringify(key)} (${err.code}): ${err.message}; treated as a miss`, {
@@ -398,6 +408,7 @@ class Store {
       const written = await this.native.set(key, payload, meta)
       this.latency.set.observe((performance.now() - t0) / 1000)
       this.healthLog.ok()
+      this.learnCapabilities()
       this.leases.release(key)
       return written
     } catch (err) {
@@ -406,8 +417,26 @@ class Store {
     }
   }
 
+  /**
+   * Once the store has connected: says, once, what the server refuses and what that costs
+   * (the words and the fix are the addon's). Without CLIENT TRACKING, no copy is kept: none
+   * could be validated. One sync call until then, none after.
+   */
+  learnCapabilities() {
+    if (this.capsKnown || this.closed) return
+    const caps = this.native.capabilities()
+    if (caps.tracking === null && caps.scripting === null) return
+    this.capsKnown = true
+    if (caps.tracking === false && this.l1.enabled) {
+      this.l1.off()
+      this.log.warn({ event: 'tracking_refused', store: 'redis' }, caps.trackingNote)
+    }
+    if (caps.scripting === false) this.log.error({ event: 'scripting_refused', store: 'redis' }, caps.scriptingNote)
+  }
+
   /** A failed call: the store's health log when the store is unwell, else one line per key. */
   trouble(op, key, err, what = `${op} failed for`, event = 'call_failed') {
+    this.learnCapabilities()
     const code = err?.code ?? 'ERR_SHARED_ISR_UNKNOWN'
     const counted = `${op} ${code}`
     this.errorCounts.set(counted, (this.errorCounts.get(counted) ?? 0) + 1)
@@ -420,6 +449,7 @@ class Store {
     const t0 = performance.now()
     try {
       await this.native.revalidateTags(tags, durations)
+      this.learnCapabilities()
       this.localGen?.bump()
       this.cdn?.revalidated(tags)
       this.latency.revalidate.observe((performance.now() - t0) / 1000)
@@ -498,7 +528,9 @@ class Store {
   health() {
     const n = this.native.stats()
     const h = this.healthLog
-    const failing = (this.kind === 'redis' && (h.failing !== null || n.circuitOpen)) || !!this.cdn?.failingSince
+    const caps = this.kind === 'redis' && !this.closed ? this.native.capabilities() : null
+    const failing =
+      (this.kind === 'redis' && (h.failing !== null || n.circuitOpen || caps?.scripting === false)) || !!this.cdn?.failingSince
     return {
       status: this.closed ? 'closed' : failing ? 'degraded' : 'ok',
       store: this.kind,
@@ -510,6 +542,17 @@ class Store {
       lastOkAt: h.lastOkAt ? new Date(h.lastOkAt).toISOString() : null,
       lastError: h.lastError && { ...h.lastError, at: new Date(h.lastError.at).toISOString() },
       revalidationsPending: n.revalidationsPending,
+      // Redis only, null until connected. `tracking: false`: the server refuses CLIENT TRACKING,
+      // so no L1 copy is kept (mode 'untracked': every hit reads Redis). `scripting: false`:
+      // nothing can be cached (degraded).
+      ...(caps
+        ? {
+            tracking: caps.tracking,
+            scripting: caps.scripting,
+            mode: caps.tracking === null ? null : caps.tracking && this.config.l1MaxBytes > 0 ? 'tracked' : 'untracked',
+            problems: [caps.trackingNote, caps.scriptingNote].filter(Boolean),
+          }
+        : {}),
       // Only with a CDN set: purges failing make the store degraded (the CDN serves old pages).
       ...(this.cdn ? { cdn: this.cdn.health() } : {}),
     }

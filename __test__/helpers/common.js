@@ -269,6 +269,11 @@ const aclLine = (user, password, prefix, extra = []) => [
   '+time',
   '+zremrangebyscore',
   '+zrevrangebyscore',
+  '+mget', // the fleet listing reads the instances' summaries
+  '+zrange', // a heartbeat reads the index entries it examines for pruning
+  // The CDN purge feed (with a CDN set).
+  '+zcount',
+  '+zcard',
   ...extra,
 ]
 

@@ -28,6 +28,27 @@ pub struct NativeFleet {
     pub index: String,
 }
 
+/// What the server lets this user do: `null` while unknown (no connection made yet); a note
+/// (what it means and the ACL change that fixes it) for each thing refused.
+#[napi(object)]
+pub struct NativeCapabilities {
+    pub tracking: Option<bool>,
+    pub scripting: Option<bool>,
+    pub tracking_note: Option<String>,
+    pub scripting_note: Option<String>,
+}
+
+impl From<crate::core::Capabilities> for NativeCapabilities {
+    fn from(c: crate::core::Capabilities) -> Self {
+        NativeCapabilities {
+            tracking: c.tracking,
+            scripting: c.scripting,
+            tracking_note: c.tracking_note,
+            scripting_note: c.scripting_note,
+        }
+    }
+}
+
 pub(super) fn redis(inner: &Arc<crate::core::Cache>) -> Result<&RedisStore> {
     inner.redis().ok_or_else(|| to_napi(Error::Config("this needs a Redis store (no redis URL is set)".into())))
 }
@@ -38,6 +59,20 @@ impl NativeCache {
     #[napi(catch_unwind)]
     pub fn take_lags(&self) -> Vec<f64> {
         self.inner.take_lags()
+    }
+
+    /// What the server allows, as learnt when connecting (no I/O). Redis only.
+    #[napi(catch_unwind)]
+    pub fn capabilities(&self) -> Result<NativeCapabilities> {
+        Ok(redis(&self.inner)?.capabilities().into())
+    }
+
+    /// Connects if not connected yet and resolves with what the server allows. Redis only.
+    #[napi(catch_unwind, ts_return_type = "Promise<NativeCapabilities>")]
+    pub fn probe<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, NativeCapabilities>> {
+        redis(&self.inner)?;
+        let inner = self.inner.clone();
+        bridge::spawn_value(env, move || async move { Ok(redis(&inner)?.probe().await.map_err(to_napi)?.into()) })
     }
 
     /// The full key of an entry (`<prefix>e:<key>`), e.g. for SCAN patterns.

@@ -13,4 +13,4 @@ pub mod tags;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use store::{Cache, CdnBatch, Hit, Lease, RedisStore};
+pub use store::{Cache, Capabilities, CdnBatch, Hit, Lease, RedisStore};

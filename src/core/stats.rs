@@ -91,6 +91,10 @@ stats! {
         redis_failures: u64 => "redisFailures",
         /// True while calls fail fast because Redis recently failed.
         circuit_open: bool => "circuitOpen",
+        /// The server refuses `CLIENT TRACKING` to this user: no L1 copies, every hit reads Redis.
+        tracking_refused: bool => "trackingRefused",
+        /// The server refuses scripting to this user: nothing can be cached.
+        scripting_refused: bool => "scriptingRefused",
     }
 }
 

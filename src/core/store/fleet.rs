@@ -31,7 +31,7 @@ pub const MAX_TTL_MS: u64 = TTL_PERIODS * MAX_HEARTBEAT_SECS as u64 * 1000;
 /// How far from now a score can lie, plus a minute for a promoted replica's clock being behind.
 pub const HORIZON_MS: u64 = MAX_TTL_MS + 60_000;
 /// Index entries a heartbeat examines for pruning: its cost is bounded, whatever the index holds.
-const PRUNE_BATCH: u32 = 64;
+const PRUNE_BATCH: usize = 64;
 
 /// How long an instance beating every `period_ms` stays alive after a heartbeat.
 pub fn ttl_ms(period_ms: u64) -> u64 {
@@ -41,11 +41,13 @@ pub fn ttl_ms(period_ms: u64) -> u64 {
 /// Redis's clock in ms, so that instances with skewed clocks still agree on who is alive.
 const NOW: &str = "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n";
 
-/// KEYS: fleet, instance key. ARGV: id, summary, ttl ms, horizon ms, prune batch, instance key
-/// prefix. Returns Redis's time (ms).
+/// KEYS: fleet, instance key, then the summary keys of `candidates` (pruning candidates the
+/// caller read from the index: a script may touch only the keys it is given). ARGV: id,
+/// summary, ttl ms, horizon ms, prune batch, then the candidates' ids. Returns Redis's time (ms).
 ///
 /// A summary of `''` marks an instance that left: a heartbeat landing after its leave (sent
-/// before it) must not register it again.
+/// before it) must not register it again. A candidate is dropped when its score is past and
+/// its summary gone, or its score lies further back than any TTL.
 static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         "{NOW}if redis.call('GET', KEYS[2]) == '' then return now end
@@ -54,18 +56,20 @@ redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl)
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 local junk = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', string.format('(%.0f', now + horizon), 'LIMIT', 0, batch)
 if #junk > 0 then redis.call('ZREM', KEYS[1], unpack(junk)) end
-local past = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('(%.0f', now), 'WITHSCORES', 'LIMIT', 0, batch)
-for i = 1, #past, 2 do
-  if tonumber(past[i + 1]) < now - horizon or redis.call('EXISTS', ARGV[6] .. past[i]) == 0 then
-    redis.call('ZREM', KEYS[1], past[i])
+for i = 6, #ARGV do
+  local score = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[i]) or '')
+  if score and score < now and (score < now - horizon or redis.call('EXISTS', KEYS[i - 3]) == 0) then
+    redis.call('ZREM', KEYS[1], ARGV[i])
   end
 end
 return now"
     ))
 });
 
-/// KEYS: fleet. ARGV: horizon ms, limit, instance key prefix. Returns Redis's time (ms), `1`
-/// when every id that could be alive was examined (`0`: cut at `limit`), then the summaries.
+/// KEYS: fleet. ARGV: horizon ms, limit. Returns Redis's time (ms), `1` when every id that
+/// could be alive was examined (`0`: cut at `limit`), then the ids. Their summaries are read by
+/// the caller with one `MGET` (`summaries`): a script may touch only the keys it is given
+/// (ElastiCache Serverless refuses any other), and it cannot know the ids before it read them.
 ///
 /// Order, so that real instances win when the cut applies: deadlines ahead, soonest first (an
 /// instance's is a few periods away; anything parked far ahead comes last), then scores in the
@@ -79,10 +83,7 @@ if #ids <= limit then
   for _, id in ipairs(past) do ids[#ids + 1] = id end
 end
 local out = {{tostring(now), #ids > limit and '0' or '1'}}
-for i = 1, math.min(#ids, limit) do
-  local v = redis.call('GET', ARGV[3] .. ids[i])
-  if v and v ~= '' then out[#out + 1] = v end
-end
+for i = 1, math.min(#ids, limit) do out[#out + 1] = ids[i] end
 return out"
     ))
 });
@@ -114,17 +115,40 @@ impl FleetKeys {
         FleetKeys { index: format!("{slot}fleet"), instance_prefix: format!("{slot}i:") }
     }
 
-    pub fn heartbeat(&self, id: &str, summary: &str, period_ms: u64) -> redis::ScriptInvocation<'static> {
+    /// The index entries a heartbeat examines for pruning: the lowest scores (the longest
+    /// silent), `PRUNE_BATCH` of them, whatever the index holds.
+    pub fn prune_candidates(&self) -> redis::Cmd {
+        let mut cmd = redis::cmd("ZRANGE");
+        cmd.arg(&self.index).arg(0).arg(PRUNE_BATCH - 1);
+        cmd
+    }
+
+    pub fn heartbeat(&self, id: &str, summary: &str, period_ms: u64, candidates: &[String]) -> redis::ScriptInvocation<'static> {
         let mut inv = HEARTBEAT.prepare_invoke();
         inv.key(&self.index).key(format!("{}{id}", self.instance_prefix));
-        inv.arg(id).arg(summary).arg(ttl_ms(period_ms)).arg(HORIZON_MS).arg(PRUNE_BATCH).arg(&self.instance_prefix);
+        for c in candidates {
+            inv.key(format!("{}{c}", self.instance_prefix));
+        }
+        inv.arg(id).arg(summary).arg(ttl_ms(period_ms)).arg(HORIZON_MS).arg(PRUNE_BATCH);
+        for c in candidates {
+            inv.arg(c);
+        }
         inv
     }
 
     pub fn list(&self, limit: usize) -> redis::ScriptInvocation<'static> {
         let mut inv = LIST.prepare_invoke();
-        inv.key(&self.index).arg(HORIZON_MS).arg(limit.max(1)).arg(&self.instance_prefix);
+        inv.key(&self.index).arg(HORIZON_MS).arg(limit.max(1));
         inv
+    }
+
+    /// `MGET` of the summaries of `ids` (all in the manifest's slot: one node, one command).
+    pub fn summaries(&self, ids: &[String]) -> redis::Cmd {
+        let mut cmd = redis::cmd("MGET");
+        for id in ids {
+            cmd.arg(format!("{}{id}", self.instance_prefix));
+        }
+        cmd
     }
 
     pub fn leave(&self, id: &str, period_ms: u64, beat_in_flight: bool) -> redis::ScriptInvocation<'static> {
@@ -141,11 +165,7 @@ mod tests {
 
     #[test]
     fn fleet_keys_share_the_manifest_slot() {
-        let manifest = crate::core::store::manifest::Keys::new("app:");
-        for key in [&manifest.stale, &manifest.expired, &manifest.log, &manifest.epoch, &manifest.born] {
-            assert!(key.starts_with(manifest.slot()), "{key}");
-        }
-        let k = FleetKeys::new(manifest.slot());
+        let k = FleetKeys::new("app:{app:}:");
         assert_eq!(k.index, "app:{app:}:fleet");
         assert_eq!(k.instance_prefix, "app:{app:}:i:");
         // The same hash tag: the same Cluster slot as the manifest keys.

@@ -29,7 +29,7 @@ pub fn check_url(url: &str) -> crate::core::error::Result<()> {
     topology::parse(url, None).map(|_| ())
 }
 
-pub use self::redis::{Lease, RedisStore, ScanPage};
+pub use self::redis::{Capabilities, Lease, RedisStore, ScanPage};
 pub use cdn::Batch as CdnBatch;
 pub use memory::MemoryStore;
 

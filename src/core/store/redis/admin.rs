@@ -31,9 +31,10 @@ pub struct FleetListing {
 }
 
 impl RedisStore {
-    /// Next to the manifest, in its slot.
+    /// Next to the manifest: `P{P}:` is its keys' common beginning.
     fn fleet_keys(&self) -> FleetKeys {
-        FleetKeys::new(self.inner.keys.slot())
+        let epoch = &self.inner.keys.epoch;
+        FleetKeys::new(epoch.strip_suffix("epoch").unwrap_or(epoch))
     }
 
     /// Registers (or refreshes) this instance, beating every `period_ms` (its TTL follows from
@@ -48,7 +49,11 @@ impl RedisStore {
             return Err(Error::TooLarge { what: "instance summary", size: summary.len(), max: MAX_SUMMARY_BYTES });
         }
         let keys = self.fleet_keys();
-        let inv = &keys.heartbeat(id, summary, period_ms);
+        // The index entries to examine are read first: the script is given their summary keys.
+        let cmd = &keys.prune_candidates();
+        let candidates: Vec<String> = self.inner.run("heartbeat", |mut c| async move { cmd.query_async(&mut c).await }).await?;
+        let candidates: Vec<String> = candidates.into_iter().filter(|c| c != id && c.len() <= MAX_ID_BYTES).collect();
+        let inv = &keys.heartbeat(id, summary, period_ms, &candidates);
         self.inner.run("heartbeat", |mut c| async move { inv.invoke_async::<f64>(&mut c).await }).await
     }
 
@@ -57,13 +62,20 @@ impl RedisStore {
         let keys = self.fleet_keys();
         let inv = &keys.list(limit);
         let out: Vec<String> = self.inner.run("fleet", |mut c| async move { inv.invoke_async(&mut c).await }).await?;
-        let index = keys.index;
         let mut out = out.into_iter();
         let (Some(now), Some(complete)) = (out.next(), out.next()) else {
             return Err(Error::Redis("fleet listing returned nothing".into()));
         };
         let now = now.parse::<f64>().map_err(|_| Error::Redis("fleet listing: bad time".into()))?;
-        Ok(FleetListing { now, complete: complete == "1", instances: out.collect(), index })
+        let ids: Vec<String> = out.collect();
+        let mut instances = Vec::new();
+        if !ids.is_empty() {
+            // An instance that expired since the listing is a nil, one that left is '': skipped.
+            let cmd = &keys.summaries(&ids);
+            let found: Vec<Option<String>> = self.inner.run("fleet", |mut c| async move { cmd.query_async(&mut c).await }).await?;
+            instances = found.into_iter().flatten().filter(|s| !s.is_empty()).collect();
+        }
+        Ok(FleetListing { now, complete: complete == "1", instances, index: keys.index })
     }
 
     /// Unregisters an instance (it is closing) that was beating every `period_ms`;

@@ -31,7 +31,7 @@ impl Inner {
         }
         let id = tokio::runtime::Handle::current().id();
         let serial = self.serial.fetch_add(1, Ordering::AcqRel) + 1;
-        let conn = match tokio::time::timeout_at(deadline, self.connect(serial)).await {
+        let conn = match tokio::time::timeout_at(deadline, self.connect_probed(serial)).await {
             // Whatever stopped us connecting (refused, no slot map yet, no primary), it is an
             // outage for the breaker, not a bad command.
             Ok(Err(Error::Redis(m))) => return Err(Error::Unavailable(m)),
@@ -40,7 +40,7 @@ impl Inner {
         };
         *self.runtime.lock().unwrap_or_else(|p| p.into_inner()) = Some(tokio::runtime::Handle::current());
         let mut checker = self.checker.lock().unwrap_or_else(|p| p.into_inner());
-        if self.coherence.is_some() && *checker != Some(id) {
+        if self.feed().is_some() && *checker != Some(id) {
             *checker = Some(id);
             spawn_checker(Arc::downgrade(self), self.check_period());
         }
@@ -102,6 +102,19 @@ impl Inner {
             }
             Ok(())
         }
+    }
+
+    /// A new connection, with what the server allows this user probed on it (see `caps`):
+    /// once per connection, never per request.
+    async fn connect_probed(self: &Arc<Self>, serial: u64) -> Result<Conn> {
+        let mut conn = self.connect(serial).await?;
+        let (tracking, scripting) = super::caps::probe(&mut conn, self.coherence.is_some()).await.map_err(|e| {
+            let e = Error::from(e);
+            Error::Unavailable(format!("while checking what the server allows: {}", e.detail()))
+        })?;
+        self.caps.note_tracking(tracking);
+        self.caps.note_scripting(scripting);
+        Ok(conn)
     }
 
     async fn connect(self: &Arc<Self>, serial: u64) -> Result<Conn> {
@@ -232,7 +245,7 @@ impl Inner {
         let inner = self.clone();
         rt.spawn(async move {
             let next = inner.serial.fetch_add(1, Ordering::AcqRel) + 1;
-            if let Ok(Ok(conn)) = tokio::time::timeout(inner.connect_timeout * 2, inner.connect(next)).await {
+            if let Ok(Ok(conn)) = tokio::time::timeout(inner.connect_timeout * 2, inner.connect_probed(next)).await {
                 inner.install(Some(serial), tokio::runtime::Handle::current().id(), next, conn);
             }
             inner.rebuilding.store(false, Ordering::Release);
@@ -246,7 +259,7 @@ impl Inner {
     /// does not answer (frozen, partitioned), makes every copy suspect. Outside the breaker:
     /// one slow node must not fail the process's other calls.
     async fn check_nodes(self: &Arc<Self>) {
-        let Some(co) = &self.coherence else { return };
+        let Some(co) = self.feed() else { return };
         if !matches!(self.topology, Topology::Cluster { .. }) {
             return;
         }

@@ -18,9 +18,12 @@
 //! - `run`: one operation under the breaker and the timeout, and the recovery task;
 //! - `ops`: the operations (reads, writes, manifest sync, lookups, revalidations);
 //! - `tracked`: every pipeline shape that arms client tracking, and what the Cluster routing
-//!   in `topology` expects of them.
+//!   in `topology` expects of them;
+//! - `caps`: what the server lets this user do (tracking, scripting), probed per connection.
 
 mod admin;
+mod caps;
+pub use caps::Capabilities;
 mod cdn;
 pub use admin::ScanPage;
 mod connection;
@@ -86,8 +89,10 @@ struct Inner {
     /// The runtime of the last connection (or of the first revalidation kept, for a store that
     /// never connected): a flush at process exit runs there.
     runtime: Mutex<Option<tokio::runtime::Handle>>,
-    /// Present when the L1 is on: client tracking feeds it.
+    /// Present when the L1 is on: client tracking feeds it (see `feed`).
     coherence: Option<Coherence>,
+    /// What the server allows, learnt when connecting.
+    caps: caps::Caps,
     syncs: AtomicU64,
     /// One manifest sync at a time (see `ops::settle`).
     syncing: tokio::sync::Mutex<()>,
@@ -120,6 +125,7 @@ impl RedisStore {
                 connecting: tokio::sync::Mutex::new(()),
                 checker: Mutex::new(None),
                 coherence,
+                caps: caps::Caps::default(),
                 syncs: AtomicU64::new(0),
                 syncing: tokio::sync::Mutex::new(()),
                 lags: super::lag::Lags::default(),
@@ -200,6 +206,8 @@ impl Backend for RedisStore {
         s.manifest_syncs = self.inner.syncs.load(Ordering::Relaxed);
         s.redis_failures = self.inner.breaker.failures() as u64;
         s.circuit_open = self.inner.breaker.is_open();
+        s.tracking_refused = self.inner.caps.tracking_refused();
+        s.scripting_refused = self.inner.caps.scripting_refused();
         let o = self.inner.outbox();
         s.revalidations_pending = o.tags() as u64;
         s.revalidations_late = o.recorded_late;
@@ -215,7 +223,7 @@ impl Backend for RedisStore {
     }
 
     fn coherence(&self) -> Option<&Coherence> {
-        self.inner.coherence.as_ref()
+        self.inner.feed()
     }
 
     fn check<'a>(&'a self, key: &'a str, write_id: u64) -> BoxFuture<'a, Result<bool>> {
@@ -268,7 +276,26 @@ impl Backend for RedisStore {
     }
 }
 
+impl RedisStore {
+    /// What the server allows this user (unknown until a connection was made).
+    pub fn capabilities(&self) -> Capabilities {
+        self.inner.caps.get()
+    }
+
+    /// Connects if not connected yet (probing what the server allows); for start-up checks.
+    pub async fn probe(&self) -> Result<Capabilities> {
+        self.inner.run("connect", |_| async { Ok(()) }).await?;
+        Ok(self.inner.caps.get())
+    }
+}
+
 impl Inner {
+    /// The L1's feed: the coherence, unless the server refused client tracking (then no copy
+    /// can be validated, so none is kept: see `caps`).
+    pub(super) fn feed(&self) -> Option<&Coherence> {
+        self.coherence.as_ref().filter(|_| !self.caps.tracking_refused())
+    }
+
     fn mirror(&self) -> std::sync::MutexGuard<'_, Mirror> {
         self.mirror.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -16,20 +16,19 @@ use std::sync::atomic::Ordering;
 impl Inner {
     pub(super) async fn get(self: &Arc<Self>, key: &str) -> Result<Option<Vec<u8>>> {
         let epoch_key = self.keys.epoch.as_str();
-        let tracked = self.coherence.is_some();
         // On a Cluster the manifest is one slot on one node: while tracking pushes every epoch
         // change to us (trusted feed), reads leave that node alone and go only to the entry's
         // node, so read traffic spreads over the primaries. Visibility of a revalidation is
         // then what it is for L1 hits: the push's delay.
-        if matches!(self.topology, Topology::Cluster { .. }) && self.coherence.as_ref().is_some_and(Coherence::trusted) {
+        if matches!(self.topology, Topology::Cluster { .. }) && self.feed().is_some_and(Coherence::trusted) {
             let raw: Option<Vec<u8>> = self.run("get", |c| tracked::read(c, true, Read::get(key))).await?;
             // Not `heard`: the feed's health is the manifest node's, kept by the background
             // check (and by reads that take the long way while it is not trusted).
             return Ok(raw);
         }
-        let seq = self.coherence.as_ref().map_or(0, Coherence::dirty_seq);
+        let seq = self.feed().map_or(0, Coherence::dirty_seq);
         let (raw, epoch): (Option<Vec<u8>>, Option<i64>) =
-            self.run("get", |c| tracked::read_with_epoch(c, tracked, Read::get(key), epoch_key)).await?;
+            self.run("get", |c| tracked::read_with_epoch(c, self.tracked(), Read::get(key), epoch_key)).await?;
         self.heard();
         self.settle(seq, epoch).await?;
         Ok(raw)
@@ -47,14 +46,20 @@ impl Inner {
                 self.sync().await?;
             }
         }
-        if let Some(co) = &self.coherence {
+        if let Some(co) = self.feed() {
             co.synced(seq);
         }
         Ok(())
     }
 
+    /// Whether a pipeline sent now arms tracking: asked per attempt, as the first attempt is
+    /// what connects and learns whether the server allows it.
+    fn tracked(&self) -> bool {
+        self.feed().is_some()
+    }
+
     fn heard(&self) {
-        if let Some(co) = &self.coherence {
+        if let Some(co) = self.feed() {
             co.heard();
         }
     }
@@ -63,10 +68,9 @@ impl Inner {
     /// the envelope, never the payload, and brings the manifest mirror up to date.
     pub(super) async fn check(self: &Arc<Self>, key: &str, write_id: u64) -> Result<Check> {
         let epoch_key = self.keys.epoch.as_str();
-        let tracked = self.coherence.is_some();
-        let seq = self.coherence.as_ref().map_or(0, Coherence::dirty_seq);
+        let seq = self.feed().map_or(0, Coherence::dirty_seq);
         let (id, epoch): (Vec<u8>, Option<i64>) =
-            self.run("check", |c| tracked::read_with_epoch(c, tracked, Read::write_id(key), epoch_key)).await?;
+            self.run("check", |c| tracked::read_with_epoch(c, self.tracked(), Read::write_id(key), epoch_key)).await?;
         self.heard();
         self.settle(seq, epoch).await?;
         let stored = <[u8; 8]>::try_from(id.as_slice()).map(u64::from_le_bytes).ok();
@@ -93,7 +97,7 @@ impl Inner {
             } else if seen >= 0 {
                 self.lags.note(seen, self.mirror().epoch, now);
             }
-            if let Some(co) = &self.coherence {
+            if let Some(co) = self.feed() {
                 co.bump();
             }
         }
@@ -132,9 +136,8 @@ impl Inner {
     }
 
     pub(super) async fn put(self: &Arc<Self>, key: &str, envelope: Vec<u8>, ttl_ms: u64, if_absent: bool) -> Result<()> {
-        let tracked = self.coherence.is_some();
         let envelope = &envelope;
-        let reply: Value = self.run("set", |c| tracked::set(c, tracked, key, envelope, ttl_ms, if_absent)).await?;
+        let reply: Value = self.run("set", |c| tracked::set(c, self.tracked(), key, envelope, ttl_ms, if_absent)).await?;
         // Inside a transaction, a failed command (OOM, ACL) comes back as an element of EXEC's
         // reply. NX answers nil when the key exists: that is success too.
         let failed = match reply {
@@ -151,7 +154,7 @@ impl Inner {
     pub(super) async fn revalidate(self: &Arc<Self>, tags: &[String], now: f64, durations: Option<Durations>) -> Result<()> {
         // Local first: the process that took the webhook serves fresh content at once.
         self.mirror().revalidate_locally(tags, now, durations);
-        if let Some(co) = &self.coherence {
+        if let Some(co) = self.feed() {
             co.bump();
         }
         let keys = &self.keys;
@@ -218,9 +221,8 @@ impl Inner {
     /// One `GET epoch` (re-arming tracking), and a sync when it moved.
     pub(super) async fn refresh(self: &Arc<Self>) -> Result<()> {
         let epoch_key = self.keys.epoch.as_str();
-        let tracked = self.coherence.is_some();
-        let seq = self.coherence.as_ref().map_or(0, Coherence::dirty_seq);
-        let epoch: Option<i64> = self.run("refresh", |c| tracked::read(c, tracked, Read::get(epoch_key))).await?;
+        let seq = self.feed().map_or(0, Coherence::dirty_seq);
+        let epoch: Option<i64> = self.run("refresh", |c| tracked::read(c, self.tracked(), Read::get(epoch_key))).await?;
         self.heard();
         self.settle(seq, epoch).await?;
         Ok(())
