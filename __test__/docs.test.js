@@ -77,3 +77,78 @@ test("the README's webhook routes (JS and TS, as written) accept the demo's curl
     assert.equal(post(code, 'another-secret', curl).status, 401, `${name}: accepted another secret`)
   }
 })
+
+/** GitHub's anchor of a Markdown heading. */
+const slug = (heading) =>
+  heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\- ]/gu, '')
+    .replace(/ /g, '-')
+
+const headings = (text) => [...text.replace(/```[\s\S]*?```/g, '').matchAll(/^#{1,6} (.+)$/gm)].map((m) => m[1].replace(/`/g, ''))
+
+test('links into the repository land on a file and a heading; a section of another doc is named by a link, not in italics', () => {
+  const docs = [
+    'README.md',
+    ...fs
+      .readdirSync(path.join(ROOT, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`),
+  ]
+  const base = 'https://github.com/shared-isr/shared-isr/blob/main/'
+  const elsewhere = new Map() // heading → the doc that has it, for every doc but the README
+  for (const doc of docs.slice(1)) for (const h of headings(fs.readFileSync(path.join(ROOT, doc), 'utf8'))) elsewhere.set(h, doc)
+  const own = new Set(headings(README))
+  for (const doc of docs) {
+    const text = fs.readFileSync(path.join(ROOT, doc), 'utf8')
+    for (const m of text.matchAll(/\]\((https:\/\/github\.com\/shared-isr\/shared-isr\/blob\/main\/[^)\s]+)\)/g)) {
+      const [file, anchor] = m[1].slice(base.length).split('#')
+      assert.ok(fs.existsSync(path.join(ROOT, file)), `${doc}: ${m[1]}: no such file`)
+      if (anchor) {
+        const target = headings(fs.readFileSync(path.join(ROOT, file), 'utf8')).map(slug)
+        assert.ok(target.includes(anchor), `${doc}: ${m[1]}: ${file} has no heading #${anchor}`)
+      }
+    }
+  }
+  // `*Gaps*` alone, when Gaps is a heading of docs/benchmarks.md and not of the README, leads nowhere.
+  const prose = README.replace(/```[\s\S]*?```/g, '').replace(/\[[^\]]*\]\([^)]*\)/g, '')
+  for (const m of prose.matchAll(/(?<![*\w])\*([^*\n]+)\*(?![*\w])/g)) {
+    if (!own.has(m[1]) && elsewhere.has(m[1])) assert.fail(`README: *${m[1]}* is a section of ${elsewhere.get(m[1])}: link it`)
+  }
+})
+
+test('the two commands and their options come first in the README; pack:local is documented and is a script', () => {
+  const { usage } = require('../scripts/demo')
+  const sections = README.split(/^## /m)
+  const first = sections[1]
+  assert.match(first, /^Try it/, 'the first section is the one with the two commands')
+  for (const cmd of ['npm run demo', 'npm test', 'npm run pack:local']) assert.ok(first.includes(cmd), `${cmd} is not in the first section`)
+  // Every option and variable `npm run demo -- --help` lists.
+  const options = [...usage().matchAll(/^ {2}(--[\w-]+|[A-Z][A-Z_]+)\s/gm)].map((m) => m[1])
+  assert.ok(options.length >= 5, usage())
+  for (const o of options) assert.ok(first.includes(`\`${o}\``), `the demo's ${o} is not in the first section`)
+  const pkg = require('../package.json')
+  assert.equal(pkg.scripts['pack:local'], 'node scripts/pack-local.js')
+})
+
+test('the Node versions the README states: apps as engines.node says; contributors one every locked package accepts', () => {
+  const semver = require('semver')
+  const pkg = require('../package.json')
+  const lock = require('../package-lock.json')
+  const min = semver.minVersion(pkg.engines.node)
+  assert.ok(README.includes(`Node ≥ ${min.major}.${min.minor}`), `the README does not say Node ≥ ${min.major}.${min.minor}`)
+  const stated = /Node ≥ (\d+\.\d+) installs them without warnings/.exec(README)
+  assert.ok(stated, 'the README does not say which Node contributors need')
+  const contributors = semver.coerce(stated[1])
+  const warned = new Set()
+  for (const [where, p] of Object.entries(lock.packages)) {
+    if (!where || p.optional || !p.engines?.node) continue
+    const name = where.slice(where.lastIndexOf('node_modules/') + 'node_modules/'.length)
+    assert.ok(semver.satisfies(contributors, p.engines.node), `${name} ${p.version} needs Node ${p.engines.node}, not ${contributors}`)
+    if (!semver.satisfies(min, p.engines.node)) warned.add(name)
+  }
+  // The packages npm warns about on the oldest Node apps may use, each named.
+  for (const name of warned)
+    assert.ok(README.includes(`\`${name}\``), `${name} warns EBADENGINE on Node ${min} and the README does not name it`)
+})
