@@ -95,6 +95,44 @@ test('inspect: the entries of a path across builds, judged now, and after a reva
   assert.equal(await insts[1].get('/products/42', CTX), null)
 })
 
+test("inspect /: the home page, keyed '/index' by Next (both key forms), never a page at /index; its TTL in days and hours", async () => {
+  const prefix = uniquePrefix('clihome')
+  const H = api.createHandler({ redisUrl: redis.url, prefix, buildId: 'b1', heartbeatSeconds: 0 })
+  const year = { cacheControl: { revalidate: 3600, expire: 365 * 86400 } }
+  await new H({}).set('/index', route('home', 'home'), year)
+  await new H({}).set('/route-cache/APP_PAGE/0123abcd/$/index', route('home-rc', 'home'), year)
+  await new H({}).set('/index/index', route('a page at /index', 'index'), year)
+  const run = (args) => cli(args, { SHARED_ISR_PREFIX: prefix })
+
+  const home = await run(['inspect', '/', '--json'])
+  assert.equal(home.code, 0, home.err)
+  assert.deepEqual(home.json.entries.map((e) => e.key).sort(), ['p:b1:/index', 'p:b1:/route-cache/APP_PAGE/0123abcd/$/index'])
+  const index = await run(['inspect', '/index', '--json'])
+  assert.deepEqual(
+    index.json.entries.map((e) => e.key),
+    ['p:b1:/index/index'],
+  )
+
+  const text = await run(['inspect', '/'])
+  assert.equal(text.code, 0, text.err)
+  assert.doesNotMatch(text.out, /no entry/)
+  assert.match(text.out, /TTL 364d 23h\n/, text.out)
+  assert.doesNotMatch(text.out, /TTL \d+ ms/)
+})
+
+test('status with no data yet prints "-" for the invalidation lag, without a unit; --help describes every option', async () => {
+  const empty = await cli(['status'], { SHARED_ISR_PREFIX: uniquePrefix('clinone') })
+  assert.equal(empty.code, 0, empty.err)
+  assert.match(empty.out, /invalidation lag - \(mean\)/, empty.out)
+  assert.doesNotMatch(empty.out, /- ms/)
+
+  const help = await cli(['--help'])
+  assert.equal(help.code, 0)
+  const options = help.out.split('\n\nOptions:\n')[1].trimEnd().split('\n')
+  assert.ok(options.some((l) => l.startsWith('  -h, --help')))
+  for (const l of options) assert.match(l, /^ {2}\S.*\S {2,}\S/, `an option without a description: ${JSON.stringify(l)}`)
+})
+
 test('builds and purge: old builds go, a live build is refused, a dry run deletes nothing', async () => {
   await setup()
   const b = await cli(['builds', '--json'])

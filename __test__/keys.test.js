@@ -4,7 +4,7 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { pageKey, fetchKey, useCacheKey, parseKey, escapeBuildId, pageKeyGlob } = require('../lib/keys')
+const { pageKey, fetchKey, useCacheKey, parseKey, escapeBuildId, pageKeyGlob, keyPathOf, nextKeyPath } = require('../lib/keys')
 
 const ODD_IDS = [
   'rel-2024-06-01T12:30',
@@ -63,4 +63,20 @@ test('scan globs: a build id is escaped as in its keys, glob characters matched 
   assert.equal(pageKeyGlob({ build: 'a:b' }), 'p:a%3Ab:*')
   assert.equal(pageKeyGlob({ build: 'x*?[]\\' }), 'p:x\\*\\?\\[\\]\\\\:*')
   assert.equal(pageKeyGlob({ nextKeyEnd: '/p/[id]' }), 'p:*/p/\\[id\\]')
+})
+
+test("a path as Next keys it: '/' is '/index', paths under /index gain one more, and both key forms give it back", () => {
+  for (const [path, keyed] of [
+    ['/', '/index'],
+    ['/index', '/index/index'],
+    ['/index/a', '/index/index/a'],
+    ['/index/[slug]', '/index/[slug]'], // a dynamic route is not normalized (Next's rule)
+    ['/indexes', '/indexes'],
+    ['/posts/a', '/posts/a'],
+    ['/posts/index', '/posts/index'],
+  ]) {
+    assert.equal(keyPathOf(path), keyed, path)
+    assert.equal(nextKeyPath(keyed), keyed, `${path}: the plain key`)
+    assert.equal(nextKeyPath(`/route-cache/APP_PAGE/0123abcd/$${keyed}`), keyed, `${path}: the 16.4+ key`)
+  }
 })

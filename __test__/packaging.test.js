@@ -13,7 +13,7 @@ const path = require('node:path')
 const { spawnSync } = require('node:child_process')
 const yaml = require('js-yaml')
 const { parseTriple } = require('@napi-rs/cli')
-const { smoke, makeApp, runIn } = require('../scripts/smoke')
+const { smoke, makeApp, runIn, roundTrip } = require('../scripts/smoke')
 const { builtAddon } = require('../scripts/e2e/pack')
 const { platformOfTriple } = require('../lib/platform')
 
@@ -137,6 +137,33 @@ test('installed from its tarballs, shared-isr loads the platform package and rou
   )
 })
 
+test('npm run pack:local prints two tarballs and the install line; that line, run in a new app, installs a package that loads', () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-isr-pack-local-'))
+  const app = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-isr-pack-local-app-'))
+  try {
+    const r = spawnSync('npm', ['run', '--silent', 'pack:local', '--', '--out', out], { cwd: ROOT, encoding: 'utf8' })
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    const triple = builtAddon().triple
+    const tarballs = fs.readdirSync(out).sort()
+    assert.deepEqual(tarballs, [`shared-isr-${pkg.version}.tgz`, `shared-isr-binding-${triple}-${pkg.version}.tgz`])
+    for (const t of tarballs) assert.ok(r.stdout.includes(path.join(out, t)), `${t} not printed:\n${r.stdout}`)
+    const install = r.stdout.split('\n').filter((l) => /^\s*npm install /.test(l))
+    assert.equal(install.length, 1, r.stdout)
+    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'pack-local-app', private: true }))
+    const installed = spawnSync('sh', ['-c', `${install[0].trim()} --no-audit --no-fund --loglevel=error`], { cwd: app, encoding: 'utf8' })
+    assert.equal(installed.status, 0, installed.stdout + installed.stderr)
+    // Installed from tarballs (what the README's warning about file: installs allows), not linked.
+    const deps = JSON.parse(fs.readFileSync(path.join(app, 'package.json'), 'utf8')).dependencies
+    assert.match(deps['shared-isr'], /^file:.*\.tgz$/)
+    assert.ok(!fs.lstatSync(path.join(app, 'node_modules', 'shared-isr')).isSymbolicLink())
+    const result = roundTrip(app, triple)
+    assert.equal(result.got, result.sent)
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true })
+    fs.rmSync(app, { recursive: true, force: true })
+  }
+})
+
 test('without its platform package, loading fails with ERR_SHARED_ISR_BINARY naming the package to install', (t) => {
   const { app, bindingName } = makeApp()
   try {
@@ -158,6 +185,8 @@ test('without its platform package, loading fails with ERR_SHARED_ISR_BINARY nam
     assert.ok(err.message.includes(`npm install ${bindingName}@${pkg.version}`), err.message)
     assert.match(err.message, /--omit=optional/)
     assert.match(err.message, /package-lock\.json made on another platform/)
+    // The version may not be on the registry (a local build): the command that makes both tarballs.
+    assert.match(err.message, /npm run pack:local/)
     assert.doesNotMatch(err.message, /npm run build/, 'no repository hint in an installed package')
     assert.ok(err.cause, "napi's loader error is kept as the cause")
 

@@ -5,7 +5,7 @@
 // (doctor) found problems, 2 on bad usage.
 
 const { parseArgs } = require('node:util')
-const { parseKey, pageKeyGlob, fetchKey } = require('./keys')
+const { parseKey, pageKeyGlob, fetchKey, keyPathOf, nextKeyPath } = require('./keys')
 const { pathTags, toDurations } = require('./tags')
 
 const USAGE = `Usage: shared-isr <command> [options]
@@ -14,7 +14,8 @@ Commands:
   status                         the fleet (instances, builds, hit rates, errors) and Redis
   revalidate --tag T... | --path P... [--type page|layout] [--profile max]
                                  records a revalidation, as a webhook would
-  inspect <path | key>           the entries of a route across builds (or one key), judged now
+  inspect <path | key>           the entries of a route across builds (or one key), judged now;
+                                 a path as in the URL (/ is the home page)
   builds                         entries and bytes per build, fetch and 'use cache' data
   purge --build ID | --old-builds [--dry-run] [--force]
                                  deletes the entries of builds no live instance serves
@@ -23,10 +24,12 @@ Commands:
 Options:
   --redis-url URL     default: SHARED_ISR_REDIS_URL, then REDIS_URL
   --prefix P          default: SHARED_ISR_PREFIX, then shared-isr:
-  --tls-ca-file F, --tls-cert-file F, --tls-key-file F
+  --tls-ca-file F     CA bundle for rediss:// (default: SHARED_ISR_TLS_CA_FILE)
+  --tls-cert-file F   client certificate (default: SHARED_ISR_TLS_CERT_FILE)
+  --tls-key-file F    client key (default: SHARED_ISR_TLS_KEY_FILE)
   --timeout-ms N      per Redis call (default 5000 here)
   --json              machine-readable output
-  -h, --help`
+  -h, --help          this help`
 
 const OPTIONS = {
   'redis-url': { type: 'string' },
@@ -251,12 +254,13 @@ async function inspect(store, target) {
   if (parseKey(target).kind !== 'other') keys.push(target)
   else {
     if (!target.startsWith('/')) throw new UsageError(`a path starts with '/', got ${JSON.stringify(target)}`)
-    // Next's key is the path, or (15.5.27+, 16.3.8+) `/route-cache/<kind>/<hash>/$<path>`.
-    for await (const [full] of scan(store, pageKeyGlob({ nextKeyEnd: target }))) {
+    // Next keys the path as it normalizes it ('/' is '/index'), and from 15.5.27 / 16.3.8 as
+    // `/route-cache/<kind>/<hash>/$<that>`: keys.js knows both forms.
+    const keyPath = keyPathOf(target)
+    for await (const [full] of scan(store, pageKeyGlob({ nextKeyEnd: keyPath }))) {
       const key = full.slice(entryPrefix.length)
       const { kind, nextKey } = parseKey(key)
-      if (kind !== 'page') continue
-      if (nextKey === target || (nextKey.startsWith('/route-cache/') && nextKey.endsWith(`/$${target}`))) keys.push(key)
+      if (kind === 'page' && nextKeyPath(nextKey) === keyPath) keys.push(key)
     }
   }
   const { instances, complete, cut } = await fleetOf(store)
@@ -470,6 +474,19 @@ async function doctor(store, options) {
   return { ok: checks.every((c) => c.ok), checks }
 }
 
+/** A Redis PTTL for people: '364d 23h', '2h 5m', '42s' ('none' without one, 'gone' once deleted). */
+function ttlText(ms) {
+  if (ms === -1) return 'none'
+  if (ms < 0) return 'gone'
+  if (ms < 1000) return `${ms} ms`
+  const s = Math.floor(ms / 1000)
+  const [d, h, m] = [Math.floor(s / 86400), Math.floor(s / 3600) % 24, Math.floor(s / 60) % 60]
+  if (d) return `${d}d ${h}h`
+  if (h) return `${h}h ${m}m`
+  if (m) return `${m}m ${s % 60}s`
+  return `${s}s`
+}
+
 function print(command, out) {
   const line = (s = '') => process.stdout.write(`${s}\n`)
   if (command === 'status') {
@@ -477,7 +494,7 @@ function print(command, out) {
     const pct = (x) => (x === null ? '-' : `${(x * 100).toFixed(1)}%`)
     line(`fleet: ${f.instances} instance(s), builds ${f.builds.join(', ') || '-'}`)
     line(
-      `  reads ${f.gets}, hit rate ${pct(f.hitRate)} (L1 ${pct(f.l1HitRate)}), errors ${f.errors}, revalidations ${f.revalidations}, pending ${f.revalidationsPending}, dropped ${f.revalidationsDropped}, invalidation lag ${f.invalidationLagMeanMs ?? '-'} ms (mean)`,
+      `  reads ${f.gets}, hit rate ${pct(f.hitRate)} (L1 ${pct(f.l1HitRate)}), errors ${f.errors}, revalidations ${f.revalidations}, pending ${f.revalidationsPending}, dropped ${f.revalidationsDropped}, invalidation lag ${typeof f.invalidationLagMeanMs === 'number' ? `${f.invalidationLagMeanMs} ms` : '-'} (mean)`,
     )
     for (const i of out.instances)
       line(`  ${i.id}  ${i.status}  builds ${i.builds?.join(',') || '-'}  next ${i.next ?? '-'}  seen ${(i.ageMs / 1000).toFixed(1)} s ago`)
@@ -496,7 +513,7 @@ function print(command, out) {
         continue
       }
       line(`  ${e.kind}${e.build ? ` of build ${e.build} (${e.buildLive ? 'live' : 'not served'})` : ''}: ${e.freshness}`)
-      line(`  lastModified ${e.lastModified}, revalidate ${e.revalidate}, expire ${e.expire}, TTL ${e.ttlMs} ms`)
+      line(`  lastModified ${e.lastModified}, revalidate ${e.revalidate}, expire ${e.expire}, TTL ${ttlText(e.ttlMs)}`)
       line(`  tags ${e.tags.join(', ') || '-'}; ${e.storedBytes} B stored, ${e.decodedBytes} B decoded`)
     }
   } else if (command === 'builds') {

@@ -78,4 +78,15 @@ function nextKeyPath(key) {
   return at === -1 ? null : key.slice(at + 2)
 }
 
-module.exports = { pageKey, fetchKey, useCacheKey, parseKey, escapeBuildId, pageKeyGlob, nextKeyPath }
+/**
+ * The path of a page or route as Next writes it into its cache key (Next's normalizePagePath):
+ * '/' is '/index', and a concrete path under '/index' gains one more ('/index/a' →
+ * '/index/index/a') so it never meets the home page's key. nextKeyPath gives this form back.
+ */
+function keyPathOf(path) {
+  if (path === '/') return '/index'
+  if (/^\/index(\/|$)/.test(path) && !/\/\[[^/]*\](\/|$)/.test(path)) return `/index${path}`
+  return path
+}
+
+module.exports = { pageKey, fetchKey, useCacheKey, parseKey, escapeBuildId, pageKeyGlob, nextKeyPath, keyPathOf }

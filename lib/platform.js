@@ -56,7 +56,9 @@ function binaryError(cause) {
       '(npm ci installs only the platform packages it lists); node_modules copied from another OS, CPU or libc ' +
       '(macOS or glibc into Alpine, x64 into arm64). ' +
       `Fix: npm install ${name}@${pkg.version} on this platform, or delete node_modules and package-lock.json and run npm install here; ` +
-      'in Docker, install dependencies in the same base image as the runtime stage.'
+      'in Docker, install dependencies in the same base image as the runtime stage. ' +
+      'A build not from the registry: run `npm run pack:local` in a checkout of shared-isr, which packs shared-isr and its ' +
+      'platform package and prints the one npm install line that installs both.'
     if (fs.existsSync(path.join(ROOT, 'Cargo.toml'))) message += ' In a checkout of the repository: npm run build.'
   }
   const err = new Error(message)

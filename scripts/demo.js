@@ -37,6 +37,18 @@ function usage() {
   REDIS_SERVER       redis-server binary (default: redis-server on PATH)`
 }
 
+/**
+ * The webhook's headers: the secret goes in `x-revalidate-secret`, as the README's webhook
+ * route and the example apps check it (__test__/docs.test.js sends this to the README's route).
+ */
+const webhookHeaders = (secret) => ({ 'x-revalidate-secret': secret, 'content-type': 'application/json' })
+
+/** The curl line the demo prints for a webhook call. */
+function webhookCurl(url, body, secret) {
+  const headers = Object.entries(webhookHeaders(secret)).map(([k, v]) => ` -H '${k}: ${v}'`)
+  return `curl -s -X POST ${url}${headers.join('')} -d '${JSON.stringify(body)}'`
+}
+
 const say = (...lines) => console.log(lines.join('\n'))
 const step = (msg) => console.log(`\n==> ${msg}`)
 
@@ -219,8 +231,7 @@ async function main() {
   // Prints "<port>: <title> rendered by <instance>" for each instance.
   const peek = (c) =>
     `for p in ${ports(c)}; do echo "$p: $(curl -s http://127.0.0.1:$p${page} | grep -o 'data-testid="\\(content\\|instance\\)">[^<]*' | sed -e 's/.*content">//' -e 's/.*instance">/rendered by /' | paste -sd' ')"; done`
-  const webhook = (c, body) =>
-    `curl -s -X POST ${c.lbUrl}/api/revalidate -H 'x-revalidate-secret: ${SECRET}' -H 'content-type: application/json' -d '${JSON.stringify(body)}'; echo`
+  const webhook = (c, body) => `${webhookCurl(`${c.lbUrl}/api/revalidate`, body, SECRET)}; echo`
   const lines = [
     '',
     '==================================================================================',
@@ -296,7 +307,7 @@ async function main() {
     'More to try:',
     `  ${shared.lbUrl}/ticker             time-based ISR every 3 s: one stale answer, then every instance fresh`,
     `  ${shared.lbUrl}/shop/mug           Pages Router (getStaticProps); change products[0].name in the CMS file, then:`,
-    `     curl -s -X POST ${shared.lbUrl}/api/revalidate-page -H 'x-revalidate-secret: ${SECRET}' -H 'content-type: application/json' -d '{"paths":["/shop/mug"]}'; echo`,
+    `     ${webhookCurl(`${shared.lbUrl}/api/revalidate-page`, { paths: ['/shop/mug'] }, SECRET)}; echo`,
     `  ${shared.lbUrl}/products/mug       App Router closed route (dynamicParams = false), tag "products"`,
     `  Webhook body: {"tags":[...]} (posts, products, news, live) or {"paths":["/posts/hello-world"]}`,
     '',
@@ -310,7 +321,11 @@ async function main() {
   setInterval(() => {}, 1 << 30)
 }
 
-main().catch((err) => {
-  console.error(`\ndemo failed: ${err.stack || err.message}`)
-  process.exit(1)
-})
+module.exports = { usage, webhookHeaders, webhookCurl }
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(`\ndemo failed: ${err.stack || err.message}`)
+    process.exit(1)
+  })
+}

@@ -58,26 +58,34 @@ function makeApp(log = () => {}) {
 function smoke({ expect = builtAddon().triple, log = () => {} } = {}) {
   const { app, files, bindingName } = makeApp(log)
   try {
-    const r = runIn(app, ROUND_TRIP)
-    const line = (r.stdout || '').split('\n').find((l) => l.startsWith('SMOKE '))
-    if (r.status !== 0 || !line) throw new Error(`round trip failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`)
-    const result = JSON.parse(line.slice('SMOKE '.length))
-    const problems = []
-    if (result.got !== result.sent) problems.push(`get returned ${JSON.stringify(result.got)}, not ${JSON.stringify(result.sent)}`)
-    if (result.afterRevalidate !== null) problems.push('the entry survived revalidateTags')
-    if (result.store !== 'memory') problems.push(`store is ${result.store}, not memory`)
-    const want = path.join('node_modules', '@shared-isr', `binding-${expect}`, `shared-isr.${expect}.node`)
-    if (result.addons.length !== 1 || !result.addons[0].endsWith(want)) {
-      problems.push(`expected one addon ending in ${want}, loaded: ${result.addons.join(', ') || 'none'}`)
-    }
-    if (problems.length) throw new Error(`smoke test of ${expect}: ${problems.join('; ')}`)
-    return { result, files, bindingName }
+    return { result: roundTrip(app, expect), files, bindingName }
   } finally {
     fs.rmSync(app, { recursive: true, force: true })
   }
 }
 
-module.exports = { smoke, makeApp, runIn }
+/**
+ * In `app`, where shared-isr is installed: `require('shared-isr')` loads the addon of platform
+ * `expect` from its package and round-trips a value. Returns what it saw; throws on a problem.
+ */
+function roundTrip(app, expect = builtAddon().triple) {
+  const r = runIn(app, ROUND_TRIP)
+  const line = (r.stdout || '').split('\n').find((l) => l.startsWith('SMOKE '))
+  if (r.status !== 0 || !line) throw new Error(`round trip failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`)
+  const result = JSON.parse(line.slice('SMOKE '.length))
+  const problems = []
+  if (result.got !== result.sent) problems.push(`get returned ${JSON.stringify(result.got)}, not ${JSON.stringify(result.sent)}`)
+  if (result.afterRevalidate !== null) problems.push('the entry survived revalidateTags')
+  if (result.store !== 'memory') problems.push(`store is ${result.store}, not memory`)
+  const want = path.join('node_modules', '@shared-isr', `binding-${expect}`, `shared-isr.${expect}.node`)
+  if (result.addons.length !== 1 || !result.addons[0].endsWith(want)) {
+    problems.push(`expected one addon ending in ${want}, loaded: ${result.addons.join(', ') || 'none'}`)
+  }
+  if (problems.length) throw new Error(`smoke test of ${expect}: ${problems.join('; ')}`)
+  return result
+}
+
+module.exports = { smoke, makeApp, runIn, roundTrip }
 
 if (require.main === module) {
   const i = process.argv.indexOf('--expect')

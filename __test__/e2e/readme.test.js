@@ -17,6 +17,7 @@ const { e2eVersions, request, freePort, sleep, spawnGuarded, killGroup, startRed
 const { VERSIONS, versionDir, installUnlocked, withLock } = require('../../scripts/e2e/install-next')
 const { ensurePackageInstalled } = require('../../scripts/e2e/pack')
 const parsePrometheus = require('parse-prometheus-text-format')
+const { webhookHeaders } = require('../../scripts/demo')
 
 const REPO = path.resolve(__dirname, '..', '..')
 const README = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8')
@@ -183,7 +184,7 @@ for (const major of e2eVersions()) {
             const first = await scrape()
             const res = await request(`http://127.0.0.1:${port}/api/revalidate`, {
               method: 'POST',
-              headers: { authorization: 'Bearer s3cret' },
+              headers: webhookHeaders('s3cret'), // what the demo's curl sends
               body: { tags: ['post-1'], paths: ['/'] },
             })
             t.diagnostic(`${label}: ${res.status} ${res.body.slice(0, 160)}`)

@@ -77,14 +77,30 @@ function packInto(dir, dest) {
 }
 
 /**
+ * Packs this checkout into `dest` as npm would publish it: the main package and the platform
+ * package of the built addon. Returns { main, binding, bindingName }, each with its tarball and files.
+ */
+function packTarballs(dest) {
+  const { file: addon, triple } = builtAddon()
+  const main = packInto(ROOT, dest)
+  const bindingDir = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-isr-binding-'))
+  try {
+    fs.copyFileSync(path.join(ROOT, 'npm', triple, 'package.json'), path.join(bindingDir, 'package.json'))
+    fs.copyFileSync(addon, path.join(bindingDir, path.basename(addon)))
+    return { main, binding: packInto(bindingDir, dest), bindingName: `@shared-isr/binding-${triple}` }
+  } finally {
+    fs.rmSync(bindingDir, { recursive: true, force: true })
+  }
+}
+
+/**
  * Makes `appDir/node_modules` hold shared-isr and its binding package from fresh tarballs of
  * this checkout (skipped when the stamp matches). Returns { hash, installed, ms, files }.
  */
 function ensurePackageInstalled(appDir, log = () => {}) {
   const hash = packageHash()
   const stamp = path.join(appDir, '.e2e-shared-isr-package.json')
-  const { file: addon, triple } = builtAddon()
-  const bindingName = `@shared-isr/binding-${triple}`
+  const bindingName = `@shared-isr/binding-${builtAddon().triple}`
   let prev = null
   try {
     prev = JSON.parse(fs.readFileSync(stamp, 'utf8'))
@@ -99,12 +115,7 @@ function ensurePackageInstalled(appDir, log = () => {}) {
   const t0 = Date.now()
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-isr-pack-'))
   try {
-    const main = packInto(ROOT, tmp)
-    const bindingDir = path.join(tmp, 'binding')
-    fs.mkdirSync(bindingDir)
-    fs.copyFileSync(path.join(ROOT, 'npm', triple, 'package.json'), path.join(bindingDir, 'package.json'))
-    fs.copyFileSync(addon, path.join(bindingDir, path.basename(addon)))
-    const binding = packInto(bindingDir, tmp)
+    const { main, binding } = packTarballs(tmp)
     log(`installing ${path.basename(main.tarball)} + ${path.basename(binding.tarball)} into ${path.relative(ROOT, appDir)} ...`)
     run(
       'npm',
@@ -123,4 +134,4 @@ function ensurePackageInstalled(appDir, log = () => {}) {
   }
 }
 
-module.exports = { ensurePackageInstalled, packageHash, builtAddon }
+module.exports = { ensurePackageInstalled, packTarballs, packageHash, builtAddon }
