@@ -5,7 +5,7 @@
 // rest (op, code, key, store) is structured.
 //
 // Events: store_failing, store_recovered, entry_ignored, write_skipped, call_failed,
-// copy_dropped, config_invalid, memory_store, redis_store.
+// copy_dropped, config_invalid, memory_store, redis_store, use_cache_alone.
 
 const LEVELS = ['info', 'warn', 'error']
 

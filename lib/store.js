@@ -155,6 +155,13 @@ class Store {
     return null
   }
 
+  /** Reads `key` from the store, never from a local copy: the caller knows the copy is older
+   * than what the store holds (a lease check found the entry replaced). */
+  async reread(key, readTags, decode) {
+    this.l1.delete(key)
+    return this.read(key, readTags, decode)
+  }
+
   async lookup(key, readTags, decode) {
     const l1 = this.l1
     const gen = l1.generation()
@@ -473,7 +480,10 @@ const EXIT_GRACE_MS = 2000
 
 function flushOnExit() {
   for (const store of registry.caches.values()) {
-    if (store.kind === 'redis' && !store.closed && store.native.stats().revalidationsPending > 0) store.native.flushPending(EXIT_GRACE_MS)
+    if (store.kind !== 'redis' || store.closed) continue
+    // First the leases this process holds: its renders stop here, nobody should wait on them.
+    store.leases.releaseAllSync()
+    if (store.native.stats().revalidationsPending > 0) store.native.flushPending(EXIT_GRACE_MS)
   }
 }
 
@@ -523,4 +533,14 @@ function allStores() {
   return [...registry.caches.values()]
 }
 
-module.exports = { getStore, closeAll, allStores, Store }
+/** Called by every page handler class made in this process (`createHandler`). */
+function notePageHandler() {
+  registry.pageHandler = true
+}
+
+/** Whether this process made one: Next loads the page handler before any render. */
+function hasPageHandler() {
+  return registry.pageHandler === true
+}
+
+module.exports = { getStore, closeAll, allStores, notePageHandler, hasPageHandler, Store }

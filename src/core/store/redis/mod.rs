@@ -240,12 +240,24 @@ impl Backend for RedisStore {
     }
 
     /// `lease` and `release`: the inherent methods, in `lease.rs`.
-    fn lease<'a>(&'a self, key: &'a str, token: &'a str, owner: &'a str, ttl_ms: u64, force: bool) -> BoxFuture<'a, Result<Lease>> {
-        Box::pin(RedisStore::lease(self, key, token, owner, ttl_ms, force))
+    fn lease<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a str,
+        owner: &'a str,
+        ttl_ms: u64,
+        force: bool,
+        read: Option<(&'a str, u64)>,
+    ) -> BoxFuture<'a, Result<Lease>> {
+        Box::pin(RedisStore::lease(self, key, token, owner, ttl_ms, force, read))
     }
 
     fn release<'a>(&'a self, key: &'a str, token: &'a str) -> BoxFuture<'a, Result<bool>> {
         Box::pin(RedisStore::release(self, key, token))
+    }
+
+    fn release_blocking(&self, keys: &[String], owner: &str, timeout: Duration) -> bool {
+        RedisStore::release_blocking(self, keys, owner, timeout)
     }
 
     fn redis(&self) -> Option<&RedisStore> {
