@@ -120,14 +120,18 @@ export declare class NativeCache {
   /** What the CDN is owed, fleet-wide. */
   cdnPending(): Promise<NativeCdnPending>
   /**
-   * Takes the regeneration lease of `key` for `ttlMs`: `"held"` (taken, or `owner` — the
-   * token's prefix: this process's store — already holds it), `"busy"` (another instance
-   * regenerates) or `"takenOver"` (another took it over from a holder that did not deliver).
-   * With `force`, takes it over.
+   * Takes the regeneration lease of `key` for `ttlMs` (see `NativeLease`). With `force`,
+   * takes it over. With `writeId` (the write the caller read and judged), a lease taken after
+   * that entry was replaced is given back and `"newer"` answered.
    */
-  lease(key: string, token: string, owner: string, ttlMs: number, force?: boolean | undefined | null): Promise<'held' | 'busy' | 'takenOver'>
+  lease(key: string, token: string, owner: string, ttlMs: number, force?: boolean | undefined | null, writeId?: number | undefined | null): Promise<NativeLease>
   /** Releases the lease of `key` if `token` still holds it. */
   release(key: string, token: string): Promise<boolean>
+  /**
+   * Releases the leases of `keys` that `owner` holds, blocking at most `timeoutMs`: for
+   * process exit. True when every release was answered.
+   */
+  releaseAllSync(keys: Array<string>, owner: string, timeoutMs: number): boolean
 }
 
 /**
@@ -232,6 +236,19 @@ export interface NativeFleet {
 export interface NativeJudgement {
   freshness: 'fresh' | 'stale' | 'expired' | 'unknown'
   until: number
+}
+
+/** What taking a lease found, as JS reads it. */
+export interface NativeLease {
+  /**
+   * `"held"` (taken, or `owner` — the token's prefix: this process's store — already holds
+   * it), `"busy"` (another instance regenerates), `"takenOver"` (another took it over from a
+   * holder that did not deliver) or `"newer"` (the entry read was replaced since: read it
+   * again; nothing is held).
+   */
+  state: 'held' | 'busy' | 'takenOver' | 'newer'
+  /** With `"busy"`: how long the holder's lease lasts at most (ms); else 0. */
+  leftMs: number
 }
 
 export interface NativeOptions {

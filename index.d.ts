@@ -50,7 +50,7 @@ export interface SharedIsrOptions {
   logger?: SharedIsrLogger
   /** Regeneration lease (ms): one instance regenerates an entry per change; 0 turns it off. Env: SHARED_ISR_LEASE_MS. Default 15000. */
   leaseMs?: number
-  /** How long others wait for the lease holder's new entry of an expired page before rendering it (ms). Env: SHARED_ISR_LEASE_WAIT_MS. Default 3000. */
+  /** How long, from when the holder took the lease, others wait for its new entry of an expired page before rendering it (ms). Env: SHARED_ISR_LEASE_WAIT_MS. Default 1000. */
   leaseWaitMs?: number
   /** How often this process registers itself in the fleet view (`npx shared-isr status`); 0 turns it off. Env: SHARED_ISR_HEARTBEAT_SECONDS. Default 5. */
   heartbeatSeconds?: number

@@ -4,14 +4,65 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { uniquePrefix, sleep } = require('./helpers/common')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { uniquePrefix, sleep, waitFor } = require('./helpers/common')
 const { startInstance } = require('./helpers/instances')
 const { redisSuite } = require('./helpers/suite')
+const { getStore } = require('../lib/store')
 
 const all = []
 const { api, redis } = redisSuite({ teardown: () => Promise.all(all.map((i) => i.stop())) })
 const CTX = { kind: 'APP_PAGE' }
 const page = (html, tag) => ({ kind: 'APP_PAGE', html, rscData: Buffer.from(html), status: 200, headers: { 'x-next-cache-tags': tag } })
+
+const SET = { cacheControl: { revalidate: 3600, expire: 7200 } }
+
+/** The regeneration leases held now under `prefix`. */
+const leasesOf = async (prefix) => (await redis.cmd('KEYS', `${prefix}l:*`)).map(String)
+
+/**
+ * Handler classes standing for separate instances in this process: each gets its own store
+ * (connection, L1, leases), told apart by a setting that changes nothing else.
+ */
+function inProcess(n, extra = {}) {
+  const options = { redisUrl: redis.url, prefix: uniquePrefix('lp'), buildId: 'lp', heartbeatSeconds: 0, ...extra }
+  const each = Array.from({ length: n }, (_, i) => ({ ...options, timeoutMs: 1000 + i }))
+  return { options, each, handlers: each.map((o) => api.createHandler(o)) }
+}
+
+/**
+ * A build directory whose prerendered pages Next's FileSystemCache (a stand-in, resolved from
+ * the build as the real one is) returns: `pages` maps a path to its html and lastModified, and
+ * the prerender manifest gives each path its `initialRevalidateSeconds`.
+ */
+function fakeBuild(pages) {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-isr-lease-build-'))
+  all.push({ stop: async () => fs.rmSync(root, { recursive: true, force: true }) })
+  fs.mkdirSync(path.join(root, 'server'))
+  fs.writeFileSync(path.join(root, 'BUILD_ID'), 'lp\n')
+  const routes = Object.fromEntries(Object.entries(pages).map(([p, v]) => [p, { initialRevalidateSeconds: v.revalidate, srcRoute: null }]))
+  fs.writeFileSync(path.join(root, 'prerender-manifest.json'), JSON.stringify({ version: 4, routes, dynamicRoutes: {} }))
+  const next = path.join(root, 'node_modules', 'next')
+  const dir = path.join(next, 'dist', 'server', 'lib', 'incremental-cache')
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(path.join(next, 'package.json'), JSON.stringify({ name: 'next', version: '16.4.6' }))
+  fs.writeFileSync(
+    path.join(dir, 'file-system-cache.js'),
+    `const PAGES = ${JSON.stringify(pages)}
+exports.default = class FileSystemCache {
+  async get(key) {
+    const p = PAGES[key]
+    if (!p) return null
+    const headers = { 'x-next-cache-tags': p.tag }
+    return { lastModified: p.lastModified, value: { kind: 'APP_PAGE', html: p.html, rscData: Buffer.from(p.html), status: 200, headers } }
+  }
+}
+`,
+  )
+  return { serverDistDir: path.join(root, 'server'), fs }
+}
 
 async function trio(extra = {}) {
   const options = { redisUrl: redis.url, prefix: uniquePrefix('ls'), buildId: 'ls', heartbeatSeconds: 0, ...extra }
@@ -116,4 +167,122 @@ test('with Redis down every instance behaves as without the lease; leaseMs 0 tur
   await sleep(1200)
   const answers = await Promise.all(insts.map((i) => i.get('/o', CTX)))
   assert.equal(answers.filter((a) => regenerates(a, 1)).length, 3, 'off: every instance regenerates, as Next alone')
+})
+
+test('build output read through takes no lease; past its build lifetime one instance regenerates it', async () => {
+  // Issue 27: every warm-up read of a page served from its build output took the lease (its
+  // lifetime was unknown, so it never read as fresh) and nobody released it, so the first
+  // regeneration after a revalidation waited leaseWaitMs.
+  const built = Date.now() - 60_000
+  const ctx = fakeBuild({
+    '/built': { html: 'built', tag: 'tb', lastModified: built, revalidate: 3600 },
+    '/old': { html: 'old', tag: 'to', lastModified: built, revalidate: 5 },
+  })
+  const { options, handlers } = inProcess(3, { leaseWaitMs: 3000 })
+  for (const H of handlers) {
+    const hit = await new H(ctx).get('/built', CTX)
+    assert.equal(hit?.value?.html, 'built')
+    assert.ok(Date.now() - hit.lastModified < 5000, 'fresh by the lifetime the build gave it')
+    assert.equal(hit.cacheControl?.revalidate, 3600, 'stored with the build lifetime')
+  }
+  assert.deepEqual(await leasesOf(options.prefix), [], 'serving build output takes no lease')
+  // Past its lifetime (60 s old, revalidate 5): one instance regenerates, the others serve it.
+  const answers = await Promise.all(handlers.map((H) => new H(ctx).get('/old', CTX)))
+  assert.ok(answers.every((a) => a?.value?.html === 'old'))
+  assert.equal(answers.filter((a) => regenerates(a, 5)).length, 1, 'exactly one regenerates')
+  assert.equal((await leasesOf(options.prefix)).length, 1)
+  const holder = handlers[answers.findIndex((a) => regenerates(a, 5))]
+  await new holder(ctx).set('/old', page('new', 'to'), { cacheControl: { revalidate: 5, expire: 3600 } })
+  await waitFor(async () => (await leasesOf(options.prefix)).length === 0, { what: 'the write releases the lease' })
+})
+
+test('an entry stored without a lifetime: Next judges it, no lease is taken', async () => {
+  const { options, handlers } = inProcess(1)
+  const [H] = handlers
+  await new H({}).set('/nolife', page('v', 'tn'), {})
+  await sleep(20)
+  const hit = await new H({}).get('/nolife', CTX)
+  assert.equal(hit.value.html, 'v')
+  assert.ok(Date.now() - hit.lastModified >= 20, 'its own lastModified, for Next to judge')
+  assert.deepEqual(await leasesOf(options.prefix), [])
+})
+
+test('a navigation resuming a PPR page takes no lease and waits for none on an expired entry', async () => {
+  // Next 16 resumes such a request from the entry's shell; on a miss it renders the page
+  // dynamically and stores nothing, so a lease taken there would be left behind.
+  const { options, handlers } = inProcess(2, { leaseWaitMs: 3000 })
+  const [A, B] = handlers
+  const PPR = { kind: 'APP_PAGE', isRoutePPREnabled: true, isFallback: false }
+  const rsc = { _requestHeaders: { rsc: '1' } }
+  await new A({}).set('/ppr/1', page('old', 'ppr-1'), SET)
+  await new A({}).revalidateTag(['ppr-1'])
+  assert.equal(await new B(rsc).get('/ppr/1', PPR), null)
+  assert.deepEqual(await leasesOf(options.prefix), [], 'no lease')
+  // Another instance renders it: the navigation does not wait for that render.
+  assert.equal(await new A({}).get('/ppr/1', PPR), null, 'A holds the lease')
+  const t0 = Date.now()
+  assert.equal(await new B(rsc).get('/ppr/1', PPR), null)
+  assert.ok(Date.now() - t0 < 1000, `did not wait (${Date.now() - t0} ms)`)
+  // A prefetch, or a document request, of the same page does render on a miss: it waits.
+  const t1 = Date.now()
+  assert.equal(await new B({ _requestHeaders: { rsc: '1', 'next-router-prefetch': '1' } }).get('/ppr/1', PPR), null)
+  assert.ok(Date.now() - t1 >= 2500, `a prefetch waits for the holder (${Date.now() - t1} ms)`)
+})
+
+test('a lease asked for after the holder stored its entry is not taken: the new entry is served', async () => {
+  // The race: the waiter reads the old entry and judges it expired; the holder stores its
+  // render and releases its lease; only then does the waiter's lease request land.
+  const { options, each, handlers } = inProcess(2, { leaseWaitMs: 3000 })
+  const [Holder, Waiter] = handlers
+  await new Holder({}).set('/race', page('o1', 'tr'), SET)
+  assert.equal((await new Waiter({}).get('/race', CTX)).value.html, 'o1')
+  await new Holder({}).revalidateTag(['tr'])
+  const leases = getStore(each[1]).leases
+  const take = leases.take
+  let arrived
+  let open
+  const atGate = new Promise((r) => (arrived = r))
+  const gate = new Promise((r) => (open = r))
+  leases.take = async function (...args) {
+    leases.take = take
+    arrived()
+    await gate
+    return take.apply(this, args)
+  }
+  const reading = new Waiter({}).get('/race', CTX) // reads o1, judges it expired, stops before its take
+  await atGate
+  assert.equal(await new Holder({}).get('/race', CTX), null, 'the holder renders')
+  await new Holder({}).set('/race', page('o2', 'tr'), SET)
+  await waitFor(async () => (await leasesOf(options.prefix)).length === 0, { what: 'the holder released its lease' })
+  open()
+  const got = await reading
+  assert.equal(got?.value?.html, 'o2', 'the waiter serves the new entry instead of rendering it once more')
+  assert.deepEqual(await leasesOf(options.prefix), [], 'and holds no lease')
+})
+
+test('a holder that exits gives its lease back: a waiter renders at once, not after leaseWaitMs', async () => {
+  const { insts } = await trio({ leaseWaitMs: 6000, leaseMs: 10_000 })
+  await insts[0].set('/x', page('old', 'tx'), SET)
+  for (const i of insts) assert.ok(await i.get('/x', CTX))
+  await insts[0].revalidateTag(['tx'])
+  assert.equal(await insts[0].get('/x', CTX), null, 'insts[0] holds the lease')
+  const t0 = Date.now()
+  const waiting = insts[1].get('/x', CTX)
+  await sleep(300)
+  await insts[0].call('exit') // as Next's server exits on SIGTERM, mid-render
+  assert.equal(await waiting, null, 'insts[1] renders itself')
+  const ms = Date.now() - t0
+  assert.ok(ms < 3000, `without waiting out the bound (${ms} ms)`)
+})
+
+test('the wait is counted from when the holder took the lease: a holder late by leaseWaitMs makes nobody wait', async () => {
+  const { insts } = await trio({ leaseWaitMs: 1500, leaseMs: 10_000 })
+  await insts[0].set('/late', page('old', 'tl'), SET)
+  for (const i of insts) assert.ok(await i.get('/late', CTX))
+  await insts[0].revalidateTag(['tl'])
+  assert.equal(await insts[0].get('/late', CTX), null, 'insts[0] holds the lease and never stores')
+  await sleep(1700)
+  const t0 = Date.now()
+  assert.equal(await insts[1].get('/late', CTX), null, 'insts[1] renders')
+  assert.ok(Date.now() - t0 < 1000, `at once (${Date.now() - t0} ms)`)
 })

@@ -128,7 +128,7 @@ test('Next 16 profile across processes: A revalidates with { expire }, B serves 
 test('concurrent revalidations from both processes are all recorded', async () => {
   // Both read every expired entry and never store one (as if each render failed): the first
   // reader of each key holds its regeneration lease, and the other waits for it once per key.
-  // That wait (3 s by default) is not what this test is about.
+  // That wait (1 s by default) is not what this test is about.
   const { a, b } = await pair({ leaseWaitMs: 50 })
   const tags = Array.from({ length: 40 }, (_, i) => `c${i}`)
   for (const t of tags) await a.set(`/c/${t}`, { ...PAGE, headers: { 'x-next-cache-tags': t } }, PAGE_SET)

@@ -11,6 +11,9 @@ const { versions, fetchKey } = require('./helpers/values')
 const { startInstance } = require('./helpers/instances')
 const { startCluster, startSentinel } = require('./helpers/redis-topologies')
 const { monitored } = require('./helpers/redis')
+const { getStore } = require('../lib/store')
+const { pageKey } = require('../lib/keys')
+const { decodeValue } = require('../lib/codec')
 
 const api = loadLib()
 
@@ -217,6 +220,18 @@ for (const [name, start] of Object.entries(TOPOLOGIES)) {
       await [a, b][first.n].set('/ops/1', route('o2', 'ops'), SET)
       const answers = await Promise.all(reads)
       assert.equal(body(answers[1 - first.n]), 'o2', 'the other one served the holder entry')
+      // The race behind that: a waiter's lease request landing after the holder stored and
+      // released. A take for a write no longer stored holds nothing (on a Cluster the lease and
+      // the entry live in different slots: checked after the take, not in one script).
+      const s = getStore(opts)
+      const key = pageKey('b1', '/ops/1')
+      const read = await s.read(key, undefined, decodeValue)
+      assert.equal(body(read), 'o2')
+      await a.set('/ops/1', route('o3', 'ops'), SET)
+      assert.deepEqual(await s.leases.take(key, { writeId: read.writeId }), { state: 'newer' }, 'replaced since read: not taken')
+      const now = await s.reread(key, undefined, decodeValue)
+      assert.equal(body(now), 'o3')
+      assert.deepEqual(await s.leases.take(key, { writeId: now.writeId }), { state: 'render' }, 'the stored write: taken')
     })
 
     if (name === 'cluster') {

@@ -176,3 +176,40 @@ test("Next 16's expire: Infinity (no expiry) round-trips as Infinity and is neve
   const ttls = await Promise.all((await redis.cmd('KEYS', `${o.prefix}e:u:*`)).map((k) => redis.cmd('PTTL', k)))
   assert.ok(ttls.length >= 1 && ttls.every((t) => t > 0 && t < 365 * 24 * 3600 * 1000), `TTLs set: ${ttls}`)
 })
+
+test("on Next 16, the 'use cache' handler alone warns once that PPR pages need the page handler too", () => {
+  const { spawnSync } = require('node:child_process')
+  const fs = require('node:fs')
+  const os = require('node:os')
+  const path = require('node:path')
+  const lib = path.join(__dirname, '..', 'lib')
+  // A process whose app has `next@version`: makes the handlers (`pageHandler`: the page one
+  // too, as Next loads it before rendering), calls the 'use cache' handler twice, prints the
+  // events logged.
+  const run = (version, pageHandler) => {
+    const app = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-isr-uc-app-'))
+    try {
+      fs.mkdirSync(path.join(app, 'node_modules', 'next'), { recursive: true })
+      fs.writeFileSync(path.join(app, 'node_modules', 'next', 'package.json'), JSON.stringify({ name: 'next', version }))
+      const script = `
+        const events = []
+        const logger = { info() {}, warn: (f) => events.push(f.event), error: (f) => events.push(f.event) }
+        if (${pageHandler}) require(${JSON.stringify(path.join(lib, 'handler.js'))}).createHandler({ logger })
+        const h = require(${JSON.stringify(path.join(lib, 'use-cache.js'))}).createUseCacheHandler({ logger })
+        ;(async () => {
+          await h.refreshTags()
+          await h.get('k', [])
+          console.log(JSON.stringify(events))
+        })()`
+      const env = { PATH: process.env.PATH }
+      const out = spawnSync(process.execPath, ['-e', script], { cwd: app, env, encoding: 'utf8' })
+      assert.equal(out.status, 0, out.stderr)
+      return JSON.parse(out.stdout.trim().split('\n').pop())
+    } finally {
+      fs.rmSync(app, { recursive: true, force: true })
+    }
+  }
+  assert.deepEqual(run('16.4.6', false), ['use_cache_alone'], 'alone on 16: one warning')
+  assert.deepEqual(run('16.4.6', true), [], 'with the page handler: none')
+  assert.deepEqual(run('15.5.29', false), [], 'Next 15 keeps them apart: none')
+})

@@ -4,12 +4,12 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
-const { getStore } = require('./store')
+const { getStore, notePageHandler } = require('./store')
 const { encodeValue, decodeValue } = require('./codec')
 const { normalizeTags, headerTags, nextDurations, ONE_YEAR } = require('./tags')
 const { pageKey, fetchKey } = require('./keys')
 const { readBuildOutput } = require('./build-output')
-const { isClosedPrerendered } = require('./prerender')
+const { isClosedPrerendered, buildLifetime } = require('./prerender')
 const { Log, consoleLog } = require('./log')
 const { noteMisconfigured } = require('./misconfig')
 
@@ -54,6 +54,75 @@ function buildIdFor(serverDistDir, configured, env = process.env) {
 const isClosed = (handlerCtx, key, hit) => hit.value !== null && isClosedPrerendered(handlerCtx.serverDistDir, key)
 const isFetchGet = (ctx) => ctx?.kind === 'FETCH' || ctx?.kindHint === 'fetch'
 const isFetchSet = (data, ctx) => data?.kind === 'FETCH' || ctx?.fetchCache === true || ctx?.kind === 'FETCH'
+
+// What to answer Next for an entry read (see Leases.answer): a lease is asked for only where the
+// answer makes Next render (`regenerates`), and that is the rule of docs/ARCHITECTURE.md.
+// `tags` rides along for the CDN header and is removed before Next sees the answer.
+
+/** A fetch entry: Next refetches on a miss, and in the background on an old lastModified. */
+function planFetch(hit, ctx) {
+  const value = hit?.value
+  if (value?.kind !== 'FETCH') return MISS
+  if (hit.freshness === 'expired') return { regenerates: true, waits: true, answer: () => null }
+  const now = Date.now()
+  const r = ctx.revalidate || value.revalidate || ONE_YEAR
+  const timeStale = typeof r === 'number' && now > hit.lastModified + r * 1000
+  if (hit.freshness !== 'stale' && !timeStale) return served({ value, lastModified: hit.lastModified })
+  return {
+    regenerates: true,
+    // Old enough that Next sees `age > revalidate`: serve once, refetch.
+    answer: () => ({ value, lastModified: Math.min(hit.lastModified, now - r * 1000 - 1000) }),
+    // Served as fresh while another instance refetches it.
+    busy: () => ({ value, lastModified: now }),
+  }
+}
+
+/** A page or route entry. */
+function planPage(handlerCtx, key, ctx, hit) {
+  if (!hit) return MISS
+  const { value, tags } = hit
+  const rev = hit.revalidate
+  const now = Date.now()
+  // 16.4+ uses the returned lifetime; older versions ignore the extra field.
+  const cacheControl = rev === undefined ? undefined : { revalidate: rev, expire: hit.expire }
+  const give = (lastModified) => () => ({ value, lastModified, cacheControl, tags })
+  if (hit.freshness === 'expired') {
+    // Closed routes 404 on a miss before 16.4, so they get the old value with -1 (regenerate).
+    if (isClosed(handlerCtx, key, hit)) return { regenerates: true, waits: true, answer: give(-1) }
+    // A miss renders fresh content in the foreground, like Next's own cache; an expired entry
+    // is never served as fresh: the holder's entry did not come in time. A navigation that
+    // resumes a PPR page renders it dynamically on a miss and stores nothing: no lease, no wait.
+    if (resumesPpr(handlerCtx, ctx)) return MISS
+    return { regenerates: true, waits: true, answer: () => null }
+  }
+  const busy = give(now) // another instance regenerates it: served as fresh meanwhile
+  if (hit.freshness === 'stale') {
+    const lastModified = typeof rev === 'number' ? Math.min(hit.lastModified, now - rev * 1000 - 1000) : -1
+    return { regenerates: true, answer: give(lastModified), busy }
+  }
+  // Lifetime unknown (an entry stored without one): Next judges it by its own; whether it
+  // regenerates cannot be told here, so no lease.
+  if (rev === undefined) return served({ value, lastModified: hit.lastModified, cacheControl, tags })
+  // Before 16.4 an instance that did not render this path assumes revalidate = 1 s. While
+  // the entry is fresh by its stored lifetime, report it as just written; past it Next
+  // regenerates in the background, unless another instance already does.
+  if (rev === false || now < hit.lastModified + rev * 1000) return { answer: busy }
+  return { regenerates: true, answer: give(hit.lastModified), busy }
+}
+
+const MISS = Object.freeze({ answer: () => null })
+const served = (answer) => ({ answer: () => answer })
+
+/**
+ * Whether this read is a navigation (an RSC request, not a prefetch) of a PPR page: Next 16
+ * resumes it from the entry's shell, and on a miss renders the page dynamically without storing
+ * anything, so a lease taken for it would be left behind.
+ */
+function resumesPpr(handlerCtx, ctx) {
+  if (ctx?.isRoutePPREnabled !== true) return false
+  const h = handlerCtx?._requestHeaders
+  return !!h && h.rsc === '1' && h['next-router-prefetch'] === undefined
+}
 
 function lifetimeOf(data, ctx, fetch) {
   let revalidate
@@ -109,6 +178,7 @@ function lazyStore(options) {
  */
 function createHandler(options = {}) {
   const storeFor = lazyStore(options)
+  notePageHandler()
 
   return class SharedIsrCacheHandler {
     constructor(ctx = {}) {
@@ -133,72 +203,35 @@ function createHandler(options = {}) {
       const readTags = fetch ? [...(ctx.tags ?? []), ...(ctx.softTags ?? [])] : undefined
       const storeKey = this.key(s, key, fetch)
       let hit = await s.read(storeKey, readTags, decodeValue)
-      if (!hit && !fetch) {
-        const seeded = await readBuildOutput(this.ctx, key, ctx)
-        if (!seeded) return null
-        // Shared with every instance, unless one already regenerated it (NX); then judged
-        // against the tag manifest like any entry (a tag may have been revalidated since).
-        const tags = headerTags(seeded.value)
-        const stored = await s.write(
-          storeKey,
-          encodeValue(seeded.value),
-          { lastModified: seeded.lastModified, tags, ifAbsent: true },
-          decodeValue,
-        )
-        hit = stored ? await s.read(storeKey, undefined, decodeValue) : null
-        // Store down: the build output beats a miss, judged against what this process knows.
-        if (!hit && !stored) hit = await s.judgeLocal(seeded.value, seeded.lastModified, tags)
-      }
+      if (!hit && !fetch) hit = await this.seed(s, storeKey, key, ctx)
       // Build output read back after the store lost data is older than that loss, so the
       // store judges it expired (the renders that had replaced it may be lost with it): Next
       // renders anew, or, where a miss would 404, regenerates from it.
       if (!hit) return null
-      // Another instance holds the regeneration lease of an expired entry: wait (bounded) for
-      // its new entry rather than render (and call the backend) once more.
-      if (hit.freshness === 'expired' && hit.source !== 'build') {
-        if (!(await s.leases.take(storeKey))) hit = (await s.leases.awaitNew(storeKey, hit, readTags, decodeValue)) ?? hit
-      }
-      const value = hit.value
+      const plan = fetch ? (h) => planFetch(h, ctx) : (h) => planPage(this.ctx, key, ctx, h)
+      const answer = await s.leases.answer(storeKey, hit, plan, readTags, decodeValue)
       // Served from here, the response carries the entry's tags for the CDN in front.
-      if (!fetch && s.cdn) s.cdn.tag(value, key, hit.tags)
-      const now = Date.now()
-      const rev = hit.revalidate
-      /** Whether this instance should regenerate now: false while another one does. */
-      const regenerate = () => (hit.source === 'build' ? true : s.leases.take(storeKey))
+      if (answer && !fetch && s.cdn) s.cdn.tag(answer.value, key, answer.tags)
+      if (answer) delete answer.tags
+      return answer
+    }
 
-      if (fetch) {
-        if (value?.kind !== 'FETCH' || hit.freshness === 'expired') return null
-        const r = ctx.revalidate || value.revalidate || ONE_YEAR
-        const timeStale = typeof r === 'number' && now > hit.lastModified + r * 1000
-        if (hit.freshness === 'stale' || timeStale) {
-          // Served as fresh while another instance refetches it.
-          if (!(await regenerate())) return { value, lastModified: now }
-          // Old enough that Next sees `age > revalidate`: serve once, refetch.
-          return { value, lastModified: Math.min(hit.lastModified, now - r * 1000 - 1000) }
-        }
-        return { value, lastModified: hit.lastModified }
-      }
-
-      // 16.4+ uses the returned lifetime; older versions ignore the extra field.
-      const cacheControl = rev === undefined ? undefined : { revalidate: rev, expire: hit.expire }
-      if (hit.freshness === 'expired') {
-        // A miss renders fresh content in the foreground, like Next's own cache. Closed routes
-        // 404 on a miss before 16.4, so they get the old value with -1 (regenerate) instead.
-        // An expired entry is never served as fresh: the holder's entry did not come in time.
-        if (!isClosed(this.ctx, key, hit)) return null
-        return { value, lastModified: -1, cacheControl }
-      }
-      if (hit.freshness === 'stale') {
-        if (!(await regenerate())) return { value, lastModified: now, cacheControl }
-        const lastModified = typeof rev === 'number' ? Math.min(hit.lastModified, now - rev * 1000 - 1000) : -1
-        return { value, lastModified, cacheControl }
-      }
-      // Before 16.4 an instance that did not render this path assumes revalidate = 1 s. While
-      // the entry is fresh by its stored lifetime, report it as just written; past it Next
-      // regenerates in the background, unless another instance already does.
-      const fresh = rev === false || (typeof rev === 'number' && now < hit.lastModified + rev * 1000)
-      if (!fresh && !(await regenerate())) return { value, lastModified: now, cacheControl }
-      return { value, lastModified: fresh ? now : hit.lastModified, cacheControl }
+    /**
+     * A miss on a page or route key: the prerendered build output, shared with every instance
+     * (unless one already regenerated it: NX) with the lifetime the build gave it (the prerender
+     * manifest's, which Next also judges it by), then judged against the tag manifest like any
+     * entry (a tag may have been revalidated since). Null when there is none.
+     */
+    async seed(s, storeKey, key, ctx) {
+      const seeded = await readBuildOutput(this.ctx, key, ctx)
+      if (!seeded) return null
+      const tags = headerTags(seeded.value)
+      const { revalidate, expire } = buildLifetime(this.ctx.serverDistDir, key)
+      const meta = { lastModified: seeded.lastModified, revalidate, expire, tags, ifAbsent: true }
+      const stored = await s.write(storeKey, encodeValue(seeded.value), meta, decodeValue)
+      const hit = stored ? await s.read(storeKey, undefined, decodeValue) : null
+      // Store down: the build output beats a miss, judged against what this process knows.
+      return !hit && !stored ? s.judgeLocal(seeded.value, seeded.lastModified, tags) : hit
     }
 
     async set(key, data, ctx = {}) {

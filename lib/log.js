@@ -6,7 +6,7 @@
 //
 // Events: store_failing, store_recovered, entry_ignored, write_skipped, call_failed,
 // copy_dropped, config_invalid, memory_store, redis_store, revalidations_dropped,
-// revalidations_lost, tracking_refused, scripting_refused.
+// revalidations_lost, tracking_refused, scripting_refused, use_cache_alone.
 
 const LEVELS = ['info', 'warn', 'error']
 

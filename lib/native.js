@@ -139,11 +139,15 @@ class Native {
     return left && { ...left, first: left.first.map(fromNative) }
   }
 
-  lease(key, token, owner, ttlMs, force = false) {
-    return typed(this.cache.lease(toNative(key), token, owner, ttlMs, force))
+  /** `{ state, leftMs }`: see NativeLease. `writeId`: the write read and judged, if any. */
+  lease(key, token, owner, ttlMs, force = false, writeId = undefined) {
+    return typed(this.cache.lease(toNative(key), token, owner, ttlMs, force, writeId))
   }
   release(key, token) {
     return typed(this.cache.release(toNative(key), token))
+  }
+  releaseAllSync(keys, owner, timeoutMs) {
+    return this.cache.releaseAllSync(keys.map(toNative), owner, timeoutMs)
   }
 
   // What operators use (lib/fleet.js, the CLI); Redis only.

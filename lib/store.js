@@ -222,6 +222,13 @@ class Store {
     return null
   }
 
+  /** Reads `key` from the store, never from a local copy: the caller knows the copy is older
+   * than what the store holds (a lease check found the entry replaced). */
+  async reread(key, readTags, decode) {
+    this.l1.delete(key)
+    return this.read(key, readTags, decode)
+  }
+
   async lookup(key, readTags, decode) {
     const l1 = this.l1
     const gen = l1.generation()
@@ -592,6 +599,8 @@ class Store {
   /** At process exit: as `close`, blocking (nothing async runs any more). */
   settleAtExit() {
     if (this.shut || this.kind !== 'redis') return
+    // First the leases this process holds: its renders stop here, nobody should wait on them.
+    this.leases.releaseAllSync()
     if (this.native.stats().revalidationsPending > 0) this.native.flushPending(GRACE_MS)
     this.heartbeat?.stop() // leaves the fleet, while the connection is still there
     this.shutDown('the process exited', GRACE_MS)
@@ -668,4 +677,14 @@ function allStores() {
   return [...registry.caches.values()]
 }
 
-module.exports = { getStore, closeAll, allStores, Store, describeTags, GRACE_MS }
+/** Called by every page handler class made in this process (`createHandler`). */
+function notePageHandler() {
+  registry.pageHandler = true
+}
+
+/** Whether this process made one: Next loads the page handler before any render. */
+function hasPageHandler() {
+  return registry.pageHandler === true
+}
+
+module.exports = { getStore, closeAll, allStores, notePageHandler, hasPageHandler, Store, describeTags, GRACE_MS }

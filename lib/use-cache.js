@@ -4,6 +4,8 @@
 // manifest with the `cacheHandler`, so one revalidation reaches both kinds of entry.
 
 const { lazyStore } = require('./handler')
+const { hasPageHandler } = require('./store')
+const { nextVersion } = require('./prerender')
 const { normalizeTags, nextDurations } = require('./tags')
 const { useCacheKey } = require('./keys')
 
@@ -36,8 +38,72 @@ function decodeEntry(payload) {
   return { stale: payload.readDoubleLE(0), body: payload.subarray(8) }
 }
 
+/**
+ * What to answer Next for an entry read (see Leases.answer): the lease is asked for only where
+ * the answer makes Next render it (a miss, or `revalidate: -1` / an old timestamp: regenerated
+ * in the background).
+ */
+function planEntry(hit) {
+  if (!hit) return MISS
+  // Expired: a miss, rendered in the foreground; worth waiting for another instance's render.
+  if (hit.freshness === 'expired') return { regenerates: true, waits: true, answer: () => null }
+  const expire = hit.expire ?? Infinity
+  const at = now()
+  // Past its own expire Next renders it anyway, as without the lease.
+  if (at > hit.lastModified + expire * 1000) return MISS
+  const revalidate = typeof hit.revalidate === 'number' ? hit.revalidate : expire
+  const entry = (timestamp, rev) => () => ({
+    value: streamOf(hit.value.body),
+    tags: hit.tags,
+    stale: hit.value.stale,
+    timestamp,
+    expire,
+    revalidate: rev,
+  })
+  const stale = hit.freshness === 'stale'
+  if (!stale && at <= hit.lastModified + revalidate * 1000) return { answer: entry(hit.lastModified, revalidate) }
+  return {
+    regenerates: true,
+    // -1: a tag marked it stale; Next serves it and regenerates in the background.
+    answer: entry(hit.lastModified, stale ? -1 : revalidate),
+    // Another instance regenerates it: served as fresh meanwhile.
+    busy: entry(at, revalidate),
+  }
+}
+
+const MISS = Object.freeze({ answer: () => null })
+
+/**
+ * Next 16 keeps a PPR page's `'use cache'` results with the page's ISR entry, and checks them
+ * against a tag list each process keeps in memory: without shared-isr's page handler
+ * (`cacheHandler`), a revalidation on one instance never reaches another instance's
+ * `router.refresh()` of that page. Said once, on the first call (Next loads the page handler
+ * before it renders anything, so by then it is known whether there is one).
+ */
+function warnIfAlone(s) {
+  if (hasPageHandler() || process.env.NEXT_PHASE === 'phase-production-build') return
+  const v = nextVersion(process.cwd())
+  if (v === null || v[0] < 16) return
+  s.log.warn(
+    { event: 'use_cache_alone' },
+    "the 'use cache' handler runs without shared-isr's cacheHandler: on Next 16 a PPR page keeps its 'use cache' results " +
+      'with its ISR entry, judged by tags each process keeps in memory, so router.refresh() on other instances stays stale ' +
+      'after a revalidation. Set cacheHandler to shared-isr/handler too (withSharedIsr sets both).',
+  )
+}
+
 function createUseCacheHandler(options = {}) {
-  const storeFor = lazyStore(options)
+  const lazy = lazyStore(options)
+  let checked = false
+  const storeFor = () => {
+    const s = lazy()
+    if (s && !checked) {
+      checked = true
+      warnIfAlone(s)
+    }
+    return s
+  }
+  storeFor.required = lazy.required
   const pending = new Map() // cacheKey -> promise of the set in progress
 
   return {
@@ -48,34 +114,9 @@ function createUseCacheHandler(options = {}) {
       if (!s) return undefined
       const key = useCacheKey(cacheKey)
       const readTags = Array.isArray(softTags) ? softTags : []
-      let hit = await s.read(key, readTags, decodeEntry)
+      const hit = await s.read(key, readTags, decodeEntry)
       if (!hit) return undefined
-      // Another instance regenerates it: wait (bounded) for its entry rather than render again.
-      if (hit.freshness === 'expired') {
-        if (hit.source === 'build' || (await s.leases.take(key))) return undefined
-        hit = await s.leases.awaitNew(key, hit, readTags, decodeEntry)
-        if (!hit) return undefined
-      }
-      const expire = hit.expire ?? Infinity
-      const at = now()
-      if (at > hit.lastModified + expire * 1000) return undefined
-      const revalidate = typeof hit.revalidate === 'number' ? hit.revalidate : expire
-      let timestamp = hit.lastModified
-      let stale = hit.freshness === 'stale'
-      if ((stale || at > timestamp + revalidate * 1000) && !(await s.leases.take(key))) {
-        // Another instance regenerates it: served as fresh meanwhile.
-        stale = false
-        timestamp = at
-      }
-      return {
-        value: streamOf(hit.value.body),
-        tags: hit.tags,
-        stale: hit.value.stale,
-        timestamp,
-        expire,
-        // -1: a tag marked it stale; Next serves it and regenerates in the background.
-        revalidate: stale ? -1 : revalidate,
-      }
+      return (await s.leases.answer(key, hit, planEntry, readTags, decodeEntry)) ?? undefined
     },
 
     async set(cacheKey, pendingEntry) {

@@ -909,3 +909,54 @@ fn fleet_liveness_is_each_instances_own() {
     assert!(rt.block_on(c.redis().unwrap().fleet(100)).unwrap().instances.is_empty());
     assert_eq!(server.cmd(&[b"EXISTS", summary("fast").as_bytes()]), redis::Value::Int(0));
 }
+
+#[test]
+fn a_lease_taken_after_the_entry_read_was_replaced_is_given_back_as_newer() {
+    // The race: a waiter reads the old entry and judges it expired; the holder stores its
+    // render and releases its lease; only then does the waiter's take land. It must not become
+    // a second holder: it is told the entry is newer than what it read, and holds nothing.
+    let server = Server::start();
+    rt().block_on(async {
+        use shared_isr::core::Lease;
+        let (holder, waiter) = (cache(&server.url(), "tl:"), cache(&server.url(), "tl:"));
+        holder.set("k", &meta(&["t"]), b"o1").await.unwrap();
+        let read = waiter.get("k", &[]).await.unwrap().unwrap().meta.write_id;
+        let took = holder.lease("k", "h:1", "h:", 10_000, false, Some(read)).await.unwrap();
+        assert_eq!(took, Lease::Held);
+        match waiter.lease("k", "w:1", "w:", 10_000, false, Some(read)).await.unwrap() {
+            Lease::Busy { left_ms } => assert!(left_ms > 9_000 && left_ms <= 10_000, "left {left_ms}"),
+            other => panic!("busy expected, got {other:?}"),
+        }
+        holder.set("k", &meta(&["t"]), b"o2").await.unwrap();
+        assert!(holder.release("k", "h:").await.unwrap());
+        // The late take: free lease, but the entry is no longer the one read.
+        assert_eq!(waiter.lease("k", "w:2", "w:", 10_000, false, Some(read)).await.unwrap(), Lease::Newer);
+        assert_eq!(server.cmd(&[b"EXISTS", b"tl:l:k"]), redis::Value::Int(0), "nothing is held");
+        // A takeover is checked the same way; with the write id now stored, the take holds.
+        assert_eq!(waiter.lease("k", "w:3", "w:", 10_000, true, Some(read)).await.unwrap(), Lease::Newer);
+        let now = waiter.get("k", &[]).await.unwrap().unwrap().meta.write_id;
+        assert_eq!(waiter.lease("k", "w:4", "w:", 10_000, false, Some(now)).await.unwrap(), Lease::Held);
+        // Gone entries count as replaced too.
+        server.cmd(&[b"DEL", b"tl:e:k"]);
+        assert!(waiter.release("k", "w:").await.unwrap());
+        assert_eq!(waiter.lease("k", "w:5", "w:", 10_000, false, Some(now)).await.unwrap(), Lease::Newer);
+    });
+}
+
+#[test]
+fn leases_held_at_exit_are_released_by_the_blocking_call() {
+    let server = Server::start();
+    let c = cache(&server.url(), "tx:");
+    let rt = rt(); // kept: the store's connection lives on it, as on the addon's I/O thread
+    rt.block_on(async {
+        for k in ["a", "b"] {
+            assert_eq!(c.lease(k, "me:1", "me:", 10_000, false, None).await.unwrap(), shared_isr::core::Lease::Held);
+        }
+        let other = cache(&server.url(), "tx:");
+        assert_eq!(other.lease("c", "them:1", "them:", 10_000, false, None).await.unwrap(), shared_isr::core::Lease::Held);
+    });
+    // Called from outside the runtime, as at process exit (the store's runtime runs it).
+    assert!(c.release_blocking(&["a".into(), "b".into(), "c".into()], "me:", Duration::from_secs(2)));
+    assert_eq!(server.cmd(&[b"EXISTS", b"tx:l:a", b"tx:l:b"]), redis::Value::Int(0));
+    assert_eq!(server.cmd(&[b"EXISTS", b"tx:l:c"]), redis::Value::Int(1), "another process's lease is kept");
+}

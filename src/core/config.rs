@@ -69,7 +69,10 @@ impl Default for Config {
             heartbeat_secs: 5.0,
             // Longer than a slow render; a crashed holder blocks nobody longer than the wait.
             lease_ms: 15_000,
-            lease_wait_ms: 3_000,
+            // Counted from when the holder took the lease: what a waiter may lose when the
+            // holder does not deliver and nothing says so (a render that throws, Next not
+            // storing); longer than most renders, whose duplicates are the cost of a short one.
+            lease_wait_ms: 1_000,
         }
     }
 }

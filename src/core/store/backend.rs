@@ -89,14 +89,29 @@ pub trait Backend: Send + Sync {
 
     /// Takes the regeneration lease `key` for `ttl_ms` with `token`. A store of one process,
     /// where Next already renders once, always grants it. With `force`, takes it over from a
-    /// holder that did not deliver in time.
-    fn lease<'a>(&'a self, _key: &'a str, _token: &'a str, _owner: &'a str, _ttl_ms: u64, _force: bool) -> BoxFuture<'a, Result<Lease>> {
+    /// holder that did not deliver in time. With `read` (entry key, write id read), answers
+    /// `Newer`, holding nothing, when that entry was replaced meanwhile.
+    fn lease<'a>(
+        &'a self,
+        _key: &'a str,
+        _token: &'a str,
+        _owner: &'a str,
+        _ttl_ms: u64,
+        _force: bool,
+        _read: Option<(&'a str, u64)>,
+    ) -> BoxFuture<'a, Result<Lease>> {
         ready(Ok(Lease::Held))
     }
 
     /// Releases the lease `key` if `token` still holds it.
     fn release<'a>(&'a self, _key: &'a str, _token: &'a str) -> BoxFuture<'a, Result<bool>> {
         ready(Ok(true))
+    }
+
+    /// Releases the leases `keys` that `owner` holds, blocking at most `timeout` (process
+    /// exit). True when every release was answered (always, for a store of one process).
+    fn release_blocking(&self, _keys: &[String], _owner: &str, _timeout: Duration) -> bool {
+        true
     }
 
     /// Releases connections and gives up on revalidations not recorded yet: those are handed

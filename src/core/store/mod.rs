@@ -104,10 +104,23 @@ impl Cache {
     }
 
     /// Takes the regeneration lease of `key` (see `redis::lease`). The memory store is one
-    /// process, where Next already renders once: always granted.
-    pub async fn lease(&self, key: &str, token: &str, owner: &str, ttl_ms: u64, force: bool) -> Result<Lease> {
+    /// process, where Next already renders once: always granted. With `read` (the write id
+    /// the caller judged), `Newer` when the entry was replaced since.
+    pub async fn lease(&self, key: &str, token: &str, owner: &str, ttl_ms: u64, force: bool, read: Option<u64>) -> Result<Lease> {
         self.check_open()?;
-        self.backend.lease(&self.lease_key(key), token, owner, ttl_ms, force).await
+        let entry = read.map(|id| (self.entry_key(key), id));
+        let read = entry.as_ref().map(|(k, id)| (k.as_str(), *id));
+        self.backend.lease(&self.lease_key(key), token, owner, ttl_ms, force, read).await
+    }
+
+    /// Releases, blocking at most `timeout`, the leases of `keys` that `owner` holds: at
+    /// process exit, so nobody waits on a holder that is gone. True when all were answered.
+    pub fn release_blocking(&self, keys: &[String], owner: &str, timeout: std::time::Duration) -> bool {
+        if self.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        let leases: Vec<String> = keys.iter().map(|k| self.lease_key(k)).collect();
+        self.backend.release_blocking(&leases, owner, timeout)
     }
 
     /// Releases the lease of `key` if `token` holds it.

@@ -142,7 +142,7 @@ impl RedisStore {
     /// Runs `task` on the runtime of the last connection and waits for it, blocking this thread
     /// at most `timeout` (at process exit nothing async runs any more). `None` when it did not
     /// finish in time, or when the store never connected (no runtime to run it on).
-    fn block_on<T: Send + 'static>(&self, timeout: Duration, task: impl Future<Output = T> + Send + 'static) -> Option<T> {
+    pub(super) fn block_on<T: Send + 'static>(&self, timeout: Duration, task: impl Future<Output = T> + Send + 'static) -> Option<T> {
         let rt = self.inner.runtime.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
         let (tx, rx) = std::sync::mpsc::channel();
         rt.spawn(async move {
@@ -263,12 +263,24 @@ impl Backend for RedisStore {
     }
 
     /// `lease` and `release`: the inherent methods, in `lease.rs`.
-    fn lease<'a>(&'a self, key: &'a str, token: &'a str, owner: &'a str, ttl_ms: u64, force: bool) -> BoxFuture<'a, Result<Lease>> {
-        Box::pin(RedisStore::lease(self, key, token, owner, ttl_ms, force))
+    fn lease<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a str,
+        owner: &'a str,
+        ttl_ms: u64,
+        force: bool,
+        read: Option<(&'a str, u64)>,
+    ) -> BoxFuture<'a, Result<Lease>> {
+        Box::pin(RedisStore::lease(self, key, token, owner, ttl_ms, force, read))
     }
 
     fn release<'a>(&'a self, key: &'a str, token: &'a str) -> BoxFuture<'a, Result<bool>> {
         Box::pin(RedisStore::release(self, key, token))
+    }
+
+    fn release_blocking(&self, keys: &[String], owner: &str, timeout: Duration) -> bool {
+        RedisStore::release_blocking(self, keys, owner, timeout)
     }
 
     fn redis(&self) -> Option<&RedisStore> {
