@@ -302,13 +302,17 @@ describe('redis only', () => {
     for (const cmd of ['keys', 'scan', 'sscan', 'hscan', 'zscan', 'del', 'unlink', 'flushdb']) {
       assert.ok(!new RegExp(`^cmdstat_${cmd}:`, 'm').test(stats), `no ${cmd.toUpperCase()} issued:\n${stats}`)
     }
-    // The manifest: stale, expired, log, epoch and born. The reads above took regeneration
+    // The manifest: stale, expired, log, epoch and born, and deadlines (when a deadline was
+    // set: the second revalidation's `expire`). The reads above took regeneration
     // leases (`<prefix>l:`, one per expired entry read, each expiring): not the revalidation's.
     const all = (await redis.cmd('KEYS', `${options.prefix}*`)).map(String)
     const leases = all.filter((k) => k.startsWith(`${options.prefix}l:`))
     assert.equal(leases.length, 5, 'one lease per expired entry read')
     for (const k of leases) assert.ok(Number(await redis.cmd('PTTL', k)) > 0, `${k} expires`)
     const keysAfter = all.length - leases.length
-    assert.ok(keysAfter - keysBefore <= 5, `revalidation added ${keysAfter - keysBefore} keys (only the manifest)`)
+    assert.ok(keysAfter - keysBefore <= 6, `revalidation added ${keysAfter - keysBefore} keys (only the manifest)`)
+    for (const k of all.filter((k) => !k.startsWith(`${options.prefix}e:`) && !k.startsWith(`${options.prefix}l:`))) {
+      assert.ok(k.startsWith(`${options.prefix}{${options.prefix}}:`), `${k}: only keys in the manifest's slot besides entries and leases`)
+    }
   })
 })

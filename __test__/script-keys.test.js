@@ -105,7 +105,7 @@ async function everyScript(options) {
   const fleet = await n.fleet(10) // fleet LIST (+ MGET of the summaries)
   assert.equal(fleet.instances.length, 2)
   assert.equal(n.leave('inst-1', 5000, false, 2000), true) // fleet LEAVE (blocking, as at exit)
-  assert.equal(await n.lease('/a', 'owner-1:t', 'owner-1', 5000), 'held') // lease TAKE
+  assert.equal((await n.lease('/a', 'owner-1:t', 'owner-1', 5000)).state, 'held') // lease TAKE
   assert.equal(await n.release('/a', 'owner-1'), true) // lease RELEASE
   await n.cdnEnqueue(['_N_T_/a'], 1000) // CDN ENQUEUE
   await n.cdnPending() // CDN PENDING
