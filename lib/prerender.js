@@ -7,6 +7,7 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
+const { nextKeyPath } = require('./keys')
 
 const manifests = new Map() // serverDistDir -> { closed: Set of closed prerendered paths, routes, dynamicRoutes }
 
@@ -50,11 +51,9 @@ function manifestOf(serverDistDir) {
   return known
 }
 
-/** The page path a cache key stands for (keys are opaque, but these two forms are stable). */
+/** The page path a cache key stands for (keys.js knows both key forms; the manifest lists paths). */
 function pathOfKey(key) {
-  // 15.5.27+ / 16.3.8+: /route-cache/<KIND>/<hash>/$<normalized path>
-  const marker = key.indexOf('/$/')
-  let p = key.startsWith('/route-cache/') && marker !== -1 ? key.slice(marker + 2) : key
+  let p = nextKeyPath(key) ?? key
   if (p === '/index') p = '/'
   else if (p.startsWith('/index/')) p = p.slice(6)
   return p
